@@ -1,0 +1,314 @@
+import { decode, encodeBinary, encodeStructured } from './cloudevents.ts';
+import {
+  type ChildPublishOptions,
+  type ConsumerStats,
+  GroupConsumer,
+  type Handler,
+  type SubscribeOptions,
+} from './consumer.ts';
+import type { EventDefinition } from './define-event.ts';
+import { type Envelope, newEventId } from './envelope.ts';
+import { ClosedError, ConfigError, OversizeError } from './errors.ts';
+import { jsonLogger, type Logger } from './logger.ts';
+import { compose, type Middleware } from './middleware.ts';
+import { resolveTransport } from './resolve-transport.ts';
+import { childTraceparent } from './trace-context.ts';
+import type { DeadLetterRecord, OutgoingMessage, Transport, TransportHealth } from './transport.ts';
+
+/** Writes encoded events into an outbox table inside the caller's transaction (see @eventwire/postgres). */
+export interface Outbox {
+  write(tx: unknown, messages: readonly OutgoingMessage[]): Promise<void>;
+}
+
+export interface BusOptions {
+  /** Broker URL; the scheme picks the adapter. Default `pglite://.eventwire` (embedded). */
+  url?: string;
+  /** A ready transport instead of a URL, for options that do not fit in one. */
+  transport?: Transport;
+  /** The producing service, the CloudEvents `source`. Required. */
+  source: string;
+  /** Default: JSON lines on stderr at `warn`. */
+  logger?: Logger;
+  /** Interception points for tracing and metrics. */
+  middleware?: Middleware[];
+  /** Largest event this bus sends or accepts, in bytes. Default: the broker's limit. */
+  maxMessageBytes?: number;
+  /** Where `publish(..., { tx })` writes when the transport itself is not transactional. */
+  outbox?: Outbox;
+}
+
+export interface PublishOptions {
+  subject?: string;
+  /** Partition key; default from the definition's `key`, else `subject`. */
+  key?: string;
+  /** Publish inside this database transaction (outbox); see {@link BusOptions.outbox}. */
+  tx?: unknown;
+  /** Set when this event is a consequence of another (handlers get this through `ctx.publish`). */
+  correlationId?: string;
+  causationId?: string;
+  traceparent?: string;
+  tracestate?: string;
+  /** Override the generated id (for idempotent re-publishing of the same fact). */
+  id?: string;
+  /** When the fact happened; default now. */
+  time?: Date | string;
+}
+
+/** Returned by {@link Bus.subscribe}. */
+export interface Subscription {
+  /** Resolves when the group exists and the subscription is receiving (after `bus.start()`). */
+  readonly ready: Promise<void>;
+  /** Flow-control counters of the (topic, group) consumer. */
+  stats(): ConsumerStats;
+  /** Stop this handler. The group's consumer closes when its last handler does. */
+  close(options?: { drainMs?: number }): Promise<void>;
+}
+
+/** Dead letters of one (event, group). */
+export interface DeadLetters {
+  list(options?: { limit?: number }): Promise<DeadLetterRecord[]>;
+  show(id: string): Promise<DeadLetterRecord | undefined>;
+  /** Replays to the failed group only. All entries when `ids` is omitted. */
+  replay(ids?: readonly string[]): Promise<number>;
+  purge(ids?: readonly string[]): Promise<number>;
+}
+
+export interface BusHealth {
+  status: 'up' | 'down';
+  transport: TransportHealth;
+  consumers: { topic: string; group: string; lag?: number; stats: ConsumerStats }[];
+}
+
+export interface Bus {
+  readonly transport: Transport;
+  publish<T>(definition: EventDefinition<T>, data: T, options?: PublishOptions): Promise<Envelope<T>>;
+  /** Publishes several events of one type in one broker call. */
+  publishMany<T>(definition: EventDefinition<T>, items: readonly { data: T; options?: PublishOptions }[]): Promise<Envelope<T>[]>;
+  subscribe<T>(definition: EventDefinition<T>, handler: Handler<T>, options: SubscribeOptions): Subscription;
+  /** Create groups and start every subscription. Subscriptions made later start at once. */
+  start(): Promise<void>;
+  /** Stop fetching, let in-flight handlers finish for `drainMs` (default 10 s), flush publishes, close. */
+  close(options?: { drainMs?: number }): Promise<void>;
+  health(): Promise<BusHealth>;
+  deadLetters(definition: EventDefinition<any>, group: string): DeadLetters;
+}
+
+/** Creates a bus. See DESIGN.md section 5. */
+export async function createBus(options: BusOptions): Promise<Bus> {
+  if (!options.source) throw new ConfigError('createBus needs a `source`: the name of the producing service');
+  const transport = options.transport ?? (await resolveTransport(options.url ?? 'pglite://.eventwire'));
+  await transport.connect();
+  return new EventBus(transport, options);
+}
+
+class EventBus implements Bus {
+  readonly transport: Transport;
+  readonly #options: BusOptions;
+  readonly #logger: Logger;
+  readonly #middleware: Middleware[];
+  readonly #maxBytes: number;
+  readonly #consumers = new Map<string, GroupConsumer>();
+  readonly #publishing = new Set<Promise<unknown>>();
+  #started = false;
+  #closed = false;
+
+  constructor(transport: Transport, options: BusOptions) {
+    this.transport = transport;
+    this.#options = options;
+    this.#logger = options.logger ?? jsonLogger();
+    this.#middleware = options.middleware ?? [];
+    this.#maxBytes = Math.min(options.maxMessageBytes ?? Number.POSITIVE_INFINITY, transport.capabilities.maxMessageBytes);
+  }
+
+  publish<T>(definition: EventDefinition<T>, data: T, options: PublishOptions = {}): Promise<Envelope<T>> {
+    return this.publishMany(definition, [{ data, options }]).then((envelopes) => envelopes[0]!);
+  }
+
+  publishMany<T>(definition: EventDefinition<T>, items: readonly { data: T; options?: PublishOptions }[]): Promise<Envelope<T>[]> {
+    if (this.#closed) return Promise.reject(new ClosedError());
+    const work = this.#publish(definition, items);
+    this.#publishing.add(work);
+    void work.catch(() => {}).finally(() => this.#publishing.delete(work));
+    return work;
+  }
+
+  async #publish<T>(definition: EventDefinition<T>, items: readonly { data: T; options?: PublishOptions }[]): Promise<Envelope<T>[]> {
+    const txs = new Set(items.map((i) => i.options?.tx));
+    if (txs.size > 1) throw new ConfigError('publishMany: every item must use the same transaction');
+    const tx = items[0]?.options?.tx;
+    // Validate everything first: one bad item means nothing is sent.
+    const envelopes = items.map(({ data, options = {} }) => this.#envelope(definition, definition.parse(data), options));
+    await compose(
+      this.#middleware.flatMap((m) => (m.publish ? [m.publish.bind(m)] : [])),
+      [envelopes as Envelope[], { topic: definition.topic, system: this.transport.name }],
+      async () => {
+        const messages = envelopes.map((e) => this.#encode(definition.topic, e as Envelope));
+        if (tx === undefined) return this.transport.publish(messages);
+        if (this.transport.capabilities.transactionalPublish) return this.transport.publish(messages, { tx });
+        if (this.#options.outbox) return this.#options.outbox.write(tx, messages);
+        throw new ConfigError(
+          `publish with { tx } needs an outbox: the ${this.transport.name} transport cannot write inside a database transaction; pass createBus({ outbox: postgresOutbox(...) })`,
+        );
+      },
+    );
+    return envelopes;
+  }
+
+  #envelope<T>(definition: EventDefinition<T>, data: T, options: PublishOptions): Envelope<T> {
+    const id = options.id ?? newEventId();
+    const time = options.time instanceof Date ? options.time.toISOString() : (options.time ?? new Date().toISOString());
+    const envelope: Envelope<T> = {
+      id,
+      type: definition.type,
+      version: definition.version,
+      source: this.#options.source,
+      time,
+      correlationId: options.correlationId ?? id,
+      dataContentType: 'application/json',
+      data,
+      traceparent: options.traceparent ?? childTraceparent(),
+    };
+    if (options.subject !== undefined) envelope.subject = options.subject;
+    const key = options.key ?? definition.key?.(data) ?? options.subject;
+    if (key !== undefined) envelope.partitionKey = key;
+    if (options.causationId !== undefined) envelope.causationId = options.causationId;
+    if (options.tracestate !== undefined) envelope.tracestate = options.tracestate;
+    return envelope;
+  }
+
+  #encode(topic: string, envelope: Envelope): OutgoingMessage {
+    const wire = this.transport.capabilities.wireMode === 'binary' ? encodeBinary(envelope) : encodeStructured(envelope);
+    let bytes = wire.body.byteLength;
+    for (const [k, v] of Object.entries(wire.headers)) bytes += k.length + Buffer.byteLength(v);
+    if (bytes > this.#maxBytes) throw new OversizeError(bytes, this.#maxBytes);
+    const message: OutgoingMessage = { ...wire, topic, id: envelope.id };
+    if (envelope.partitionKey !== undefined) message.key = envelope.partitionKey;
+    return message;
+  }
+
+  #publishChild = (parent: Envelope, definition: EventDefinition<any>, data: unknown, options: ChildPublishOptions = {}) => {
+    const child: PublishOptions = {
+      ...options,
+      correlationId: parent.correlationId,
+      causationId: parent.id,
+      traceparent: childTraceparent(parent.traceparent),
+    };
+    if (parent.tracestate !== undefined) child.tracestate = parent.tracestate;
+    return this.publish(definition, data, child);
+  };
+
+  subscribe<T>(definition: EventDefinition<T>, handler: Handler<T>, options: SubscribeOptions): Subscription {
+    if (this.#closed) throw new ClosedError();
+    if (!options?.group) throw new ConfigError(`subscribe(${definition.type}) needs a \`group\``);
+    const id = `${definition.topic}\u0000${options.group}`;
+    let consumer = this.#consumers.get(id);
+    if (!consumer) {
+      consumer = new GroupConsumer(definition.topic, options.group, options, {
+        transport: this.transport,
+        logger: this.#logger,
+        middleware: this.#middleware,
+        maxMessageBytes: this.#maxBytes,
+        publishChild: this.#publishChild,
+      });
+      this.#consumers.set(id, consumer);
+    }
+    if (consumer.routes.has(definition.type)) {
+      throw new ConfigError(`${definition.type} already has a handler in group "${options.group}"`);
+    }
+    consumer.routes.set(definition.type, { definition, handler: handler as Handler<any>, options });
+    const owner = consumer;
+    const ready = this.#started
+      ? this.#startConsumer(owner)
+      : new Promise<void>((resolve, reject) => {
+          this.#pendingStarts.push(() => this.#startConsumer(owner).then(resolve, reject));
+        });
+    ready.catch(() => {});
+    const subscription: Subscription = {
+      ready,
+      stats: () => owner.stats,
+      close: async ({ drainMs = 10_000 } = {}) => {
+        owner.routes.delete(definition.type);
+        if (owner.routes.size > 0 || this.#consumers.get(id) !== owner) return;
+        this.#consumers.delete(id);
+        await ready.catch(() => {});
+        await owner.close(drainMs);
+      },
+    };
+    return subscription;
+  }
+
+  #pendingStarts: (() => Promise<void>)[] = [];
+  #starting = new Map<GroupConsumer, Promise<void>>();
+
+  #startConsumer(consumer: GroupConsumer): Promise<void> {
+    let starting = this.#starting.get(consumer);
+    if (!starting) {
+      starting = (async () => {
+        await this.transport.ensureGroup(consumer.topic, consumer.group, consumerFrom(consumer));
+        await consumer.start();
+      })();
+      this.#starting.set(consumer, starting);
+    }
+    return starting;
+  }
+
+  async start(): Promise<void> {
+    if (this.#closed) throw new ClosedError();
+    this.#started = true;
+    await Promise.all(this.#pendingStarts.splice(0).map((start) => start()));
+  }
+
+  async close({ drainMs = 10_000 } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const consumers = [...this.#consumers.values()];
+    this.#consumers.clear();
+    await Promise.all(consumers.map(async (c) => {
+      await this.#starting.get(c)?.catch(() => {});
+      await c.close(drainMs);
+    }));
+    // Handlers may have published follow-ups while draining: flush every accepted publish.
+    await Promise.allSettled([...this.#publishing]);
+    await this.transport.close();
+  }
+
+  async health(): Promise<BusHealth> {
+    const transport = await this.transport.health().catch((error: unknown) => ({
+      status: 'down' as const,
+      reason: error instanceof Error ? error.message : String(error),
+    }));
+    const consumers = await Promise.all(
+      [...this.#consumers.values()].map(async (c) => {
+        const lag = transport.status === 'up' ? await this.transport.lag?.(c.topic, c.group).catch(() => undefined) : undefined;
+        return { topic: c.topic, group: c.group, stats: c.stats, ...(lag === undefined ? {} : { lag }) };
+      }),
+    );
+    return { status: transport.status, transport, consumers };
+  }
+
+  deadLetters(definition: EventDefinition<any>, group: string): DeadLetters {
+    const { topic } = definition;
+    const store = this.transport.deadLetters;
+    const withEnvelope = (record: DeadLetterRecord): DeadLetterRecord => {
+      try {
+        return { ...record, envelope: decode(record.message, { maxBytes: Number.POSITIVE_INFINITY }) };
+      } catch {
+        return record;
+      }
+    };
+    return {
+      list: async (options) => (await store.list(topic, group, options)).map(withEnvelope),
+      show: async (id) => {
+        const found = (await store.list(topic, group)).find((r) => r.id === id);
+        return found && withEnvelope(found);
+      },
+      replay: (ids) => store.replay(topic, group, ids),
+      purge: (ids) => store.purge(topic, group, ids),
+    };
+  }
+}
+
+function consumerFrom(consumer: GroupConsumer): 'latest' | 'beginning' {
+  for (const route of consumer.routes.values()) if (route.options.from) return route.options.from;
+  return 'latest';
+}

@@ -1,0 +1,127 @@
+/**
+ * Every error eventwire throws is an {@link EventwireError} with a stable `code`, so callers
+ * can branch on `err.code` without string matching, and so dead-letter records keep a reason
+ * that survives refactors of the message text.
+ */
+export class EventwireError extends Error {
+  /** Stable, machine-readable code, e.g. `EW_VALIDATION`. */
+  readonly code: string;
+  /** Whether retrying the same work can succeed. Core dead-letters non-retryable failures at once. */
+  readonly retryable: boolean;
+
+  constructor(code: string, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** Data does not match the event's schema. Thrown by publish (nothing is sent); dead-letters on consume. */
+export class ValidationError extends EventwireError {
+  readonly issues: readonly { path: string; message: string }[];
+  constructor(message: string, issues: readonly { path: string; message: string }[] = [], cause?: unknown) {
+    super('EW_VALIDATION', message, { cause });
+    this.issues = issues;
+  }
+}
+
+/** Bytes that are not a valid eventwire/CloudEvents message. `reason` is a stable dead-letter reason. */
+export class DecodeError extends EventwireError {
+  readonly reason: DecodeFailure;
+  constructor(reason: DecodeFailure, message: string, cause?: unknown) {
+    super('EW_DECODE', message, { cause });
+    this.reason = reason;
+  }
+}
+
+/** Why a message could not be decoded. */
+export type DecodeFailure =
+  | 'empty_body'
+  | 'malformed_json'
+  | 'forbidden_key'
+  | 'missing_attribute'
+  | 'invalid_attribute'
+  | 'unsupported_specversion'
+  | 'unsupported_content_type'
+  | 'oversize';
+
+/** A message larger than the bus or broker limit. Publish rejects before sending. */
+export class OversizeError extends EventwireError {
+  readonly bytes: number;
+  readonly limit: number;
+  constructor(bytes: number, limit: number) {
+    super('EW_OVERSIZE', `message is ${bytes} bytes, over the limit of ${limit} bytes`);
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
+/** The consumer met a version of an event type that it has no definition or upcaster for. */
+export class UnknownVersionError extends EventwireError {
+  constructor(type: string, version: number, known: readonly number[]) {
+    super('EW_UNKNOWN_VERSION', `no definition for ${type} v${version} (this consumer knows v${known.join(', v')})`);
+  }
+}
+
+/** Throw from a handler to skip the remaining retries and dead-letter the event at once. */
+export class NonRetryableError extends EventwireError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('EW_NON_RETRYABLE', message, options);
+  }
+}
+
+/** A handler ran past its `timeoutMs`. Retryable. */
+export class HandlerTimeoutError extends EventwireError {
+  constructor(timeoutMs: number) {
+    super('EW_HANDLER_TIMEOUT', `handler did not finish within ${timeoutMs} ms`, { retryable: true });
+  }
+}
+
+/** The broker could not be reached or refused the operation. Retryable. */
+export class TransportError extends EventwireError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('EW_TRANSPORT', message, { ...options, retryable: true });
+  }
+}
+
+/**
+ * Some messages of a batch were durably accepted and some were not. `failed` holds the indexes
+ * (into the batch passed to publish) that the caller must retry.
+ */
+export class PartialPublishError extends EventwireError {
+  readonly failed: readonly number[];
+  constructor(failed: readonly number[], cause?: unknown) {
+    super('EW_PARTIAL_PUBLISH', `${failed.length} message(s) of the batch were not accepted by the broker`, {
+      cause,
+      retryable: true,
+    });
+    this.failed = failed;
+  }
+}
+
+/** The adapter package for a URL scheme is not installed. */
+export class AdapterNotInstalledError extends EventwireError {
+  constructor(scheme: string, pkg: string, cause?: unknown) {
+    super('EW_ADAPTER_MISSING', `the "${scheme}" URL needs ${pkg}: install it with \`pnpm add ${pkg}\``, { cause });
+  }
+}
+
+/** Bad configuration: unknown URL scheme, missing option, option the transport cannot honour. */
+export class ConfigError extends EventwireError {
+  constructor(message: string) {
+    super('EW_CONFIG', message);
+  }
+}
+
+/** The bus (or subscription) is closed and cannot take new work. */
+export class ClosedError extends EventwireError {
+  constructor(what = 'bus') {
+    super('EW_CLOSED', `the ${what} is closed`);
+  }
+}
+
+/** True when retrying can help: transport trouble, timeouts, and any error that is not an EventwireError. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof EventwireError ? error.retryable : true;
+}

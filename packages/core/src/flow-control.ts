@@ -1,0 +1,69 @@
+import type { IncomingMessage } from './transport.ts';
+
+/**
+ * Counting semaphore used by adapters to honour `SubscriptionSpec.maxInFlight`: take a credit
+ * before handing a message to core, give it back when the message is settled. Pull-based
+ * adapters ask `available()` how many to fetch; push-based ones use it as a gate.
+ */
+export class Credits {
+  #free: number;
+  #waiters: (() => void)[] = [];
+  readonly max: number;
+
+  constructor(max: number) {
+    this.max = max;
+    this.#free = max;
+  }
+
+  /** Credits free right now. */
+  available(): number {
+    return this.#free;
+  }
+
+  /** Resolves once at least one credit is free (does not take it). Rejects if `signal` aborts. */
+  async whenAvailable(signal?: AbortSignal): Promise<void> {
+    while (this.#free <= 0) {
+      signal?.throwIfAborted();
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(signal!.reason);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.#waiters.push(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        });
+      });
+    }
+  }
+
+  take(count = 1): void {
+    this.#free -= count;
+  }
+
+  give(count = 1): void {
+    this.#free = Math.min(this.max, this.#free + count);
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+}
+
+/** The three ways to settle a delivery. */
+export type Settle = Pick<IncomingMessage, 'ack' | 'retry' | 'deadLetter'>;
+
+/**
+ * Wraps the settle functions of a delivery so that only the first call counts and `onSettled`
+ * (typically `credits.give()`) runs exactly once, whichever path settles the message.
+ */
+export function settleOnce(settle: Settle, onSettled: () => void): Settle {
+  let settled = false;
+  const once =
+    <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
+    async (...args: A) => {
+      if (settled) return;
+      settled = true;
+      try {
+        await fn(...args);
+      } finally {
+        onSettled();
+      }
+    };
+  return { ack: once(settle.ack), retry: once(settle.retry), deadLetter: once(settle.deadLetter) };
+}

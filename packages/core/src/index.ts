@@ -1,0 +1,38 @@
+export { type RetryPolicy, backoffDelay } from './backoff.ts';
+export {
+  type Bus,
+  type BusHealth,
+  type BusOptions,
+  createBus,
+  type DeadLetters,
+  type Outbox,
+  type PublishOptions,
+  type Subscription,
+} from './bus.ts';
+export {
+  decode,
+  type DecodeOptions,
+  encodeBinary,
+  encodeStructured,
+  STRUCTURED_CONTENT_TYPE,
+  type WireMessage,
+} from './cloudevents.ts';
+export type {
+  ChildPublishOptions,
+  ConsumerStats,
+  Handler,
+  HandlerContext,
+  PublishFn,
+  SubscribeOptions,
+} from './consumer.ts';
+export { type DataOf, defineEvent, type EventDefinition, type EventDefinitionInput } from './define-event.ts';
+export { type Envelope, newEventId } from './envelope.ts';
+export * from './errors.ts';
+export { Credits, type Settle, settleOnce } from './flow-control.ts';
+export { type IdempotencyKey, type IdempotencyResult, type IdempotencyStore, memoryInbox } from './idempotency.ts';
+export { jsonLogger, type Logger, type LogFn, type LogLevel, redactText, redactUrl, silentLogger, withFields } from './logger.ts';
+export { MemoryBroker, type MemoryTransportOptions, memoryBroker, memoryTransport } from './memory-transport.ts';
+export type { Middleware, ProcessInfo } from './middleware.ts';
+export { type AdapterModule, resolveTransport } from './resolve-transport.ts';
+export { childTraceparent, parseTraceparent } from './trace-context.ts';
+export * from './transport.ts';

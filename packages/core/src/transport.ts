@@ -1,0 +1,167 @@
+/**
+ * The Transport SPI: the small interface an adapter implements. Core does everything else
+ * (validation, encoding, retries, dead-letter decisions, idempotency, ordering, tracing) once,
+ * for every broker. See packages/core/README.md, "Writing an adapter".
+ */
+import type { Envelope } from './envelope.ts';
+import type { WireMessage } from './cloudevents.ts';
+
+/** What the broker can do. Core adapts to these; the conformance suite skips only what they rule out. */
+export interface Capabilities {
+  /** `partition`: the broker hands one subscription each key's messages in publish order. */
+  ordering: 'partition' | 'none';
+  /** `retry(delayMs)` is honoured by the broker itself (not by a timer in this process). */
+  nativeDelay: boolean;
+  /** Dead letters are kept by a broker-native path (DLQ queue/stream/table) rather than by core. */
+  nativeDeadLetter: boolean;
+  /** A new group can start from the beginning of the retained log (`from: 'beginning'`). */
+  replay: boolean;
+  /** Largest body+headers the broker accepts, in bytes. Publish rejects larger events before sending. */
+  maxMessageBytes: number;
+  /** Several consumers in one group share the work, and each group gets every event. */
+  consumerGroups: boolean;
+  /** `binary`: CloudEvents attributes travel as headers. `structured`: one JSON document in the body. */
+  wireMode: 'binary' | 'structured';
+  /** `publish(messages, { tx })` writes inside the caller's database transaction. */
+  transactionalPublish: boolean;
+}
+
+/** One encoded event on its way to the broker. */
+export interface OutgoingMessage extends WireMessage {
+  topic: string;
+  /** The event id; brokers with publish-side dedup (JetStream, SQS FIFO) use it. */
+  id: string;
+  /** Partition/ordering key. */
+  key?: string;
+}
+
+export interface TransportPublishOptions {
+  /** The caller's open transaction (transports with `transactionalPublish` only). */
+  tx?: unknown;
+}
+
+/** Where a group that does not exist yet starts reading. */
+export type StartFrom = 'latest' | 'beginning';
+
+export interface SubscriptionSpec {
+  topic: string;
+  group: string;
+  /** Where the group starts if the broker has never seen it. Existing groups resume where they were. */
+  from: StartFrom;
+  /**
+   * Flow control: never have more than this many messages delivered to `onMessage` and not yet
+   * settled (acked, retried or dead-lettered). This is the subscription's memory bound.
+   */
+  maxInFlight: number;
+  /** Hint for brokers that can spread keys over partitions. Core enforces per-key order itself. */
+  ordering: 'key' | 'none';
+  /**
+   * How long a delivered message may stay unsettled before the broker may hand it to another
+   * consumer (visibility timeout, ack wait, lease). Core sets it above the handler timeout.
+   */
+  leaseMs: number;
+}
+
+/** A delivery. Exactly one of ack / retry / deadLetter is called, at most once. */
+export interface IncomingMessage extends WireMessage {
+  /** 1 on the first delivery to this group, counted across redeliveries and consumer restarts. */
+  attempt: number;
+  /** Done: remove it for this group. */
+  ack(): Promise<void>;
+  /** Deliver again to this group no earlier than `delayMs` from now, counting one more attempt. */
+  retry(delayMs: number): Promise<void>;
+  /** Keep it in this (topic, group)'s dead letters with the failure, and remove it from the queue. */
+  deadLetter(failure: DeadLetterFailure): Promise<void>;
+}
+
+/** A running subscription. */
+export interface TransportSubscription {
+  /**
+   * Stop fetching and release resources. Messages delivered but not settled must become
+   * deliverable again (now, or after `leaseMs` where the broker cannot give them back).
+   */
+  close(): Promise<void>;
+}
+
+/** Why a message was dead-lettered. Stable strings: dashboards and the CLI group by them. */
+export type DeadLetterReason =
+  | 'max_attempts'
+  | 'non_retryable'
+  | 'schema_invalid'
+  | 'unknown_version'
+  | 'decode_error'
+  | 'oversize';
+
+/** What core records about a failure. */
+export interface DeadLetterFailure {
+  topic: string;
+  group: string;
+  reason: DeadLetterReason;
+  error: { name: string; code?: string; message: string; stack?: string };
+  attempts: number;
+  firstFailedAt: string;
+  lastFailedAt: string;
+}
+
+/** A stored dead letter: the original bytes (nothing lost, even undecodable input) plus the failure. */
+export interface DeadLetterRecord extends DeadLetterFailure {
+  /** The adapter's id for this entry (row id, stream id...). */
+  id: string;
+  message: WireMessage;
+  /** The decoded envelope, when the bytes decode (filled in by core). */
+  envelope?: Envelope;
+}
+
+/** Dead letters of one (topic, group). */
+export interface DeadLetterStore {
+  /** Oldest first. */
+  list(topic: string, group: string, options?: { limit?: number }): Promise<DeadLetterRecord[]>;
+  /**
+   * Deliver these entries (all when `ids` is omitted) again to `group` only, as first attempts,
+   * and remove them from the dead letters. Other groups must not handle the copy: adapters on a
+   * shared log set header {@link TARGET_GROUP_HEADER}, which core's subscriptions honour.
+   * Resolves to the number replayed.
+   */
+  replay(topic: string, group: string, ids?: readonly string[]): Promise<number>;
+  /** Delete entries (all when `ids` is omitted). Resolves to the number deleted. */
+  purge(topic: string, group: string, ids?: readonly string[]): Promise<number>;
+}
+
+export interface TransportHealth {
+  status: 'up' | 'down';
+  /** Why it is down; never contains credentials. */
+  reason?: string;
+}
+
+/** The adapter interface. */
+export interface Transport {
+  /** Short broker name, used in logs, metrics (`messaging.system`) and errors: `redis`, `kafka`. */
+  readonly name: string;
+  readonly capabilities: Capabilities;
+  /** Connect and verify the broker answers. Rejects with a TransportError otherwise. */
+  connect(): Promise<void>;
+  /**
+   * Resolves only when the broker has durably accepted every message. Rejects with a
+   * TransportError, or a PartialPublishError naming the indexes that were not accepted.
+   */
+  publish(messages: readonly OutgoingMessage[], options?: TransportPublishOptions): Promise<void>;
+  /** Make sure the group exists, so that events published from now on are kept for it. */
+  ensureGroup(topic: string, group: string, from: StartFrom): Promise<void>;
+  subscribe(spec: SubscriptionSpec, onMessage: (message: IncomingMessage) => void): Promise<TransportSubscription>;
+  deadLetters: DeadLetterStore;
+  health(): Promise<TransportHealth>;
+  /** Messages published and not yet handled by the group, where the broker can tell. */
+  lag?(topic: string, group: string): Promise<number | undefined>;
+  /** Close connections. Subscriptions are closed first by core. */
+  close(): Promise<void>;
+}
+
+/**
+ * Control headers eventwire adds next to the CloudEvents attributes. Their names start with
+ * `ew` so that they are never confused with an extension the user set.
+ */
+export const TARGET_GROUP_HEADER = 'ewtargetgroup';
+/** Attempt number carried by adapters that retry by re-publishing a copy. */
+export const ATTEMPT_HEADER = 'ewattempt';
+/** First failure time carried across retries, so the dead-letter record can report it. */
+export const FIRST_FAILURE_HEADER = 'ewfirstfailure';

@@ -191,7 +191,7 @@ export class GroupConsumer {
 
   async #admit(message: IncomingMessage): Promise<void> {
     const target = message.headers[TARGET_GROUP_HEADER];
-    if (target !== undefined && target !== this.group) return this.#settle(message.ack());
+    if (target !== undefined && target !== this.group) return this.#settle(() => message.ack());
 
     let envelope: Envelope;
     try {
@@ -204,7 +204,7 @@ export class GroupConsumer {
     if (!route) {
       // Another type on a shared topic that this group does not handle: not a failure.
       this.#deps.logger.debug(this.#fields(envelope), 'no handler for this type in this group; acknowledged');
-      return this.#settle(message.ack());
+      return this.#settle(() => message.ack());
     }
     const key = this.#options.ordering === 'key' ? envelope.partitionKey : undefined;
     const task: Task = { message, envelope, route, key };
@@ -271,7 +271,7 @@ export class GroupConsumer {
       return this.#fail(message, event, route, error);
     }
     if (this.#aborting && controller.signal.aborted) return;
-    await this.#settle(message.ack());
+    await this.#settle(() => message.ack());
     this.#firstFailure.delete(envelope.id);
     const durationMs = performance.now() - started;
     for (const m of this.#deps.middleware) m.onHandled?.(event, { ...info, durationMs, duplicate });
@@ -315,7 +315,7 @@ export class GroupConsumer {
     const delayMs = backoffDelay(policy, message.attempt);
     for (const m of this.#deps.middleware) m.onRetry?.(event, { ...this.#info(message.attempt), delayMs, error });
     this.#deps.logger.info({ ...this.#fields(event), attempt: message.attempt, delayMs, err: errorSummary(error).message }, 'handler failed; will retry');
-    await this.#settle(message.retry(delayMs));
+    await this.#settle(() => message.retry(delayMs));
   }
 
   async #deadLetter(
@@ -333,7 +333,7 @@ export class GroupConsumer {
       { ...(envelope ? this.#fields(envelope) : { topic: this.topic, group: this.group }), reason, err: errorSummary(error).message },
       'dead-lettered',
     );
-    await this.#settle(
+    await this.#settle(() =>
       message.deadLetter({
         topic: this.topic,
         group: this.group,
@@ -346,12 +346,10 @@ export class GroupConsumer {
     );
   }
 
-  async #settle(settling: Promise<void>): Promise<void> {
-    try {
-      await settling;
-    } finally {
-      this.#stats.held--;
-    }
+  /** Counts the message as released before settling: the transport may deliver the next one synchronously. */
+  async #settle(settle: () => Promise<void>): Promise<void> {
+    this.#stats.held--;
+    await settle();
   }
 
   #info(attempt: number): ProcessInfo {

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Helpers shared by brokers.sh and the per-broker files (sourced, never run).
 
 BROKERS_SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -60,6 +60,7 @@ pid_alive() {
 
 # spawn PIDFILE LOGFILE CMD... : runs CMD detached in its own session (it outlives this script and
 # Ctrl-C in the caller's terminal), appending stdout/stderr to LOGFILE; PIDFILE gets its pid.
+# Descriptor 9 (brokers.sh's lock) is closed so that the server never holds the lock.
 spawn() {
   local pidfile=$1 logfile=$2
   shift 2
@@ -67,7 +68,7 @@ spawn() {
   mkdir -p "$(dirname "$logfile")"
   printf '\n===== %s starting: %s\n' "$(date -Is)" "$*" >>"$logfile"
   # shellcheck disable=SC2016
-  setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null &
+  setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
   local i
   for ((i = 0; i < 100; i++)); do [ -s "$pidfile" ] && return 0; sleep 0.05; done
   warn "no pid file $pidfile"

@@ -61,7 +61,8 @@ postgres_start() {
   bin=$(pg_bindir)
   sock=$(pg_sockdir)
   mkdir -p "$home" "$sock"
-  [ "$(id -u)" -eq 0 ] && chown postgres: "$home" "$sock"
+  touch "$home/postgres.log"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$home" "$sock" "$home/postgres.log"; fi
   if [ ! -s "$home/data/PG_VERSION" ]; then
     log "postgres: initdb $home/data"
     pg_as_owner "$bin/initdb" -D "$home/data" -U postgres -E UTF8 --locale=C \
@@ -79,7 +80,7 @@ EOF
   grep -q "^include_if_exists = 'eventwire.conf'" "$home/data/postgresql.conf" ||
     echo "include_if_exists = 'eventwire.conf'" | pg_as_owner tee -a "$home/data/postgresql.conf" >/dev/null
   # setsid: the postmaster must not share the caller's session (Ctrl-C, CI job control).
-  pg_as_owner setsid "$bin/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 120 start >/dev/null || return 1
+  pg_as_owner setsid "$bin/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 120 start >/dev/null 9>&- || return 1
   # The eventwire role and database are created once (idempotent), over the local socket.
   local psql=(psql -X -q -At -h "$sock" -p "$EVENTWIRE_POSTGRES_PORT" -U postgres -d postgres)
   if [ "$("${psql[@]}" -c "select 1 from pg_roles where rolname = 'eventwire'")" != 1 ]; then

@@ -39,7 +39,11 @@ rabbitmq_probe() {
   timeout 3 bash -c '
     exec 3<>/dev/tcp/127.0.0.1/'"$EVENTWIRE_RABBITMQ_PORT"' || exit 1
     printf "AMQP\x00\x00\x09\x01" >&3
-    head -c 2048 <&3 | od -An -v -tx1 | tr -d " \n"' 2>/dev/null
+    hex() { od -An -v -tx1 | tr -d " \n"; }
+    header=$(head -c 7 <&3 | hex)
+    [ ${#header} -eq 14 ] || exit 1
+    printf %s "$header"
+    head -c $((16#${header:6:8} + 1)) <&3 | hex' 2>/dev/null
 }
 
 rabbitmq_ready() { [[ $(rabbitmq_probe) =~ ^010000[0-9a-f]{8}000a000a ]]; }

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 # Single source of truth for the local brokers' ports and the test URLs.
 #
 # - scripts/brokers/*.sh source this file (ports to bind, URLs shown by `brokers.sh status`).

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Real message brokers for development and CI, without Docker. See docs/brokers.md.
+#
+#   brokers.sh up [NAME...]        install what is missing, start what is down, wait until each serves
+#   brokers.sh down [NAME...]      stop (data is kept in .brokers/)
+#   brokers.sh status [NAME...]    up/down, version and test URL of each broker (exit 1 if one is down)
+#   brokers.sh restart [NAME...]   stop and start (keeping data); returns once each serves again
+#
+# NAME: postgres redis rabbitmq nats kafka sns-sqs (default: all). Each broker lives in its own file
+# here (scripts/brokers/NAME.sh) defining NAME_{apt_packages,installed,install,start,stop,running,
+# ready,version,logs}; this file only dispatches.
+set -euo pipefail
+
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+ALL_BROKERS=(postgres redis rabbitmq nats kafka sns-sqs)
+for b in "${ALL_BROKERS[@]}"; do
+  # shellcheck source=/dev/null
+  . "$BROKERS_SCRIPTS/$b.sh"
+done
+
+fn() { echo "${1//-/_}_$2"; } # fn sns-sqs ready -> sns_sqs_ready
+
+# Seconds a start may take before it counts as failed.
+ready_timeout() {
+  case $1 in
+  kafka) echo 180 ;;
+  rabbitmq) echo 120 ;;
+  *) echo 60 ;;
+  esac
+}
+
+test_url() {
+  local var
+  var="EVENTWIRE_TEST_$(echo "${1//-/_}" | tr '[:lower:]' '[:upper:]')_URL"
+  echo "${!var}"
+}
+
+# Serialises up/down/restart across processes (e.g. two test workers restarting brokers). Spawned
+# servers must not inherit this descriptor, or they would hold the lock forever: see spawn().
+take_lock() {
+  mkdir -p "$STATE"
+  exec 9>"$STATE/.lock"
+  if ! flock -n 9; then
+    log "waiting for another brokers.sh to finish"
+    flock -w 1200 9 || { log "error: timed out waiting for $STATE/.lock"; exit 1; }
+  fi
+}
+
+# Runs "CMD NAME" for each name in parallel; CMD's output is printed as each one finishes. Fails if any did.
+for_each_parallel() {
+  local cmd=$1 name pid failed=0
+  shift
+  if [ $# -eq 1 ]; then "$cmd" "$1" || return 1; return 0; fi
+  declare -A by_pid=()
+  local out="$STATE/.out"
+  mkdir -p "$out"
+  for name in "$@"; do
+    "$cmd" "$name" >"$out/$name" 2>&1 &
+    by_pid[$!]=$name
+  done
+  while [ ${#by_pid[@]} -gt 0 ]; do
+    local rc=0
+    wait -n -p pid "${!by_pid[@]}" || rc=$?
+    name=${by_pid[$pid]}
+    unset "by_pid[$pid]"
+    cat "$out/$name" >&2
+    [ $rc -eq 0 ] || failed=1
+  done
+  return $failed
+}
+
+install_one() {
+  local name=$1 t0=$SECONDS
+  "$(fn "$name" install)" || { log "error: installing $name failed"; return 1; }
+  "$(fn "$name" installed)" || { log "error: $name is still not installed"; return 1; }
+  log "$name: installed in $((SECONDS - t0))s"
+}
+
+install_missing() {
+  local name missing=() pkgs=()
+  for name in "$@"; do
+    "$(fn "$name" installed)" || missing+=("$name")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  for name in "${missing[@]}"; do
+    # shellcheck disable=SC2207
+    pkgs+=($("$(fn "$name" apt_packages)"))
+  done
+  if [ ${#pkgs[@]} -gt 0 ]; then apt_install "${pkgs[@]}" || { log "error: apt-get install failed"; return 1; }; fi
+  for_each_parallel install_one "${missing[@]}"
+}
+
+start_one() {
+  local name=$1 t0=$SECONDS deadline
+  if "$(fn "$name" ready)"; then
+    log "$name: already up"
+    return 0
+  fi
+  if ! "$(fn "$name" running)"; then
+    log "$name: starting"
+    if ! "$(fn "$name" start)"; then
+      log "error: $name failed to start"
+      # shellcheck disable=SC2046
+      show_log_tail $("$(fn "$name" logs)")
+      return 1
+    fi
+  fi
+  deadline=$((SECONDS + $(ready_timeout "$name")))
+  until "$(fn "$name" ready)"; do
+    if ! "$(fn "$name" running)"; then
+      log "error: $name exited during startup"
+      # shellcheck disable=SC2046
+      show_log_tail $("$(fn "$name" logs)")
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      log "error: $name did not become ready within $(ready_timeout "$name")s; stopping it"
+      # shellcheck disable=SC2046
+      show_log_tail $("$(fn "$name" logs)")
+      "$(fn "$name" stop)" || true
+      return 1
+    fi
+    sleep 0.25
+  done
+  log "$name: up after $((SECONDS - t0))s ($(test_url "$name"))"
+}
+
+stop_one() {
+  local name=$1
+  if "$(fn "$name" running)"; then
+    log "$name: stopping"
+    "$(fn "$name" stop)"
+    log "$name: stopped"
+  else
+    log "$name: not running"
+  fi
+}
+
+restart_one() {
+  local name=$1
+  "$(fn "$name" stop)" || true
+  start_one "$name"
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  take_lock
+  install_missing "$@" || exit 1
+  for_each_parallel start_one "$@" || { log "error: some brokers failed to start (see above)"; exit 1; }
+  log "up: $* ready in $((SECONDS - t0))s"
+}
+
+cmd_down() {
+  take_lock
+  for_each_parallel stop_one "$@"
+  if [ $# -eq ${#ALL_BROKERS[@]} ]; then rabbitmq_down_extra; fi
+}
+
+cmd_restart() {
+  take_lock
+  install_missing "$@" || exit 1
+  log "restarting: $*"
+  for_each_parallel restart_one "$@" || exit 1
+}
+
+cmd_status() {
+  local name state version any_down=0
+  printf '%-9s %-8s %-22s %s\n' BROKER STATE VERSION URL
+  for name in "$@"; do
+    version=""
+    if "$(fn "$name" ready)"; then
+      state=up
+      version=$("$(fn "$name" version)" 2>/dev/null || true)
+    elif "$(fn "$name" running)"; then
+      state=starting
+      any_down=1
+    elif ! "$(fn "$name" installed)"; then
+      state="down"
+      version="(not installed)"
+      any_down=1
+    else
+      state=down
+      any_down=1
+    fi
+    printf '%-9s %-8s %-22s %s\n' "$name" "$state" "${version:--}" "$(test_url "$name")"
+  done
+  printf '\ndata and logs: %s\n' "$STATE"
+  return $any_down
+}
+
+usage() {
+  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+main() {
+  [ $# -ge 1 ] || usage
+  local cmd=$1 name
+  shift
+  local names=("$@")
+  [ ${#names[@]} -gt 0 ] || names=("${ALL_BROKERS[@]}")
+  for name in "${names[@]}"; do
+    [[ " ${ALL_BROKERS[*]} " == *" $name "* ]] || { log "unknown broker '$name' (known: ${ALL_BROKERS[*]})"; exit 2; }
+  done
+  case $cmd in
+  up) cmd_up "${names[@]}" ;;
+  down) cmd_down "${names[@]}" ;;
+  status) cmd_status "${names[@]}" ;;
+  restart) cmd_restart "${names[@]}" ;;
+  *) usage ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,53 @@
+# shellcheck shell=bash
+# SNS + SQS: moto's server mode (`moto[server]` from PyPI in a virtualenv in the cache) on
+# 127.0.0.1:$EVENTWIRE_MOTO_PORT. Any access keys and region work.
+# Note: moto keeps its state in memory, so topics, queues and messages do not survive a restart.
+
+MOTO_SPEC="${EVENTWIRE_MOTO_SPEC:-moto[server]==5.2.5}"
+
+sns_sqs_apt_packages() {
+  command -v curl >/dev/null || echo curl
+  command -v python3 >/dev/null || echo python3
+  # Debian's own python3 needs python3-venv for `python3 -m venv`.
+  if [ "$(command -v python3 2>/dev/null)" = /usr/bin/python3 ]; then echo python3-venv; fi
+}
+
+sns_sqs_venv() { echo "$CACHE/moto/venv"; }
+sns_sqs_installed() { [ -f "$(sns_sqs_venv)/.complete" ] && [ -x "$(sns_sqs_venv)/bin/moto_server" ]; }
+
+sns_sqs_install() {
+  local venv
+  venv=$(sns_sqs_venv)
+  rm -rf "$venv"
+  log "sns-sqs: python3 -m venv + pip install '$MOTO_SPEC'"
+  python3 -m venv "$venv" || return 1
+  "$venv/bin/pip" install -q --disable-pip-version-check "$MOTO_SPEC" || return 1
+  touch "$venv/.complete"
+}
+
+sns_sqs_home() { echo "$STATE/sns-sqs"; }
+sns_sqs_logs() { echo "$STATE/sns-sqs/moto.log"; }
+sns_sqs_running() { pid_alive "$STATE/sns-sqs/moto.pid" moto_server >/dev/null; }
+
+# A real SQS ListQueues call (query protocol; moto does not check signatures).
+sns_sqs_ready() {
+  curl -sf -m 3 -X POST "http://127.0.0.1:$EVENTWIRE_MOTO_PORT/" \
+    -H 'Content-Type: application/x-www-form-urlencoded' \
+    -H 'Authorization: AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0' \
+    --data 'Action=ListQueues&Version=2012-11-05' 2>/dev/null | grep -q ListQueues
+}
+
+sns_sqs_version() {
+  local m
+  m=$(find "$(sns_sqs_venv)"/lib/python3*/site-packages -maxdepth 1 -name 'moto-*.dist-info' 2>/dev/null | head -n 1)
+  [ -n "$m" ] && basename "$m" .dist-info | sed 's/^moto-/moto /'
+}
+
+sns_sqs_start() {
+  local home
+  home=$(sns_sqs_home)
+  mkdir -p "$home"
+  spawn "$home/moto.pid" "$home/moto.log" "$(sns_sqs_venv)/bin/moto_server" -H 127.0.0.1 -p "$EVENTWIRE_MOTO_PORT"
+}
+
+sns_sqs_stop() { stop_pid "$STATE/sns-sqs/moto.pid" moto_server 20; }

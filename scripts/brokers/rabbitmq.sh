@@ -35,6 +35,7 @@ rabbitmq_running() { pid_alive "$STATE/rabbitmq/rabbitmq.pid" rabbitmq-server >/
 
 # An AMQP 0-9-1 handshake: send the protocol header, expect a Connection.Start method frame
 # (frame type 1, channel 0, class 10, method 10). Prints the frame as hex.
+# shellcheck disable=SC2016
 rabbitmq_probe() {
   timeout 3 bash -c '
     exec 3<>/dev/tcp/127.0.0.1/'"$EVENTWIRE_RABBITMQ_PORT"' || exit 1

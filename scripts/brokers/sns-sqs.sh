@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # SNS + SQS: moto's server mode (`moto[server]` from PyPI in a virtualenv in the cache) on
 # 127.0.0.1:$EVENTWIRE_MOTO_PORT. Any access keys and region work.
-# Note: moto keeps its state in memory, so topics, queues and messages do not survive a restart.
+# moto keeps its state in memory; moto_server.py (a thin wrapper) saves the SNS and SQS state to
+# .brokers/sns-sqs/state.pickle on SIGTERM and loads it on start, so a restart keeps data.
 
 MOTO_SPEC="${EVENTWIRE_MOTO_SPEC:-moto[server]==5.2.5}"
 
@@ -47,7 +48,8 @@ sns_sqs_start() {
   local home
   home=$(sns_sqs_home)
   mkdir -p "$home"
-  spawn "$home/moto.pid" "$home/moto.log" "$(sns_sqs_venv)/bin/moto_server" -H 127.0.0.1 -p "$EVENTWIRE_MOTO_PORT"
+  EVENTWIRE_MOTO_STATE="$home/state.pickle" spawn "$home/moto.pid" "$home/moto.log" \
+    "$(sns_sqs_venv)/bin/python" "$BROKERS_SCRIPTS/moto_server.py" -H 127.0.0.1 -p "$EVENTWIRE_MOTO_PORT"
 }
 
 sns_sqs_stop() { stop_pid "$STATE/sns-sqs/moto.pid" moto_server 20; }

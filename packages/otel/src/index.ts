@@ -1,1 +1,490 @@
-export {};
+/**
+ * OpenTelemetry traces and metrics for eventwire, by the messaging semantic conventions.
+ *
+ * Uses `@opentelemetry/api` only: the application registers the SDK (tracer and meter
+ * providers, exporters, sampler). Without an SDK every call here is a no-op.
+ */
+import {
+  type Attributes,
+  type Context,
+  type Counter,
+  type Exception,
+  context,
+  createTraceState,
+  type Gauge,
+  type Histogram,
+  isSpanContextValid,
+  type Link,
+  type Meter,
+  type MeterProvider,
+  metrics,
+  type ObservableGauge,
+  type ObservableResult,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  type SpanContext,
+  SpanStatusCode,
+  type Tracer,
+  type TracerProvider,
+  trace,
+} from '@opentelemetry/api';
+import { type Bus, type Envelope, type Middleware, type ProcessInfo, parseTraceparent, redactText } from '@eventwire/core';
+
+export const INSTRUMENTATION_NAME = '@eventwire/otel';
+export const INSTRUMENTATION_VERSION = '0.1.0';
+
+/** Attribute names used on spans and metrics (messaging semantic conventions + eventwire's own). */
+export const ATTR = {
+  system: 'messaging.system',
+  destination: 'messaging.destination.name',
+  group: 'messaging.consumer.group.name',
+  messageId: 'messaging.message.id',
+  conversationId: 'messaging.message.conversation_id',
+  operationType: 'messaging.operation.type',
+  operationName: 'messaging.operation.name',
+  batchCount: 'messaging.batch.message_count',
+  errorType: 'error.type',
+  eventType: 'cloudevents.event_type',
+  attempt: 'eventwire.delivery.attempt',
+  deadLetterReason: 'eventwire.dead_letter.reason',
+  retryDelay: 'eventwire.retry.delay_ms',
+} as const;
+
+/** Metric names. */
+export const METRIC = {
+  sent: 'messaging.client.sent.messages',
+  consumed: 'messaging.client.consumed.messages',
+  processDuration: 'messaging.process.duration',
+  retries: 'eventwire.retries',
+  deadLetters: 'eventwire.dead_letters',
+  consumerLag: 'eventwire.consumer.lag',
+  outboxLag: 'eventwire.outbox.lag',
+} as const;
+
+/** Bucket boundaries (seconds) advised for `messaging.process.duration` by the conventions. */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+export interface OpenTelemetryOptions {
+  /** Default: the global tracer provider (`trace.getTracerProvider()`), resolved on each span. */
+  tracerProvider?: TracerProvider;
+  /** Default: the global meter provider, resolved on first use (so the SDK may be registered after this call). */
+  meterProvider?: MeterProvider;
+  /**
+   * How a `process {topic}` span relates to the context that created the event (the
+   * `traceparent` carried in the envelope). It is always added as a span link.
+   * - `'link'` (default, the conventions' recommendation): the process span starts a new trace
+   *   and links to the creation context.
+   * - `'parent'`: the creation context is also the parent, so producer, consumer and every child
+   *   event share one trace.
+   */
+  processParent?: 'link' | 'parent';
+  /** Record traces. Default true. */
+  traces?: boolean;
+  /** Record metrics. Default true. */
+  metrics?: boolean;
+  /** Extra attributes added to every span and metric point (keep them low-cardinality). */
+  attributes?: Attributes;
+  /** Maps the transport name to `messaging.system`. Default: well-known values (`aws_sqs`, `kafka`, ...) else the name. */
+  system?: (transportName: string) => string;
+}
+
+/** The middleware, plus the hooks that feed the observable gauges. */
+export interface OpenTelemetryMiddleware extends Middleware {
+  /**
+   * Reports `eventwire.consumer.lag` for every (topic, group) of `bus` whose transport can
+   * measure it (`transport.lag`), from `bus.health()` at each metric collection.
+   * Returns a function that stops observing.
+   */
+  observe(bus: Pick<Bus, 'health'>): () => void;
+  /**
+   * Reports `eventwire.outbox.lag` (seconds, age of the oldest unpublished outbox row) by calling
+   * `read` at each metric collection. `undefined` means "nothing to report". Returns a function
+   * that stops observing.
+   */
+  observeOutboxLag(read: OutboxLagReader, attributes?: Attributes): () => void;
+  /**
+   * Push-style alternative: records the current outbox lag (seconds) on a synchronous gauge.
+   * Bound, so it can be handed to a relay as a plain callback: `{ onLag: otel.recordOutboxLag }`.
+   */
+  recordOutboxLag: (lagSeconds: number, attributes?: Attributes) => void;
+}
+
+/** Returns the age (seconds) of the oldest unpublished outbox row, or `undefined`. */
+export type OutboxLagReader = () => number | undefined | Promise<number | undefined>;
+
+interface Instruments {
+  sent: Counter;
+  consumed: Counter;
+  duration: Histogram;
+  retries: Counter;
+  deadLetters: Counter;
+  consumerLag: ObservableGauge;
+  outboxLag: ObservableGauge;
+  outboxLagPush: Gauge;
+}
+
+const WELL_KNOWN_SYSTEMS: Record<string, string> = {
+  'sns-sqs': 'aws_sqs',
+  sqs: 'aws_sqs',
+  nats: 'nats',
+  kafka: 'kafka',
+  rabbitmq: 'rabbitmq',
+  redis: 'redis',
+  postgres: 'postgresql',
+  pglite: 'postgresql',
+};
+
+/** What a failed process span waits for: the retry or dead-letter decision that follows. */
+interface PendingFailure {
+  span: Span;
+  timer: NodeJS.Immediate;
+}
+
+/**
+ * Creates the tracing and metrics middleware: `createBus({ middleware: [openTelemetry()] })`.
+ * See the package README for the spans, attributes and metrics it records.
+ */
+export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetryMiddleware {
+  const traces = options.traces ?? true;
+  const withMetrics = options.metrics ?? true;
+  const parentMode = options.processParent ?? 'link';
+  const extra = options.attributes ?? {};
+  const systemOf = options.system ?? ((name: string) => WELL_KNOWN_SYSTEMS[name] ?? name);
+
+  let cachedTracer: Tracer | undefined;
+  const tracer = (): Tracer => {
+    if (options.tracerProvider) return (cachedTracer ??= options.tracerProvider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION));
+    // The global API returns a proxy tracer that follows later registration: safe to cache.
+    return (cachedTracer ??= trace.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION));
+  };
+
+  // The metrics API has no proxy: resolve the meter on first use, after the app registered its SDK.
+  let instruments: Instruments | undefined;
+  const buses = new Set<Pick<Bus, 'health'>>();
+  const outboxReaders = new Set<{ read: OutboxLagReader; attributes: Attributes }>();
+  const meter = (): Instruments => {
+    if (instruments) return instruments;
+    const m: Meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
+    instruments = {
+      sent: m.createCounter(METRIC.sent, { unit: '{message}', description: 'Messages the producer sent to the broker (accepted or not).' }),
+      consumed: m.createCounter(METRIC.consumed, { unit: '{message}', description: 'Messages delivered to a handler.' }),
+      duration: m.createHistogram(METRIC.processDuration, {
+        unit: 's',
+        description: 'Duration of handling one message (validation done; handler and inbox inside).',
+        advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+      }),
+      retries: m.createCounter(METRIC.retries, { unit: '{message}', description: 'Failed attempts scheduled for redelivery.' }),
+      deadLetters: m.createCounter(METRIC.deadLetters, { unit: '{message}', description: 'Messages moved to the dead letters.' }),
+      consumerLag: m.createObservableGauge(METRIC.consumerLag, {
+        unit: '{message}',
+        description: 'Messages published and not yet handled by the group, where the broker can tell.',
+      }),
+      outboxLag: m.createObservableGauge(METRIC.outboxLag, {
+        unit: 's',
+        description: 'Age of the oldest outbox row not yet published by the relay.',
+      }),
+      outboxLagPush: m.createGauge(METRIC.outboxLag, {
+        unit: 's',
+        description: 'Age of the oldest outbox row not yet published by the relay.',
+      }),
+    };
+    instruments.consumerLag.addCallback(async (result: ObservableResult) => {
+      await Promise.all(
+        [...buses].map(async (bus) => {
+          const health = await bus.health().catch(() => undefined);
+          for (const c of health?.consumers ?? []) {
+            if (c.lag === undefined) continue;
+            result.observe(c.lag, { ...extra, [ATTR.destination]: c.topic, [ATTR.group]: c.group });
+          }
+        }),
+      );
+    });
+    instruments.outboxLag.addCallback(async (result: ObservableResult) => {
+      await Promise.all(
+        [...outboxReaders].map(async ({ read, attributes }) => {
+          const lag = await Promise.resolve()
+            .then(read)
+            .catch(() => undefined);
+          if (typeof lag === 'number' && Number.isFinite(lag)) result.observe(lag, { ...extra, ...attributes });
+        }),
+      );
+    });
+    return instruments;
+  };
+
+  const pending = new WeakMap<Envelope, PendingFailure>();
+
+  /** Ends the failed process span of `envelope` after adding `event` to it, if it is still open. */
+  const settleFailure = (envelope: Envelope | undefined, name: string, attributes: Attributes): boolean => {
+    const failure = envelope && pending.get(envelope);
+    if (!failure) return false;
+    pending.delete(envelope);
+    clearImmediate(failure.timer);
+    failure.span.addEvent(name, attributes);
+    failure.span.end();
+    return true;
+  };
+
+  const baseAttributes = (info: { topic: string; system: string }): Attributes => ({
+    ...extra,
+    [ATTR.system]: systemOf(info.system),
+    [ATTR.destination]: info.topic,
+  });
+
+  const processAttributes = (info: ProcessInfo): Attributes => ({
+    ...baseAttributes(info),
+    [ATTR.group]: info.group,
+    [ATTR.operationName]: 'process',
+  });
+
+  const middleware: OpenTelemetryMiddleware = {
+    async publish(envelopes, info, next) {
+      let span: Span | undefined;
+      let active: Context | undefined;
+      if (traces) {
+        const parent = context.active();
+        const attributes: Attributes = {
+          ...baseAttributes(info),
+          [ATTR.operationType]: 'send',
+          [ATTR.operationName]: 'send',
+        };
+        if (envelopes.length === 1) {
+          const e = envelopes[0]!;
+          attributes[ATTR.messageId] = e.id;
+          attributes[ATTR.conversationId] = e.correlationId;
+          attributes[ATTR.eventType] = e.type;
+        } else {
+          attributes[ATTR.batchCount] = envelopes.length;
+        }
+        span = tracer().startSpan(`send ${info.topic}`, { kind: SpanKind.PRODUCER, attributes }, parent);
+        // The send span is the creation context of every message of this call. Without an SDK
+        // the span context is invalid (no active span) and core's own traceparent stays.
+        const sc = span.spanContext();
+        if (isSpanContextValid(sc)) {
+          const traceparent = formatTraceparent(sc);
+          const tracestate = sc.traceState?.serialize();
+          for (const e of envelopes) {
+            e.traceparent = traceparent;
+            if (tracestate) e.tracestate = tracestate;
+            else delete e.tracestate;
+          }
+        }
+        active = trace.setSpan(parent, span);
+      }
+      let errorType: string | undefined;
+      try {
+        if (active) await context.with(active, next);
+        else await next();
+      } catch (error) {
+        errorType = errorTypeOf(error);
+        if (span) {
+          span.recordException(toException(error));
+          span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
+          span.setAttribute(ATTR.errorType, errorType);
+        }
+        throw error;
+      } finally {
+        span?.end();
+        if (withMetrics) {
+          const attributes: Attributes = { ...baseAttributes(info), [ATTR.operationName]: 'send' };
+          if (errorType) attributes[ATTR.errorType] = errorType;
+          meter().sent.add(envelopes.length, attributes);
+        }
+      }
+    },
+
+    async process(envelope, info, next) {
+      const started = performance.now();
+      const metricAttributes = withMetrics ? processAttributes(info) : undefined;
+      if (metricAttributes) meter().consumed.add(1, metricAttributes);
+      let span: Span | undefined;
+      let active: Context | undefined;
+      if (traces) {
+        const creation = creationContext(envelope);
+        const links: Link[] = creation ? [{ context: creation }] : [];
+        const parent = parentMode === 'parent' && creation ? trace.setSpanContext(ROOT_CONTEXT, creation) : ROOT_CONTEXT;
+        span = tracer().startSpan(
+          `process ${info.topic}`,
+          {
+            kind: SpanKind.CONSUMER,
+            // Never inherit the ambient context of the transport's callback (on the memory
+            // transport that is the publisher's): the parent is the creation context or nothing.
+            root: parent === ROOT_CONTEXT,
+            links,
+            attributes: {
+              ...processAttributes(info),
+              [ATTR.operationType]: 'process',
+              [ATTR.messageId]: envelope.id,
+              [ATTR.conversationId]: envelope.correlationId,
+              [ATTR.eventType]: envelope.type,
+              [ATTR.attempt]: info.attempt,
+            },
+          },
+          parent,
+        );
+        active = trace.setSpan(parent, span);
+      }
+      try {
+        if (active) await context.with(active, next);
+        else await next();
+        span?.end();
+        if (metricAttributes) meter().duration.record((performance.now() - started) / 1000, metricAttributes);
+      } catch (error) {
+        const errorType = errorTypeOf(error);
+        if (metricAttributes) {
+          meter().duration.record((performance.now() - started) / 1000, { ...metricAttributes, [ATTR.errorType]: errorType });
+        }
+        if (span) {
+          span.recordException(toException(error));
+          span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
+          span.setAttribute(ATTR.errorType, errorType);
+          // Core decides retry or dead letter right after this rejection, in the same turn of the
+          // event loop: keep the span open for that event, and end it in any case at the next turn.
+          const open = span;
+          const timer = setImmediate(() => {
+            if (pending.get(envelope)?.span === open) pending.delete(envelope);
+            open.end();
+          });
+          pending.set(envelope, { span: open, timer });
+        }
+        throw error;
+      }
+    },
+
+    onRetry(envelope, info) {
+      if (withMetrics) meter().retries.add(1, processAttributes(info));
+      if (traces) {
+        settleFailure(envelope, 'eventwire.retry', {
+          [ATTR.attempt]: info.attempt,
+          [ATTR.retryDelay]: info.delayMs,
+          [ATTR.errorType]: errorTypeOf(info.error),
+        });
+      }
+    },
+
+    onDeadLetter(envelope, info) {
+      const errorType = errorTypeOf(info.error);
+      if (withMetrics) {
+        meter().deadLetters.add(1, { ...processAttributes(info), [ATTR.deadLetterReason]: info.reason, [ATTR.errorType]: errorType });
+      }
+      if (!traces) return;
+      const event: Attributes = {
+        [ATTR.attempt]: info.attempt,
+        [ATTR.deadLetterReason]: info.reason,
+        [ATTR.errorType]: errorType,
+        'exception.message': errorMessage(info.error),
+      };
+      if (settleFailure(envelope, 'eventwire.dead_letter', event)) return;
+      // Dead-lettered before any handler ran (undecodable, schema invalid, unknown version):
+      // no process span exists yet, so record one that carries the event.
+      const creation = envelope && creationContext(envelope);
+      const attributes: Attributes = {
+        ...processAttributes(info),
+        [ATTR.operationType]: 'process',
+        [ATTR.attempt]: info.attempt,
+        [ATTR.errorType]: errorType,
+      };
+      if (envelope) {
+        attributes[ATTR.messageId] = envelope.id;
+        attributes[ATTR.conversationId] = envelope.correlationId;
+        attributes[ATTR.eventType] = envelope.type;
+      }
+      const parent = parentMode === 'parent' && creation ? trace.setSpanContext(ROOT_CONTEXT, creation) : ROOT_CONTEXT;
+      const span = tracer().startSpan(
+        `process ${info.topic}`,
+        { kind: SpanKind.CONSUMER, root: parent === ROOT_CONTEXT, links: creation ? [{ context: creation }] : [], attributes },
+        parent,
+      );
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(info.error) });
+      span.addEvent('eventwire.dead_letter', event);
+      span.end();
+    },
+
+    observe(bus) {
+      if (withMetrics) meter();
+      buses.add(bus);
+      return () => {
+        buses.delete(bus);
+      };
+    },
+
+    observeOutboxLag(read, attributes = {}) {
+      if (withMetrics) meter();
+      const entry = { read, attributes };
+      outboxReaders.add(entry);
+      return () => {
+        outboxReaders.delete(entry);
+      };
+    },
+
+    recordOutboxLag: (lagSeconds, attributes = {}) => {
+      if (!withMetrics || !Number.isFinite(lagSeconds)) return;
+      meter().outboxLagPush.record(lagSeconds, { ...extra, ...attributes });
+    },
+  };
+  return middleware;
+}
+
+/**
+ * Standalone outbox-lag gauge for code that has no middleware instance at hand (e.g. a relay
+ * process that publishes nothing itself): `observeOutboxLag(() => relay.lagSeconds())`.
+ */
+export function observeOutboxLag(
+  read: OutboxLagReader,
+  options: { meterProvider?: MeterProvider; attributes?: Attributes } = {},
+): () => void {
+  const otel = openTelemetry({ traces: false, ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}) });
+  return otel.observeOutboxLag(read, options.attributes);
+}
+
+/** The creation context carried by an envelope, as a remote span context; undefined when absent or malformed. */
+export function creationContext(envelope: Pick<Envelope, 'traceparent' | 'tracestate'>): SpanContext | undefined {
+  const parsed = parseTraceparent(envelope.traceparent);
+  if (!parsed) return undefined;
+  const sc: SpanContext = {
+    traceId: parsed.traceId,
+    spanId: parsed.spanId,
+    traceFlags: Number.parseInt(parsed.flags, 16) & 0xff,
+    isRemote: true,
+  };
+  if (envelope.tracestate) {
+    try {
+      sc.traceState = createTraceState(envelope.tracestate);
+    } catch {
+      // A malformed tracestate is dropped, as the W3C spec asks.
+    }
+  }
+  return isSpanContextValid(sc) ? sc : undefined;
+}
+
+export function formatTraceparent(sc: SpanContext): string {
+  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * `error.type` (low cardinality): the error's class name (`HandlerTimeoutError`); for a plain
+ * `Error` with a string `code` (`ECONNREFUSED`), the code; `_OTHER` for non-errors.
+ */
+export function errorTypeOf(error: unknown): string {
+  if (!(error instanceof Error)) return '_OTHER';
+  const name = error.name || error.constructor?.name || 'Error';
+  if (name !== 'Error') return name;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code ? code : name;
+}
+
+/** Error messages from client libraries may hold connection URLs: credentials are redacted. */
+function errorMessage(error: unknown): string {
+  return redactText(error instanceof Error ? error.message : String(error));
+}
+
+/** The exception as recorded on a span, with credentials redacted from message and stack. */
+function toException(error: unknown): Exception {
+  if (!(error instanceof Error)) return { name: '_OTHER', message: redactText(String(error)) };
+  const exception: Exception = { name: error.name, message: redactText(error.message) };
+  if (error.stack) exception.stack = redactText(error.stack);
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') exception.code = code;
+  return exception;
+}

@@ -1,0 +1,70 @@
+import type { SocketOptions } from 'amqplib';
+
+/** Queue types RabbitMQ offers for a group's queue. */
+export type QueueType = 'quorum' | 'classic';
+
+/** Options of {@link rabbitmq}. Only `url` is required. */
+export interface RabbitMqOptions {
+  /**
+   * `amqp://user:pass@host:port/vhost` or `amqps://...`. Query parameters understood by amqplib
+   * (`heartbeat`, `frameMax`, `channelMax`, `locale`) pass through; eventwire's own ones are
+   * listed in the README (`queueType`, `prefix`, ...). Credentials never appear in errors or logs.
+   */
+  url: string;
+  /**
+   * Socket options passed to amqplib as they are: TLS material for `amqps://` (`ca`, `cert`,
+   * `key`, `passphrase`, `servername`, `rejectUnauthorized`), `timeout` (connect timeout, ms),
+   * `credentials` (e.g. `amqplib.credentials.external()` for client-certificate auth), `noDelay`.
+   */
+  socketOptions?: SocketOptions & Record<string, unknown>;
+  /**
+   * Type of each group's queue. `quorum` (default): replicated, durable, with a delivery limit.
+   * `classic`: lighter, single node, no delivery limit (attempts then come from the
+   * `redelivered` flag, a lower bound).
+   */
+  queueType?: QueueType;
+  /** Prefix of every exchange and queue name. Default `ew`. */
+  prefix?: string;
+  /**
+   * Quorum queues only: deliveries after which RabbitMQ itself moves a message to the group's
+   * dead-letter queue. A safety net against crash loops (a handler that kills the process never
+   * gets to dead-letter the message); eventwire's own retry policy acts long before. Default 50.
+   */
+  deliveryLimit?: number;
+  /**
+   * Retry delays available as TTL queues, in ms, ascending. A retry waits in the smallest bucket
+   * not shorter than the requested delay (never earlier). Delays above the largest bucket are
+   * rounded up to a whole minute. Default: 25, 50, 100, 200, 500 ms, 1, 2, 5, 10, 30 s,
+   * 1, 2, 5, 10, 30 min, 1 h.
+   */
+  delayBuckets?: readonly number[];
+  /**
+   * `true`: RabbitMQ delivers a group's queue to one consumer at a time (the others stand by),
+   * which gives strict publish order per group across instances. Default `false`: consumers of a
+   * group share the work round-robin. Changing it on an existing queue is a declaration conflict.
+   */
+  singleActiveConsumer?: boolean;
+  /** Largest body plus headers accepted, in bytes. Must not exceed the broker's `max_message_size`. Default 16 MiB. */
+  maxMessageBytes?: number;
+  /** AMQP heartbeat in seconds: how fast a dead peer is noticed. Default 10 (unless the URL sets `heartbeat`). */
+  heartbeatSeconds?: number;
+  /** Reconnect backoff: first delay and cap, in ms. Default 100 and 5000. */
+  reconnect?: { initialMs?: number; maxMs?: number };
+}
+
+/** Options with defaults applied. */
+export interface ResolvedOptions {
+  url: string;
+  socketOptions: SocketOptions & Record<string, unknown>;
+  queueType: QueueType;
+  prefix: string;
+  deliveryLimit: number;
+  delayBuckets: readonly number[];
+  singleActiveConsumer: boolean;
+  maxMessageBytes: number;
+  reconnect: { initialMs: number; maxMs: number };
+}
+
+export const DEFAULT_DELAY_BUCKETS: readonly number[] = [
+  25, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000,
+];

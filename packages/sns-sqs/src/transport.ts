@@ -1,0 +1,138 @@
+/**
+ * The SNS + SQS transport: SNS topics fanned out to one SQS queue per consumer group.
+ * See README.md for the semantics (ordering, retries, dead letters, limits).
+ */
+import { ListTopicsCommand } from '@aws-sdk/client-sns';
+import { GetQueueAttributesCommand, ListQueuesCommand } from '@aws-sdk/client-sqs';
+import type {
+  Capabilities,
+  OutgoingMessage,
+  StartFrom,
+  SubscriptionSpec,
+  Transport,
+  TransportHealth,
+  TransportSubscription,
+  IncomingMessage,
+} from '@eventwire/core';
+import { createClients, describe, transportError } from './clients.ts';
+import { SqsDeadLetters } from './dead-letters.ts';
+import { resolveOptions, type SnsSqsOptions } from './options.ts';
+import { MAX_MESSAGE_BYTES, Publisher } from './publisher.ts';
+import { SqsSubscription } from './subscription.ts';
+import { Topology } from './topology.ts';
+
+/** How long `health()` waits for AWS before calling the broker down. */
+const HEALTH_TIMEOUT_MS = 3000;
+
+/**
+ * A transport on AWS SNS + SQS.
+ *
+ * ```ts
+ * const bus = await createBus({ source: 'checkout', transport: snsSqs({ region: 'eu-west-1', fifo: true }) });
+ * ```
+ */
+export function snsSqs(options: SnsSqsOptions = {}): Transport {
+  const resolved = resolveOptions(options);
+  const clients = createClients(resolved);
+  const topology = new Topology(clients, resolved);
+  const publisher = new Publisher(clients, topology);
+  const deadLetters = new SqsDeadLetters(clients, topology, resolved);
+  const subscriptions = new Set<SqsSubscription>();
+  let closed = false;
+
+  const capabilities: Capabilities = {
+    // Only FIFO topics hand a group each key's messages in order.
+    ordering: resolved.allFifo ? 'partition' : 'none',
+    // ChangeMessageVisibility: the queue itself holds the message back for the delay.
+    nativeDelay: true,
+    nativeDeadLetter: true,
+    // A queue only holds what was published after it was subscribed: no log to replay.
+    replay: false,
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    consumerGroups: true,
+    // SQS carries at most 10 message attributes: CloudEvents go as one JSON document in the body.
+    wireMode: 'structured',
+    transactionalPublish: false,
+  };
+
+  async function probe(): Promise<void> {
+    const signal = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
+    await Promise.all([
+      clients.sqs.send(new ListQueuesCommand({ MaxResults: 1 }), { abortSignal: signal }),
+      clients.sns.send(new ListTopicsCommand({}), { abortSignal: signal }),
+    ]);
+  }
+
+  return {
+    name: 'sns-sqs',
+    capabilities,
+    deadLetters,
+
+    async connect() {
+      try {
+        await probe();
+      } catch (error) {
+        throw transportError('connect', error);
+      }
+    },
+
+    publish(messages: readonly OutgoingMessage[]) {
+      return publisher.publish(messages);
+    },
+
+    async ensureGroup(topic: string, group: string, _from: StartFrom) {
+      // `from: 'beginning'` cannot be honoured (capability replay: false): a new queue starts empty.
+      try {
+        await topology.group(topic, group);
+      } catch (error) {
+        throw transportError(`create topic ${topic} / group ${group}`, error);
+      }
+    },
+
+    async subscribe(spec: SubscriptionSpec, onMessage: (message: IncomingMessage) => void): Promise<TransportSubscription> {
+      const subscription = new SqsSubscription(clients, topology, deadLetters, resolved, spec, onMessage);
+      await subscription.start();
+      subscriptions.add(subscription);
+      return {
+        async close() {
+          subscriptions.delete(subscription);
+          await subscription.close();
+        },
+      };
+    },
+
+    async health(): Promise<TransportHealth> {
+      if (closed) return { status: 'down', reason: 'transport is closed' };
+      try {
+        await probe();
+        return { status: 'up' };
+      } catch (error) {
+        return { status: 'down', reason: `SNS/SQS unreachable: ${describe(error)}` };
+      }
+    },
+
+    async lag(topic: string, group: string) {
+      const info = await topology.group(topic, group);
+      const out = await clients.sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: info.queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+        }),
+      );
+      const a = out.Attributes ?? {};
+      return (
+        Number(a.ApproximateNumberOfMessages ?? 0) +
+        Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
+        Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
+      );
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.allSettled([...subscriptions].map((s) => s.close()));
+      subscriptions.clear();
+      clients.destroy();
+    },
+  };
+}

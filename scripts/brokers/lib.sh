@@ -52,6 +52,7 @@ pid_alive() {
   [ -s "$file" ] || return 1
   read -r pid <"$file" || true
   [[ $pid =~ ^[0-9]+$ ]] && [ -d "/proc/$pid" ] || return 1
+  [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || return 1 # exited, not yet reaped
   if [ -n "$pattern" ]; then
     tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern" || return 1
   fi

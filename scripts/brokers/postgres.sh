@@ -40,9 +40,7 @@ pg_sockdir() {
 
 postgres_logs() { echo "$(postgres_home)/postgres.log"; }
 
-postgres_running() {
-  pg_as_owner "$(pg_bindir)/pg_ctl" -D "$(postgres_home)/data" status >/dev/null 2>&1
-}
+postgres_running() { pid_alive "$(postgres_home)/data/postmaster.pid" postgres >/dev/null; }
 
 postgres_ready() {
   pg_isready -q -h 127.0.0.1 -p "$EVENTWIRE_POSTGRES_PORT" -t 2 &&
@@ -79,6 +77,8 @@ wal_level = logical
 EOF
   grep -q "^include_if_exists = 'eventwire.conf'" "$home/data/postgresql.conf" ||
     echo "include_if_exists = 'eventwire.conf'" | pg_as_owner tee -a "$home/data/postgresql.conf" >/dev/null
+  # A postmaster.pid left by a killed server whose pid is gone (or a zombie) would block the start.
+  if [ -f "$home/data/postmaster.pid" ] && ! postgres_running; then rm -f "$home/data/postmaster.pid"; fi
   # setsid: the postmaster must not share the caller's session (Ctrl-C, CI job control).
   pg_as_owner setsid "$bin/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 120 start >/dev/null 9>&- || return 1
   # The eventwire role and database are created once (idempotent), over the local socket.

@@ -89,6 +89,7 @@ install_missing() {
     pkgs+=($("$(fn "$name" apt_packages)"))
   done
   if [ ${#pkgs[@]} -gt 0 ]; then apt_install "${pkgs[@]}" || { log "error: apt-get install failed"; return 1; }; fi
+  log "installing: ${missing[*]}"
   for_each_parallel install_one "${missing[@]}"
 }
 

@@ -4,14 +4,22 @@
  * Uses `@opentelemetry/api` only: the application registers the SDK (tracer and meter
  * providers, exporters, sampler). Without an SDK every call here is a no-op.
  */
+
+import {
+  type Bus,
+  type Envelope,
+  type Middleware,
+  type ProcessInfo,
+  parseTraceparent,
+  redactText,
+} from '@eventwire/core';
 import {
   type Attributes,
   type Context,
   type Counter,
-  type Exception,
   context,
   createTraceState,
-  type Gauge,
+  type Exception,
   type Histogram,
   isSpanContextValid,
   type Link,
@@ -22,14 +30,13 @@ import {
   type ObservableResult,
   ROOT_CONTEXT,
   type Span,
-  SpanKind,
   type SpanContext,
+  SpanKind,
   SpanStatusCode,
   type Tracer,
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import { type Bus, type Envelope, type Middleware, type ProcessInfo, parseTraceparent, redactText } from '@eventwire/core';
 
 export const INSTRUMENTATION_NAME = '@eventwire/otel';
 export const INSTRUMENTATION_VERSION = '0.1.0';
@@ -104,8 +111,9 @@ export interface OpenTelemetryMiddleware extends Middleware {
    */
   observeOutboxLag(read: OutboxLagReader, attributes?: Attributes): () => void;
   /**
-   * Push-style alternative: records the current outbox lag (seconds) on a synchronous gauge.
-   * Bound, so it can be handed to a relay as a plain callback: `{ onLag: otel.recordOutboxLag }`.
+   * Push-style alternative: remembers the current outbox lag (seconds), reported on the same
+   * gauge at each collection (the last value per attribute set). A plain function, so it can be
+   * handed to a relay as a callback: `startRelay({ onLag: (ms) => otel.recordOutboxLag(ms / 1000) })`.
    */
   recordOutboxLag: (lagSeconds: number, attributes?: Attributes) => void;
 }
@@ -121,7 +129,6 @@ interface Instruments {
   deadLetters: Counter;
   consumerLag: ObservableGauge;
   outboxLag: ObservableGauge;
-  outboxLagPush: Gauge;
 }
 
 const WELL_KNOWN_SYSTEMS: Record<string, string> = {
@@ -152,39 +159,53 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
   const extra = options.attributes ?? {};
   const systemOf = options.system ?? ((name: string) => WELL_KNOWN_SYSTEMS[name] ?? name);
 
+  // The global API hands out a proxy tracer that follows a provider registered later: safe to keep.
+  const tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
   let cachedTracer: Tracer | undefined;
   const tracer = (): Tracer => {
-    if (options.tracerProvider) return (cachedTracer ??= options.tracerProvider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION));
-    // The global API returns a proxy tracer that follows later registration: safe to cache.
-    return (cachedTracer ??= trace.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION));
+    if (!cachedTracer) cachedTracer = tracerProvider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
+    return cachedTracer;
   };
 
   // The metrics API has no proxy: resolve the meter on first use, after the app registered its SDK.
   let instruments: Instruments | undefined;
   const buses = new Set<Pick<Bus, 'health'>>();
   const outboxReaders = new Set<{ read: OutboxLagReader; attributes: Attributes }>();
+  // Last value pushed per attribute set, reported by the same observable gauge.
+  const pushedOutboxLag = new Map<string, { value: number; attributes: Attributes }>();
   const meter = (): Instruments => {
     if (instruments) return instruments;
-    const m: Meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
+    const m: Meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(
+      INSTRUMENTATION_NAME,
+      INSTRUMENTATION_VERSION,
+    );
     instruments = {
-      sent: m.createCounter(METRIC.sent, { unit: '{message}', description: 'Messages the producer sent to the broker (accepted or not).' }),
-      consumed: m.createCounter(METRIC.consumed, { unit: '{message}', description: 'Messages delivered to a handler.' }),
+      sent: m.createCounter(METRIC.sent, {
+        unit: '{message}',
+        description: 'Messages the producer sent to the broker (accepted or not).',
+      }),
+      consumed: m.createCounter(METRIC.consumed, {
+        unit: '{message}',
+        description: 'Messages delivered to a handler.',
+      }),
       duration: m.createHistogram(METRIC.processDuration, {
         unit: 's',
         description: 'Duration of handling one message (validation done; handler and inbox inside).',
         advice: { explicitBucketBoundaries: DURATION_BUCKETS },
       }),
-      retries: m.createCounter(METRIC.retries, { unit: '{message}', description: 'Failed attempts scheduled for redelivery.' }),
-      deadLetters: m.createCounter(METRIC.deadLetters, { unit: '{message}', description: 'Messages moved to the dead letters.' }),
+      retries: m.createCounter(METRIC.retries, {
+        unit: '{message}',
+        description: 'Failed attempts scheduled for redelivery.',
+      }),
+      deadLetters: m.createCounter(METRIC.deadLetters, {
+        unit: '{message}',
+        description: 'Messages moved to the dead letters.',
+      }),
       consumerLag: m.createObservableGauge(METRIC.consumerLag, {
         unit: '{message}',
         description: 'Messages published and not yet handled by the group, where the broker can tell.',
       }),
       outboxLag: m.createObservableGauge(METRIC.outboxLag, {
-        unit: 's',
-        description: 'Age of the oldest outbox row not yet published by the relay.',
-      }),
-      outboxLagPush: m.createGauge(METRIC.outboxLag, {
         unit: 's',
         description: 'Age of the oldest outbox row not yet published by the relay.',
       }),
@@ -206,9 +227,12 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
           const lag = await Promise.resolve()
             .then(read)
             .catch(() => undefined);
-          if (typeof lag === 'number' && Number.isFinite(lag)) result.observe(lag, { ...extra, ...attributes });
+          if (typeof lag === 'number' && Number.isFinite(lag))
+            result.observe(lag, { ...extra, ...attributes });
         }),
       );
+      for (const { value, attributes } of pushedOutboxLag.values())
+        result.observe(value, { ...extra, ...attributes });
     });
     return instruments;
   };
@@ -303,7 +327,8 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
       if (traces) {
         const creation = creationContext(envelope);
         const links: Link[] = creation ? [{ context: creation }] : [];
-        const parent = parentMode === 'parent' && creation ? trace.setSpanContext(ROOT_CONTEXT, creation) : ROOT_CONTEXT;
+        const parent =
+          parentMode === 'parent' && creation ? trace.setSpanContext(ROOT_CONTEXT, creation) : ROOT_CONTEXT;
         span = tracer().startSpan(
           `process ${info.topic}`,
           {
@@ -333,7 +358,10 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
       } catch (error) {
         const errorType = errorTypeOf(error);
         if (metricAttributes) {
-          meter().duration.record((performance.now() - started) / 1000, { ...metricAttributes, [ATTR.errorType]: errorType });
+          meter().duration.record((performance.now() - started) / 1000, {
+            ...metricAttributes,
+            [ATTR.errorType]: errorType,
+          });
         }
         if (span) {
           span.recordException(toException(error));
@@ -366,7 +394,11 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
     onDeadLetter(envelope, info) {
       const errorType = errorTypeOf(info.error);
       if (withMetrics) {
-        meter().deadLetters.add(1, { ...processAttributes(info), [ATTR.deadLetterReason]: info.reason, [ATTR.errorType]: errorType });
+        meter().deadLetters.add(1, {
+          ...processAttributes(info),
+          [ATTR.deadLetterReason]: info.reason,
+          [ATTR.errorType]: errorType,
+        });
       }
       if (!traces) return;
       const event: Attributes = {
@@ -390,10 +422,16 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
         attributes[ATTR.conversationId] = envelope.correlationId;
         attributes[ATTR.eventType] = envelope.type;
       }
-      const parent = parentMode === 'parent' && creation ? trace.setSpanContext(ROOT_CONTEXT, creation) : ROOT_CONTEXT;
+      const parent =
+        parentMode === 'parent' && creation ? trace.setSpanContext(ROOT_CONTEXT, creation) : ROOT_CONTEXT;
       const span = tracer().startSpan(
         `process ${info.topic}`,
-        { kind: SpanKind.CONSUMER, root: parent === ROOT_CONTEXT, links: creation ? [{ context: creation }] : [], attributes },
+        {
+          kind: SpanKind.CONSUMER,
+          root: parent === ROOT_CONTEXT,
+          links: creation ? [{ context: creation }] : [],
+          attributes,
+        },
         parent,
       );
       span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(info.error) });
@@ -420,7 +458,11 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
 
     recordOutboxLag: (lagSeconds, attributes = {}) => {
       if (!withMetrics || !Number.isFinite(lagSeconds)) return;
-      meter().outboxLagPush.record(lagSeconds, { ...extra, ...attributes });
+      meter();
+      pushedOutboxLag.set(JSON.stringify(Object.entries(attributes).sort()), {
+        value: lagSeconds,
+        attributes,
+      });
     },
   };
   return middleware;
@@ -434,12 +476,17 @@ export function observeOutboxLag(
   read: OutboxLagReader,
   options: { meterProvider?: MeterProvider; attributes?: Attributes } = {},
 ): () => void {
-  const otel = openTelemetry({ traces: false, ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}) });
+  const otel = openTelemetry({
+    traces: false,
+    ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
+  });
   return otel.observeOutboxLag(read, options.attributes);
 }
 
 /** The creation context carried by an envelope, as a remote span context; undefined when absent or malformed. */
-export function creationContext(envelope: Pick<Envelope, 'traceparent' | 'tracestate'>): SpanContext | undefined {
+export function creationContext(
+  envelope: Pick<Envelope, 'traceparent' | 'tracestate'>,
+): SpanContext | undefined {
   const parsed = parseTraceparent(envelope.traceparent);
   if (!parsed) return undefined;
   const sc: SpanContext = {

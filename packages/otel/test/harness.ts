@@ -1,7 +1,12 @@
 import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { type DataPoint, type Histogram, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 
 /** A metric reader that only collects on demand. */
 class TestReader extends MetricReader {
@@ -38,7 +43,9 @@ export function harness(): Harness {
   const meterProvider = new MeterProvider({ readers: [reader] });
   const points = async (name: string) => {
     const { resourceMetrics } = await reader.collect();
-    const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name);
+    const metric = resourceMetrics.scopeMetrics
+      .flatMap((s) => s.metrics)
+      .find((m) => m.descriptor.name === name);
     return (metric?.dataPoints ?? []) as DataPoint<number | Histogram>[];
   };
   return {
@@ -61,7 +68,11 @@ export function harness(): Harness {
   };
 }
 
-export async function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(
+  probe: () => T | undefined | false,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();
@@ -73,7 +84,12 @@ export async function waitFor<T>(probe: () => T | undefined | false, what: strin
 
 /** A lower-case suffix that makes event types (and so topics) unique per run on a shared broker. */
 export function uniqueSuffix(): string {
-  return Math.random().toString(36).replace(/[^a-z]/g, '').slice(0, 8) || 'x';
+  return (
+    Math.random()
+      .toString(36)
+      .replace(/[^a-z]/g, '')
+      .slice(0, 8) || 'x'
+  );
 }
 
 export function parentSpanId(span: ReadableSpan): string | undefined {

@@ -2,12 +2,19 @@
  * One scenario, run on every transport: publish, consume, publish a child from the handler,
  * retry, dead-letter. Asserts span names, kinds, attributes, links, parents and metric values.
  */
-import { type Bus, type BusOptions, createBus, defineEvent, NonRetryableError, silentLogger } from '@eventwire/core';
+import {
+  type Bus,
+  type BusOptions,
+  createBus,
+  defineEvent,
+  NonRetryableError,
+  silentLogger,
+} from '@eventwire/core';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { openTelemetry, type OpenTelemetryOptions } from '../src/index.ts';
+import { type OpenTelemetryOptions, openTelemetry } from '../src/index.ts';
 import { type Harness, harness, parentSpanId, uniqueSuffix, waitFor } from './harness.ts';
 
 export interface RoundTripTarget {
@@ -29,12 +36,29 @@ export function defineRoundTripTests(name: string, target: RoundTripTarget): voi
 
     async function setup(options: OpenTelemetryOptions = {}) {
       h = harness();
-      const otel = openTelemetry({ tracerProvider: h.tracerProvider, meterProvider: h.meterProvider, ...options });
-      const bus = await createBus({ ...target.bus(), source: 'otel-test', logger: silentLogger, middleware: [otel] });
+      const otel = openTelemetry({
+        tracerProvider: h.tracerProvider,
+        meterProvider: h.meterProvider,
+        ...options,
+      });
+      const bus = await createBus({
+        ...target.bus(),
+        source: 'otel-test',
+        logger: silentLogger,
+        middleware: [otel],
+      });
       buses.push(bus);
       const s = uniqueSuffix();
-      const SignedUp = defineEvent({ type: `otel${s}.user.signed_up`, version: 1, schema: z.object({ email: z.string() }) });
-      const EmailSent = defineEvent({ type: `otel${s}.email.sent`, version: 1, schema: z.object({ to: z.string() }) });
+      const SignedUp = defineEvent({
+        type: `otel${s}.user.signed_up`,
+        version: 1,
+        schema: z.object({ email: z.string() }),
+      });
+      const EmailSent = defineEvent({
+        type: `otel${s}.email.sent`,
+        version: 1,
+        schema: z.object({ to: z.string() }),
+      });
       return { otel, bus, SignedUp, EmailSent };
     }
 
@@ -74,7 +98,9 @@ export function defineRoundTripTests(name: string, target: RoundTripTarget): voi
       });
       expect(send!.parentSpanContext).toBeUndefined();
       // The envelope carries the send span as its creation context.
-      expect(published.traceparent).toBe(`00-${send!.spanContext().traceId}-${send!.spanContext().spanId}-01`);
+      expect(published.traceparent).toBe(
+        `00-${send!.spanContext().traceId}-${send!.spanContext().spanId}-01`,
+      );
 
       expect(proc!.kind).toBe(SpanKind.CONSUMER);
       expect(proc!.attributes).toMatchObject({
@@ -98,8 +124,12 @@ export function defineRoundTripTests(name: string, target: RoundTripTarget): voi
       expect(childProc!.links[0]!.context.spanId).toBe(childSend!.spanContext().spanId);
       expect(childProc!.attributes['messaging.consumer.group.name']).toBe('audit');
 
-      expect(await h.sum('messaging.client.sent.messages', { 'messaging.destination.name': SignedUp.topic })).toBe(1);
-      expect(await h.sum('messaging.client.sent.messages', { 'messaging.destination.name': EmailSent.topic })).toBe(1);
+      expect(
+        await h.sum('messaging.client.sent.messages', { 'messaging.destination.name': SignedUp.topic }),
+      ).toBe(1);
+      expect(
+        await h.sum('messaging.client.sent.messages', { 'messaging.destination.name': EmailSent.topic }),
+      ).toBe(1);
       expect(
         await h.sum('messaging.client.consumed.messages', {
           'messaging.destination.name': SignedUp.topic,
@@ -170,16 +200,25 @@ export function defineRoundTripTests(name: string, target: RoundTripTarget): voi
 
       const spans = await waitFor(() => {
         const all = h.spans();
-        return byName(all, `process ${SignedUp.topic}`).length === 2 && byName(all, `process ${EmailSent.topic}`).length === 1 && all;
+        return (
+          byName(all, `process ${SignedUp.topic}`).length === 2 &&
+          byName(all, `process ${EmailSent.topic}`).length === 1 &&
+          all
+        );
       }, 'the retry and the dead letter');
 
       const [failed, succeeded] = byName(spans, `process ${SignedUp.topic}`).sort(
-        (a, b) => (a.attributes['eventwire.delivery.attempt'] as number) - (b.attributes['eventwire.delivery.attempt'] as number),
+        (a, b) =>
+          (a.attributes['eventwire.delivery.attempt'] as number) -
+          (b.attributes['eventwire.delivery.attempt'] as number),
       );
       expect(failed!.status.code).toBe(SpanStatusCode.ERROR);
       expect(failed!.attributes['error.type']).toBe('Error');
       expect(failed!.events.map((e) => e.name)).toEqual(['exception', 'eventwire.retry']);
-      expect(failed!.events[1]!.attributes).toMatchObject({ 'eventwire.delivery.attempt': 1, 'error.type': 'Error' });
+      expect(failed!.events[1]!.attributes).toMatchObject({
+        'eventwire.delivery.attempt': 1,
+        'error.type': 'Error',
+      });
       expect(succeeded!.status.code).not.toBe(SpanStatusCode.ERROR);
       expect(succeeded!.attributes['eventwire.delivery.attempt']).toBe(2);
       // Both attempts link to the same creation context.
@@ -189,9 +228,17 @@ export function defineRoundTripTests(name: string, target: RoundTripTarget): voi
       expect(dead!.status.code).toBe(SpanStatusCode.ERROR);
       expect(dead!.attributes['error.type']).toBe('NonRetryableError');
       const deadEvent = dead!.events.find((e) => e.name === 'eventwire.dead_letter');
-      expect(deadEvent?.attributes).toMatchObject({ 'eventwire.dead_letter.reason': 'non_retryable', 'error.type': 'NonRetryableError' });
+      expect(deadEvent?.attributes).toMatchObject({
+        'eventwire.dead_letter.reason': 'non_retryable',
+        'error.type': 'NonRetryableError',
+      });
 
-      expect(await h.sum('eventwire.retries', { 'messaging.destination.name': SignedUp.topic, 'messaging.consumer.group.name': 'email' })).toBe(1);
+      expect(
+        await h.sum('eventwire.retries', {
+          'messaging.destination.name': SignedUp.topic,
+          'messaging.consumer.group.name': 'email',
+        }),
+      ).toBe(1);
       expect(
         await h.sum('eventwire.dead_letters', {
           'messaging.destination.name': EmailSent.topic,
@@ -199,9 +246,13 @@ export function defineRoundTripTests(name: string, target: RoundTripTarget): voi
           'eventwire.dead_letter.reason': 'non_retryable',
         }),
       ).toBe(1);
-      const failures = (await h.points('messaging.process.duration')).filter((p) => p.attributes['error.type'] !== undefined);
+      const failures = (await h.points('messaging.process.duration')).filter(
+        (p) => p.attributes['error.type'] !== undefined,
+      );
       expect(failures.map((p) => p.attributes['error.type']).sort()).toEqual(['Error', 'NonRetryableError']);
-      expect(await h.sum('messaging.client.consumed.messages', { 'messaging.destination.name': SignedUp.topic })).toBe(2);
+      expect(
+        await h.sum('messaging.client.consumed.messages', { 'messaging.destination.name': SignedUp.topic }),
+      ).toBe(2);
     });
   });
 }

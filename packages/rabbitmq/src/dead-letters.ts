@@ -9,6 +9,8 @@
  * purge read the same way and ack what they took. Two admin calls on the same group at the
  * same time may each miss entries the other holds for that moment.
  */
+
+import { createHash } from 'node:crypto';
 import {
   type DeadLetterFailure,
   type DeadLetterReason,
@@ -17,7 +19,6 @@ import {
   TARGET_GROUP_HEADER,
   TransportError,
 } from '@eventwire/core';
-import { createHash } from 'node:crypto';
 import type { Channel, GetMessage } from 'amqplib';
 import { type ConnectionManager, describe } from './connection.ts';
 import type { ResolvedOptions } from './options.ts';
@@ -30,7 +31,14 @@ export const DEAD_LETTER_HEADER = 'ewdeadletter';
 /** Id of the dead-letter entry (stable across list calls). */
 export const DEAD_LETTER_ID_HEADER = 'ewdeadletterid';
 
-const REASONS = new Set<DeadLetterReason>(['max_attempts', 'non_retryable', 'schema_invalid', 'unknown_version', 'decode_error', 'oversize']);
+const REASONS = new Set<DeadLetterReason>([
+  'max_attempts',
+  'non_retryable',
+  'schema_invalid',
+  'unknown_version',
+  'decode_error',
+  'oversize',
+]);
 
 export class RabbitDeadLetters implements DeadLetterStore {
   readonly #connection: ConnectionManager;
@@ -106,7 +114,10 @@ export class RabbitDeadLetters implements DeadLetterStore {
   async #browse(
     topic: string,
     group: string,
-    visit: (entry: { record: DeadLetterRecord; message: GetMessage }, channel: Channel) => Promise<'next' | 'stop'>,
+    visit: (
+      entry: { record: DeadLetterRecord; message: GetMessage },
+      channel: Channel,
+    ) => Promise<'next' | 'stop'>,
   ): Promise<void> {
     const { dlq } = groupNames(this.#options, topic, group);
     await this.#withChannel(async (channel) => {
@@ -121,7 +132,11 @@ export class RabbitDeadLetters implements DeadLetterStore {
             throw error;
           }
           if (message === false) return;
-          if ((await visit({ record: toRecord(topic, group, message, this.#options), message }, channel)) === 'stop') return;
+          if (
+            (await visit({ record: toRecord(topic, group, message, this.#options), message }, channel)) ===
+            'stop'
+          )
+            return;
         }
       } finally {
         // Everything not acked returns to the queue, in its place.
@@ -146,14 +161,21 @@ export class RabbitDeadLetters implements DeadLetterStore {
     try {
       return await work(channel);
     } catch (error) {
-      throw error instanceof TransportError ? error : new TransportError(`dead-letter operation failed: ${describe(error)}`, { cause: error });
+      throw error instanceof TransportError
+        ? error
+        : new TransportError(`dead-letter operation failed: ${describe(error)}`, { cause: error });
     } finally {
       await channel.close().catch(() => {});
     }
   }
 }
 
-function toRecord(topic: string, group: string, message: GetMessage, options: ResolvedOptions): DeadLetterRecord {
+function toRecord(
+  topic: string,
+  group: string,
+  message: GetMessage,
+  options: ResolvedOptions,
+): DeadLetterRecord {
   const raw = (message.properties.headers ?? {}) as Record<string, unknown>;
   const wire = fromAmqp(message);
   delete wire.headers[DEAD_LETTER_HEADER];
@@ -162,12 +184,17 @@ function toRecord(topic: string, group: string, message: GetMessage, options: Re
   const id =
     typeof raw[DEAD_LETTER_ID_HEADER] === 'string'
       ? (raw[DEAD_LETTER_ID_HEADER] as string)
-      : `x-${createHash('sha256').update(String(message.properties.messageId ?? '')).update(message.content).digest('hex').slice(0, 32)}`;
+      : `x-${createHash('sha256')
+          .update(String(message.properties.messageId ?? ''))
+          .update(message.content)
+          .digest('hex')
+          .slice(0, 32)}`;
   if (failure) return { ...failure, topic, group, id, message: wire };
   // Moved here by RabbitMQ (quorum queue delivery limit): a crash loop, not a handler error.
   const deaths = Array.isArray(raw['x-death']) ? (raw['x-death'] as Record<string, unknown>[]) : [];
   const death = deaths.find((d) => d.reason === 'delivery_limit') ?? deaths[0];
-  const when = typeof death?.time === 'number' ? new Date(death.time * 1000).toISOString() : new Date().toISOString();
+  const when =
+    typeof death?.time === 'number' ? new Date(death.time * 1000).toISOString() : new Date().toISOString();
   return {
     id,
     topic,
@@ -185,7 +212,8 @@ function toRecord(topic: string, group: string, message: GetMessage, options: Re
 }
 
 function parseFailure(value: unknown): Omit<DeadLetterFailure, 'topic' | 'group'> | undefined {
-  const text = typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('utf8') : undefined;
+  const text =
+    typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('utf8') : undefined;
   if (text === undefined) return undefined;
   try {
     const parsed = JSON.parse(text) as DeadLetterFailure;

@@ -9,7 +9,7 @@ import { optionsFromUrl } from './url.ts';
 
 export { DEAD_LETTER_HEADER, DEAD_LETTER_ID_HEADER } from './dead-letters.ts';
 export { DEFAULT_DELAY_BUCKETS, type QueueType, type RabbitMqOptions } from './options.ts';
-export { delayBucket, exchangeName, groupNames, type GroupNames } from './topology.ts';
+export { delayBucket, exchangeName, type GroupNames, groupNames } from './topology.ts';
 export { RabbitMqTransport } from './transport.ts';
 
 /** A RabbitMQ transport with typed options (TLS and auth through `socketOptions`). */

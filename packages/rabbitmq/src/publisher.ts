@@ -73,7 +73,12 @@ export class Publisher {
       let flowing: boolean;
       try {
         flowing = channel.publish(exchange, routingKey, body, options, (error: unknown) => {
-          if (error) reject(new TransportError(`RabbitMQ did not confirm the publish: ${describe(error)}`, { cause: error }));
+          if (error)
+            reject(
+              new TransportError(`RabbitMQ did not confirm the publish: ${describe(error)}`, {
+                cause: error,
+              }),
+            );
           else resolve();
         });
       } catch (error) {

@@ -11,8 +11,8 @@ import {
   type DeadLetterFailure,
   FIRST_FAILURE_HEADER,
   type IncomingMessage,
-  settleOnce,
   type SubscriptionSpec,
+  settleOnce,
   TransportError,
   type TransportSubscription,
 } from '@eventwire/core';
@@ -21,7 +21,14 @@ import { type ConnectionManager, describe } from './connection.ts';
 import { DEAD_LETTER_HEADER, DEAD_LETTER_ID_HEADER } from './dead-letters.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { Publisher } from './publisher.ts';
-import { declarationError, declareGroup, declareRetryQueue, delayBucket, type GroupNames, groupNames } from './topology.ts';
+import {
+  declarationError,
+  declareGroup,
+  declareRetryQueue,
+  delayBucket,
+  type GroupNames,
+  groupNames,
+} from './topology.ts';
 import { fromAmqp, withoutBrokerHeaders } from './wire.ts';
 
 /** Attempt number of a delivery: our header (re-published retries) plus broker redeliveries. */
@@ -54,7 +61,6 @@ export class RabbitSubscription implements TransportSubscription {
   readonly #connection: ConnectionManager;
   readonly #publisher: Publisher;
   readonly #options: ResolvedOptions;
-  readonly #spec: SubscriptionSpec;
   readonly #onMessage: (message: IncomingMessage) => void;
   readonly #names: GroupNames;
   /** Delivered and not settled, across channels: the memory bound. */
@@ -77,7 +83,6 @@ export class RabbitSubscription implements TransportSubscription {
     this.#connection = connection;
     this.#publisher = publisher;
     this.#options = options;
-    this.#spec = spec;
     this.#onMessage = onMessage;
     this.#names = groupNames(options, spec.topic, spec.group);
     this.#credits = new Credits(Math.max(1, spec.maxInFlight));
@@ -129,15 +134,21 @@ export class RabbitSubscription implements TransportSubscription {
         return;
       }
       this.#channel = channel;
-      const { consumerTag } = await channel.consume(this.#names.queue, (message) => this.#deliver(channel, message), {
-        noAck: false,
-      });
+      const { consumerTag } = await channel.consume(
+        this.#names.queue,
+        (message) => this.#deliver(channel, message),
+        {
+          noAck: false,
+        },
+      );
       if (this.#channel === channel) this.#consumerTag = consumerTag;
     } catch (error) {
       if (this.#channel === channel) this.#channel = undefined;
       await channel.close().catch(() => {});
-      throw declarationError(error, `queue ${this.#names.queue}`) ??
-        new TransportError(`cannot subscribe to ${this.#names.queue}: ${describe(error)}`, { cause: error });
+      throw (
+        declarationError(error, `queue ${this.#names.queue}`) ??
+        new TransportError(`cannot subscribe to ${this.#names.queue}: ${describe(error)}`, { cause: error })
+      );
     }
   }
 
@@ -222,16 +233,24 @@ export class RabbitSubscription implements TransportSubscription {
 
   /**
    * Publishes a copy (confirmed) to the queue `target()` names, then acks the original. If the
-   * copy cannot be sent, the original goes back to the queue (nack + requeue) instead, so the
-   * message is never lost and never stuck.
+   * copy is not confirmed (broker nack, channel or connection lost), the original goes back to
+   * the queue (nack + requeue) instead, so the message is never lost and never stuck.
    */
-  async #forward(channel: Channel, message: ConsumeMessage, headers: Record<string, unknown>, target: () => Promise<string>): Promise<void> {
+  async #forward(
+    channel: Channel,
+    message: ConsumeMessage,
+    headers: Record<string, unknown>,
+    target: () => Promise<string>,
+  ): Promise<void> {
     try {
       const queue = await target();
       await this.#publisher.send('', queue, message.content, copyProperties(message, headers));
-    } catch (error) {
+    } catch {
+      // Not settled after all, but not lost either: the original goes back to the queue (or,
+      // if its channel died meanwhile, RabbitMQ already put it back) and is delivered again,
+      // counted as one more attempt. Nothing for the caller to do, so this does not throw.
       if (this.#channel === channel) safely(() => channel.nack(message, false, true));
-      throw error instanceof TransportError ? error : new TransportError(`cannot settle a RabbitMQ message: ${describe(error)}`, { cause: error });
+      return;
     }
     if (this.#channel === channel) safely(() => channel.ack(message));
   }

@@ -25,7 +25,9 @@ const MAX_NAME_BYTES = 255;
 
 function checked(name: string): string {
   if (Buffer.byteLength(name) > MAX_NAME_BYTES) {
-    throw new ConfigError(`RabbitMQ names are limited to ${MAX_NAME_BYTES} bytes: "${name.slice(0, 80)}..." is too long`);
+    throw new ConfigError(
+      `RabbitMQ names are limited to ${MAX_NAME_BYTES} bytes: "${name.slice(0, 80)}..." is too long`,
+    );
   }
   return name;
 }
@@ -54,7 +56,11 @@ export async function declareExchange(channel: Channel, exchange: string): Promi
 }
 
 /** Exchange, group queue bound to it, and the dead-letter queue. */
-export async function declareGroup(channel: Channel, options: ResolvedOptions, names: GroupNames): Promise<void> {
+export async function declareGroup(
+  channel: Channel,
+  options: ResolvedOptions,
+  names: GroupNames,
+): Promise<void> {
   await declareExchange(channel, names.exchange);
   await channel.assertQueue(names.dlq, { durable: true, arguments: { 'x-queue-type': 'classic' } });
   const args: Record<string, unknown> = {
@@ -70,7 +76,12 @@ export async function declareGroup(channel: Channel, options: ResolvedOptions, n
 }
 
 /** The TTL queue of one delay bucket: messages wait `bucketMs`, then go back to the group queue. */
-export async function declareRetryQueue(channel: Channel, options: ResolvedOptions, names: GroupNames, bucketMs: number): Promise<string> {
+export async function declareRetryQueue(
+  channel: Channel,
+  options: ResolvedOptions,
+  names: GroupNames,
+  bucketMs: number,
+): Promise<string> {
   const name = retryQueueName(names, bucketMs);
   const args: Record<string, unknown> = {
     'x-queue-type': options.queueType,

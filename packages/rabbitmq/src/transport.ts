@@ -14,6 +14,7 @@ import {
   type TransportHealth,
   type TransportSubscription,
 } from '@eventwire/core';
+import type { Channel } from 'amqplib';
 import { ConnectionManager, describe } from './connection.ts';
 import { RabbitDeadLetters } from './dead-letters.ts';
 import type { RabbitMqOptions, ResolvedOptions } from './options.ts';
@@ -68,31 +69,46 @@ export class RabbitMqTransport implements Transport {
       await Promise.all(
         topics.map((topic) => {
           const exchange = exchangeName(this.#options, topic);
-          return this.#publisher.declareOnce(`exchange:${exchange}`, (channel) => declareExchange(channel, exchange));
+          return this.#publisher.declareOnce(`exchange:${exchange}`, (channel) =>
+            declareExchange(channel, exchange),
+          );
         }),
       );
     } catch (error) {
-      throw error instanceof TransportError ? error : (declarationError(error, 'exchange') ?? new TransportError(`cannot declare exchange: ${describe(error)}`, { cause: error }));
+      throw error instanceof TransportError
+        ? error
+        : (declarationError(error, 'exchange') ??
+            new TransportError(`cannot declare exchange: ${describe(error)}`, { cause: error }));
     }
     const timestamp = Math.floor(Date.now() / 1000);
     const results = await Promise.allSettled(
       messages.map((message) => {
         const { headers, contentType } = toAmqp(message);
-        const key = message.key !== undefined && Buffer.byteLength(message.key) <= MAX_ROUTING_KEY_BYTES ? message.key : '';
-        return this.#publisher.send(exchangeName(this.#options, message.topic), key, Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength), {
-          persistent: true,
-          headers,
-          messageId: message.id,
-          timestamp,
-          ...(contentType === undefined ? {} : { contentType }),
-        });
+        const key =
+          message.key !== undefined && Buffer.byteLength(message.key) <= MAX_ROUTING_KEY_BYTES
+            ? message.key
+            : '';
+        return this.#publisher.send(
+          exchangeName(this.#options, message.topic),
+          key,
+          Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength),
+          {
+            persistent: true,
+            headers,
+            messageId: message.id,
+            timestamp,
+            ...(contentType === undefined ? {} : { contentType }),
+          },
+        );
       }),
     );
     const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
     if (failed.length === 0) return;
     const cause = (results[failed[0]!] as PromiseRejectedResult).reason;
     if (failed.length === messages.length) {
-      throw cause instanceof TransportError ? cause : new TransportError(`publish failed: ${describe(cause)}`, { cause });
+      throw cause instanceof TransportError
+        ? cause
+        : new TransportError(`publish failed: ${describe(cause)}`, { cause });
     }
     throw new PartialPublishError(failed, cause);
   }
@@ -101,7 +117,7 @@ export class RabbitMqTransport implements Transport {
     // `from` cannot be honoured beyond "latest": a new queue starts empty (capability replay: false).
     const names = groupNames(this.#options, topic, group);
     const model = this.#connection.require();
-    let channel;
+    let channel: Channel;
     try {
       channel = await model.createChannel();
     } catch (error) {
@@ -111,14 +127,26 @@ export class RabbitMqTransport implements Transport {
     try {
       await declareGroup(channel, this.#options, names);
     } catch (error) {
-      throw declarationError(error, `queue ${names.queue}`) ?? new TransportError(`cannot declare ${names.queue}: ${describe(error)}`, { cause: error });
+      throw (
+        declarationError(error, `queue ${names.queue}`) ??
+        new TransportError(`cannot declare ${names.queue}: ${describe(error)}`, { cause: error })
+      );
     } finally {
       await channel.close().catch(() => {});
     }
   }
 
-  async subscribe(spec: SubscriptionSpec, onMessage: (message: IncomingMessage) => void): Promise<TransportSubscription> {
-    const subscription = new RabbitSubscription(this.#connection, this.#publisher, this.#options, spec, onMessage);
+  async subscribe(
+    spec: SubscriptionSpec,
+    onMessage: (message: IncomingMessage) => void,
+  ): Promise<TransportSubscription> {
+    const subscription = new RabbitSubscription(
+      this.#connection,
+      this.#publisher,
+      this.#options,
+      spec,
+      onMessage,
+    );
     await subscription.start();
     this.#subscriptions.add(subscription);
     return {

@@ -1,8 +1,20 @@
 import { ConfigError, redactUrl } from '@eventwire/core';
-import { DEFAULT_DELAY_BUCKETS, type QueueType, type RabbitMqOptions, type ResolvedOptions } from './options.ts';
+import {
+  DEFAULT_DELAY_BUCKETS,
+  type QueueType,
+  type RabbitMqOptions,
+  type ResolvedOptions,
+} from './options.ts';
 
 /** Query parameters eventwire reads from an `amqp://` URL (the rest go to amqplib). */
-const OWN_PARAMS = ['queueType', 'prefix', 'deliveryLimit', 'singleActiveConsumer', 'maxMessageBytes', 'delayBuckets'] as const;
+const OWN_PARAMS = [
+  'queueType',
+  'prefix',
+  'deliveryLimit',
+  'singleActiveConsumer',
+  'maxMessageBytes',
+  'delayBuckets',
+] as const;
 
 /**
  * Reads eventwire's options from an `amqp(s)://` URL: `?queueType=classic&prefix=app&deliveryLimit=20`
@@ -48,17 +60,20 @@ export function resolveOptions(options: RabbitMqOptions): ResolvedOptions {
   const prefix = options.prefix ?? 'ew';
   if (!prefix || /\s/.test(prefix)) throw new ConfigError('prefix must be a non-empty name without spaces');
   const deliveryLimit = options.deliveryLimit ?? 50;
-  if (!Number.isInteger(deliveryLimit) || deliveryLimit < 1) throw new ConfigError('deliveryLimit must be an integer >= 1');
+  if (!Number.isInteger(deliveryLimit) || deliveryLimit < 1)
+    throw new ConfigError('deliveryLimit must be an integer >= 1');
   const delayBuckets = [...(options.delayBuckets ?? DEFAULT_DELAY_BUCKETS)].sort((a, b) => a - b);
   if (delayBuckets.length === 0 || delayBuckets.some((b) => !Number.isInteger(b) || b < 1)) {
     throw new ConfigError('delayBuckets must be a non-empty list of integers >= 1 (ms)');
   }
   const maxMessageBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
-  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1) throw new ConfigError('maxMessageBytes must be an integer >= 1');
+  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1)
+    throw new ConfigError('maxMessageBytes must be an integer >= 1');
 
   // A heartbeat makes a crashed consumer's connection (and so its unacked messages) free quickly.
   const parsed = new URL(options.url);
-  if (!parsed.searchParams.has('heartbeat')) parsed.searchParams.set('heartbeat', String(options.heartbeatSeconds ?? 10));
+  if (!parsed.searchParams.has('heartbeat'))
+    parsed.searchParams.set('heartbeat', String(options.heartbeatSeconds ?? 10));
   return {
     url: parsed.toString(),
     socketOptions: options.socketOptions ?? {},

@@ -20,14 +20,16 @@ export function toAmqp(message: WireMessage): { headers: Record<string, string>;
     else headers[PREFIX + key] = value;
   }
   // Binary mode: the data's content type is the AMQP content type too (CloudEvents AMQP binding).
-  if (contentType === undefined && message.headers.datacontenttype !== undefined) contentType = message.headers.datacontenttype;
+  if (contentType === undefined && message.headers.datacontenttype !== undefined)
+    contentType = message.headers.datacontenttype;
   return contentType === undefined ? { headers } : { headers, contentType };
 }
 
 function text(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (Buffer.isBuffer(value)) return value.toString('utf8');
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
   return undefined;
 }
 
@@ -46,7 +48,8 @@ export function fromAmqp(message: Pick<Message, 'content' | 'properties'>): Wire
   const contentType = message.properties.contentType as string | undefined;
   if (contentType) {
     headers['content-type'] = contentType;
-    if (headers.specversion !== undefined && headers.datacontenttype === undefined) headers.datacontenttype = contentType;
+    if (headers.specversion !== undefined && headers.datacontenttype === undefined)
+      headers.datacontenttype = contentType;
   }
   return { headers, body: message.content };
 }

@@ -16,6 +16,7 @@ import {
   type OpenTelemetryOptions,
   observeOutboxLag,
   openTelemetry,
+  withTraceContext,
 } from '../src/index.ts';
 import { type Harness, harness, parentSpanId, waitFor } from './harness.ts';
 
@@ -294,5 +295,42 @@ describe('openTelemetry middleware', () => {
     expect(errorTypeOf(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe('ECONNREFUSED');
     expect(errorTypeOf(new Error('x'))).toBe('Error');
     expect(errorTypeOf('oops')).toBe('_OTHER');
+  });
+
+  it('withTraceContext: handler log lines carry event id, type, group, correlation id and the process span ids', async () => {
+    h = harness();
+    const lines: Record<string, unknown>[] = [];
+    const sink = (fields: Record<string, unknown>, message: string) =>
+      lines.push({ ...fields, msg: message });
+    const logger = withTraceContext({ debug: sink, info: sink, warn: sink, error: sink });
+    const otel = openTelemetry({ tracerProvider: h.tracerProvider, meterProvider: h.meterProvider });
+    const bus = await createBus({
+      transport: memoryTransport({ broker: memoryBroker(`log-${Math.random()}`) }),
+      source: 't',
+      logger,
+      middleware: [otel],
+    });
+    closers.push(() => bus.close({ drainMs: 100 }));
+    bus.subscribe(Pinged, (_e, ctx) => ctx.logger.info({ step: 'hello' }, 'handling'), { group: 'g' });
+    await bus.start();
+    const sent = await bus.publish(Pinged, { n: 1 });
+    const proc = await waitFor(
+      () => h.spans().find((s) => s.name === 'process otel.test.pinged'),
+      'process span',
+    );
+    expect(lines).toContainEqual({
+      eventId: sent.id,
+      type: 'otel.test.pinged',
+      group: 'g',
+      correlationId: sent.correlationId,
+      step: 'hello',
+      trace_id: proc.spanContext().traceId,
+      span_id: proc.spanContext().spanId,
+      trace_flags: '01',
+      msg: 'handling',
+    });
+    lines.length = 0;
+    logger.info({ a: 1 }, 'outside any span');
+    expect(lines).toEqual([{ a: 1, msg: 'outside any span' }]);
   });
 });

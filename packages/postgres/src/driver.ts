@@ -1,0 +1,43 @@
+/**
+ * The small seam that lets one set of SQL run on a pg Pool (a real server) and on PGlite
+ * (embedded, in-process). Everything above this file is plain SQL.
+ */
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+/** Something that runs SQL: the driver itself, or an open transaction. */
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface SqlDriver extends Queryable {
+  readonly kind: 'pg' | 'pglite';
+  /** Same value for drivers on the same database (the relay uses it to join its transaction). */
+  readonly identity: unknown;
+  /** Runs `work` in one transaction: commit when it resolves, rollback when it throws. */
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** LISTEN on `channel`; notifications only wake pollers, so losing one while reconnecting is safe. */
+  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
+  /** Wraps a caller's transaction object (pg `PoolClient`, PGlite `Transaction`) as a Queryable. */
+  wrapTransaction(tx: unknown): Queryable;
+  close(): Promise<void>;
+}
+
+/** Normalises the result shapes of pg (`rowCount`) and PGlite (`affectedRows`). */
+export function toResult<R>(raw: { rows: unknown[]; rowCount?: number | null; affectedRows?: number }): QueryResult<R> {
+  return { rows: raw.rows as R[], rowCount: raw.rowCount ?? raw.affectedRows ?? raw.rows.length };
+}
+
+/** Accepts what callers pass as `tx`: anything with a `query(sql, params)` method. */
+export function queryableFrom(tx: unknown): Queryable {
+  const candidate = tx as { query?: unknown };
+  if (!candidate || typeof candidate.query !== 'function') {
+    throw new TypeError('`tx` must be a pg client (PoolClient) or a PGlite transaction: an object with query(sql, params)');
+  }
+  const target = tx as { query(sql: string, params?: unknown[]): Promise<{ rows: unknown[]; rowCount?: number | null; affectedRows?: number }> };
+  return {
+    query: async <R>(sql: string, params?: readonly unknown[]) => toResult<R>(await target.query(sql, params as unknown[])),
+  };
+}

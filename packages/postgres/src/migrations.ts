@@ -1,0 +1,97 @@
+import type { SqlDriver } from './driver.ts';
+
+/**
+ * Versioned schema, applied in order, each once. Append new versions; never edit an applied one.
+ * Every version runs in one transaction under an advisory lock, so concurrent starters (several
+ * processes booting at once) apply it exactly once.
+ */
+const MIGRATIONS: readonly { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      create table if not exists ew_messages (
+        id bigserial primary key,
+        topic text not null,
+        event_id text not null,
+        key text,
+        headers jsonb not null,
+        body bytea not null,
+        created_at timestamptz not null default now()
+      );
+      -- Publish-side dedup within the retention window: re-publishing an event id is a no-op.
+      create unique index if not exists ew_messages_topic_event on ew_messages (topic, event_id);
+      create index if not exists ew_messages_created on ew_messages (created_at);
+
+      create table if not exists ew_groups (
+        topic text not null,
+        group_name text not null,
+        created_at timestamptz not null default now(),
+        primary key (topic, group_name)
+      );
+
+      create table if not exists ew_deliveries (
+        topic text not null,
+        group_name text not null,
+        message_id bigint not null references ew_messages (id) on delete cascade,
+        status text not null default 'pending' check (status in ('pending', 'done', 'dead')),
+        attempts int not null default 0,
+        available_at timestamptz not null default now(),
+        lease_until timestamptz,
+        leased_by text,
+        failure jsonb,
+        updated_at timestamptz not null default now(),
+        primary key (topic, group_name, message_id)
+      );
+      create index if not exists ew_deliveries_ready on ew_deliveries (topic, group_name, message_id)
+        where status = 'pending';
+      create index if not exists ew_deliveries_done on ew_deliveries (updated_at) where status = 'done';
+      create index if not exists ew_deliveries_message on ew_deliveries (message_id);
+
+      create table if not exists ew_outbox (
+        id bigserial primary key,
+        topic text not null,
+        event_id text not null,
+        key text,
+        headers jsonb not null,
+        body bytea not null,
+        created_at timestamptz not null default now()
+      );
+
+      create table if not exists ew_inbox (
+        group_name text not null,
+        event_id text not null,
+        handled_at timestamptz not null default now(),
+        primary key (group_name, event_id)
+      );
+      create index if not exists ew_inbox_handled on ew_inbox (handled_at);
+    `,
+  },
+];
+
+/** Arbitrary constant: the advisory lock key of eventwire's migrations. */
+const MIGRATION_LOCK = 746_173_001;
+
+export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
+
+export async function migrate(db: SqlDriver): Promise<void> {
+  for (const { version, sql } of MIGRATIONS) {
+    await db.transaction(async (tx) => {
+      await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await tx.query(
+        'create table if not exists ew_migrations (version int primary key, applied_at timestamptz not null default now())',
+      );
+      const applied = await tx.query('select 1 from ew_migrations where version = $1', [version]);
+      if (applied.rowCount > 0) return;
+      for (const statement of splitStatements(sql)) await tx.query(statement);
+      await tx.query('insert into ew_migrations (version) values ($1)', [version]);
+    });
+  }
+}
+
+/** pg and PGlite both take one statement per parameterless `query`; split on `;` at line ends. */
+function splitStatements(sql: string): string[] {
+  return sql
+    .split(/;\s*\n/)
+    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
+    .filter(Boolean);
+}

@@ -1,0 +1,33 @@
+/**
+ * The transactional outbox: `bus.publish(def, data, { tx })` writes the encoded event into
+ * `ew_outbox` inside the caller's transaction, so the event exists if and only if the domain
+ * change committed. The relay then moves rows to any transport.
+ */
+import type { OutgoingMessage, Outbox } from '@eventwire/core';
+import { type Database, driverFor } from './database.ts';
+import { migrate } from './migrations.ts';
+import { OUTBOX_CHANNEL } from './sql.ts';
+
+/** An outbox in `database`; pass it as `createBus({ outbox })`. Creates its tables on first use. */
+export function postgresOutbox(database: Database): Outbox {
+  const db = driverFor(database);
+  let migrated: Promise<void> | undefined;
+  return {
+    async write(tx, messages: readonly OutgoingMessage[]) {
+      if (messages.length === 0) return;
+      // Migrations run outside the caller's transaction (PGlite: the driver joins it, which is fine too).
+      migrated ??= migrate(db);
+      await migrated;
+      const q = db.wrapTransaction(tx);
+      const values: string[] = [];
+      const params: unknown[] = [];
+      for (const m of messages) {
+        const p = params.length;
+        values.push(`($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::jsonb, $${p + 5}::bytea)`);
+        params.push(m.topic, m.id, m.key ?? null, JSON.stringify(m.headers), m.body);
+      }
+      await q.query(`insert into ew_outbox (topic, event_id, key, headers, body) values ${values.join(', ')}`, params);
+      await q.query(`select pg_notify('${OUTBOX_CHANNEL}', '')`);
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import { redactText, TransportError } from '@eventwire/core';
+import pg from 'pg';
+import { queryableFrom, type Queryable, type SqlDriver, toResult } from './driver.ts';
+
+/**
+ * A pg Pool driver. LISTEN runs on one dedicated client that reconnects with backoff, because
+ * a pooled client would be handed to someone else between notifications.
+ */
+export function pgDriver(pool: pg.Pool, options: { ownsPool: boolean }): SqlDriver {
+  let closed = false;
+  // pg emits 'error' on idle clients when the server goes away; without a listener it crashes.
+  pool.on('error', () => {});
+
+  const wrapError = (error: unknown): never => {
+    if ((error as { code?: string }).code && /^[0-9A-Z]{5}$/.test((error as { code: string }).code)) throw error;
+    throw new TransportError(`postgres: ${redactText((error as Error).message ?? String(error))}`, { cause: error });
+  };
+
+  return {
+    kind: 'pg',
+    identity: databaseIdentity(pool.options),
+    async query(sql, params) {
+      try {
+        return toResult(await pool.query(sql, params as unknown[]));
+      } catch (error) {
+        return wrapError(error);
+      }
+    },
+    async transaction(work) {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        return wrapError(error);
+      }
+      try {
+        await client.query('begin');
+        const result = await work(queryableFrom(client));
+        await client.query('commit');
+        return result;
+      } catch (error) {
+        await client.query('rollback').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async listen(channel, onNotify) {
+      let client: pg.Client | undefined;
+      let stopped = false;
+      let retryMs = 100;
+      const connect = async (): Promise<void> => {
+        if (stopped || closed) return;
+        const next = new pg.Client(pool.options);
+        next.on('notification', (msg) => {
+          if (msg.channel === channel) onNotify();
+        });
+        next.on('error', () => {
+          next.end().catch(() => {});
+          if (client === next) client = undefined;
+          setTimeout(() => void connect(), retryMs).unref();
+        });
+        try {
+          await next.connect();
+          await next.query(`listen "${channel}"`);
+          client = next;
+          retryMs = 100;
+          // Whatever was notified while we were away is picked up by this wake-up.
+          onNotify();
+        } catch {
+          next.end().catch(() => {});
+          retryMs = Math.min(retryMs * 2, 5000);
+          setTimeout(() => void connect(), retryMs).unref();
+        }
+      };
+      await connect();
+      return async () => {
+        stopped = true;
+        await client?.end().catch(() => {});
+      };
+    },
+    wrapTransaction: queryableFrom,
+    async close() {
+      closed = true;
+      if (options.ownsPool) await pool.end();
+    },
+  } satisfies SqlDriver as SqlDriver & Queryable;
+}
+
+function databaseIdentity(options: pg.PoolConfig): string {
+  if (options.connectionString) {
+    const url = new URL(options.connectionString);
+    return `${url.hostname}:${url.port || 5432}/${url.pathname.slice(1)}`;
+  }
+  return `${options.host ?? 'localhost'}:${options.port ?? 5432}/${options.database ?? ''}`;
+}

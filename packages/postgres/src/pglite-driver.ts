@@ -1,0 +1,96 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { resolve } from 'node:path';
+import type { PGlite, Transaction } from '@electric-sql/pglite';
+import { queryableFrom, type Queryable, type SqlDriver, toResult } from './driver.ts';
+
+/**
+ * PGlite is one connection in this process. Two consequences shape this driver:
+ * - a transaction blocks every other query until it ends, so a query issued from *inside* a
+ *   transaction's async context (say a handler publishing while its inbox transaction is open)
+ *   must join that transaction instead of waiting for it — that wait would never end;
+ * - one data directory can be opened once, so buses in one process share an instance per dir.
+ */
+const current = new AsyncLocalStorage<{ db: PGlite; tx: Transaction }>();
+const instances = new Map<string, { db: Promise<PGlite>; users: number }>();
+
+/** Opens (or shares) the PGlite database in `dataDir`; `undefined` means in memory, not shared. */
+export async function openPglite(dataDir?: string): Promise<PGlite> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  if (!dataDir) return PGlite.create();
+  const key = resolve(dataDir);
+  let entry = instances.get(key);
+  if (!entry) {
+    entry = { db: PGlite.create(key), users: 0 };
+    instances.set(key, entry);
+  }
+  entry.users++;
+  return entry.db;
+}
+
+async function releasePglite(db: PGlite): Promise<void> {
+  for (const [key, entry] of instances) {
+    if ((await entry.db) !== db) continue;
+    if (--entry.users > 0) return;
+    instances.delete(key);
+  }
+  await db.close();
+}
+
+export function pgliteDriver(db: PGlite, options: { owns: boolean }): SqlDriver {
+  const openTx = () => {
+    const store = current.getStore();
+    return store?.db === db ? store.tx : undefined;
+  };
+  const run = (sql: string, params?: readonly unknown[]) => (openTx() ?? db).query(sql, params as unknown[]);
+  return {
+    kind: 'pglite',
+    identity: db,
+    async query(sql, params) {
+      return toResult(await run(sql, params));
+    },
+    async transaction(work) {
+      const open = openTx();
+      if (open) return work(queryableFrom(open));
+      return db.transaction((tx) => current.run({ db, tx }, () => work(queryableFrom(tx))));
+    },
+    async listen(channel, onNotify) {
+      const unlisten = await db.listen(channel, () => onNotify());
+      return async () => {
+        await unlisten().catch(() => {});
+      };
+    },
+    wrapTransaction: queryableFrom,
+    async close() {
+      if (options.owns) await releasePglite(db);
+    },
+  } satisfies SqlDriver as SqlDriver & Queryable;
+}
+
+/**
+ * A driver that opens the database on first use: PGlite opens asynchronously, while transports
+ * are created synchronously (`createBus` then awaits `connect()`).
+ */
+export function lazyPgliteDriver(dataDir?: string): SqlDriver {
+  let opened: Promise<SqlDriver> | undefined;
+  let driver: SqlDriver | undefined;
+  const open = () => {
+    opened ??= openPglite(dataDir).then((db) => {
+      driver = pgliteDriver(db, { owns: true });
+      return driver;
+    });
+    return opened;
+  };
+  return {
+    kind: 'pglite',
+    get identity() {
+      return driver?.identity;
+    },
+    query: async (sql, params) => (await open()).query(sql, params),
+    transaction: async (work) => (await open()).transaction(work),
+    listen: async (channel, onNotify) => (await open()).listen(channel, onNotify),
+    wrapTransaction: queryableFrom,
+    close: async () => {
+      if (opened) await (await opened).close();
+    },
+  };
+}

@@ -1,0 +1,322 @@
+/**
+ * The Postgres table queue as an eventwire transport: durable rows, fan-out per registered group,
+ * claims with FOR UPDATE SKIP LOCKED under a lease, `available_at` for retry delay, dead letters
+ * as rows with their failure. NOTIFY only wakes consumers; polling is the fallback, because a
+ * notification sent while nobody listens is lost.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type Capabilities,
+  Credits,
+  type DeadLetterFailure,
+  type IncomingMessage,
+  type OutgoingMessage,
+  redactText,
+  settleOnce,
+  type SubscriptionSpec,
+  type Transport,
+  type TransportHealth,
+  type TransportSubscription,
+} from '@eventwire/core';
+import { deadLetterStore } from './dead-letters.ts';
+import type { Queryable, SqlDriver } from './driver.ts';
+import { migrate } from './migrations.ts';
+import {
+  ACK_SQL,
+  BACKFILL_GROUP_SQL,
+  bigintArray,
+  CLAIM_SQL,
+  channelFor,
+  DEAD_LETTER_SQL,
+  ENSURE_GROUP_SQL,
+  EXTEND_LEASES_SQL,
+  insertMessagesSql,
+  LAG_SQL,
+  PURGE_HANDLED_SQL,
+  RELEASE_SQL,
+  RETRY_SQL,
+} from './sql.ts';
+import { wakeableSleep } from './wait.ts';
+
+export interface QueueTransportOptions {
+  /** Fallback poll interval when no notification arrives. Default 500 ms. */
+  pollIntervalMs?: number;
+  /** How long handled rows (and messages no group still needs) are kept. Default 1 hour. */
+  retentionMs?: number;
+  /** Largest message accepted. Default 1 MiB (Postgres allows far more; big rows slow the queue). */
+  maxMessageBytes?: number;
+  /** Messages per INSERT statement when publishing a batch. Default 1000. */
+  publishChunk?: number;
+}
+
+const CHUNK_PARAMS_PER_ROW = 5;
+
+export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {}): Transport {
+  const pollIntervalMs = options.pollIntervalMs ?? 500;
+  const retentionMs = options.retentionMs ?? 60 * 60 * 1000;
+  const chunk = Math.min(options.publishChunk ?? 1000, Math.floor(60_000 / CHUNK_PARAMS_PER_ROW));
+  const capabilities: Capabilities = {
+    ordering: 'partition',
+    nativeDelay: true,
+    nativeDeadLetter: true,
+    replay: true,
+    maxMessageBytes: options.maxMessageBytes ?? 1024 * 1024,
+    consumerGroups: true,
+    wireMode: 'binary',
+    transactionalPublish: true,
+  };
+  let ready: Promise<void> | undefined;
+  let janitor: NodeJS.Timeout | undefined;
+  const subscriptions = new Set<TransportSubscription>();
+
+  const insert = async (q: Queryable, messages: readonly OutgoingMessage[]) => {
+    for (let start = 0; start < messages.length; start += chunk) {
+      const part = messages.slice(start, start + chunk);
+      const topics = [...new Set(part.map((m) => m.topic))];
+      const params: unknown[] = [];
+      for (const m of part) params.push(m.topic, m.id, m.key ?? null, JSON.stringify(m.headers), m.body);
+      params.push(...topics.map(channelFor));
+      await q.query(insertMessagesSql(part.length, topics), params);
+    }
+  };
+
+  const publisher = coalescingPublisher((messages) => insert(db, messages), chunk);
+
+  const transport: Transport & { database: unknown } = {
+    database: db.identity,
+    name: db.kind === 'pglite' ? 'pglite' : 'postgresql',
+    capabilities,
+    deadLetters: deadLetterStore(db),
+    connect() {
+      ready ??= (async () => {
+        await migrate(db);
+        janitor = setInterval(() => void purgeHandled(db, retentionMs), Math.min(retentionMs, 60_000));
+        janitor.unref();
+      })();
+      ready.catch(() => {
+        ready = undefined;
+      });
+      return ready;
+    },
+    async publish(messages, publishOptions = {}) {
+      if (messages.length === 0) return;
+      if (publishOptions.tx !== undefined) return insert(db.wrapTransaction(publishOptions.tx), messages);
+      // Several statements must land together or not at all.
+      if (messages.length > chunk) return db.transaction((tx) => insert(tx, messages));
+      return publisher.publish(messages);
+    },
+    async ensureGroup(topic, group, from) {
+      const created = await db.query(ENSURE_GROUP_SQL, [topic, group]);
+      if (created.rowCount > 0 && from === 'beginning') await db.query(BACKFILL_GROUP_SQL, [topic, group]);
+    },
+    async subscribe(spec, onMessage) {
+      const subscription = await queueSubscription(db, spec, onMessage, pollIntervalMs);
+      subscriptions.add(subscription);
+      return {
+        async close() {
+          subscriptions.delete(subscription);
+          await subscription.close();
+        },
+      };
+    },
+    async health(): Promise<TransportHealth> {
+      try {
+        await withDeadline(db.query('select 1'), 3000, 'no answer within 3 s');
+        return { status: 'up' };
+      } catch (error) {
+        return { status: 'down', reason: redactText((error as Error).message) };
+      }
+    },
+    async lag(topic, group) {
+      const { rows } = await db.query<{ lag: number }>(LAG_SQL, [topic, group]);
+      return rows[0]?.lag ?? 0;
+    },
+    async close() {
+      clearInterval(janitor);
+      await Promise.all([...subscriptions].map((s) => s.close()));
+      await db.close();
+    },
+  };
+  return transport;
+}
+
+/**
+ * Many concurrent small publishes (one per request handler) would each take a pooled connection
+ * and a round trip. Requests arriving while a statement is in flight are merged into the next
+ * one (up to `chunk` messages), with a few statements in flight at most. Each request's messages
+ * stay in one statement, so a request is still all-or-nothing.
+ */
+function coalescingPublisher(insert: (messages: readonly OutgoingMessage[]) => Promise<void>, chunk: number, parallel = 4) {
+  let queue: { messages: readonly OutgoingMessage[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  let inFlight = 0;
+  const pump = () => {
+    while (inFlight < parallel && queue.length > 0) {
+      const batch: typeof queue = [];
+      let size = 0;
+      while (queue.length > 0 && (batch.length === 0 || size + queue[0]!.messages.length <= chunk)) {
+        const next = queue.shift()!;
+        batch.push(next);
+        size += next.messages.length;
+      }
+      inFlight++;
+      insert(batch.flatMap((b) => b.messages))
+        .then(
+          () => batch.forEach((b) => b.resolve()),
+          (error) => batch.forEach((b) => b.reject(error)),
+        )
+        .finally(() => {
+          inFlight--;
+          pump();
+        });
+    }
+  };
+  return {
+    publish(messages: readonly OutgoingMessage[]): Promise<void> {
+      return new Promise((resolve, reject) => {
+        queue.push({ messages, resolve, reject });
+        pump();
+      });
+    },
+  };
+}
+
+/** One consumer of a (topic, group): a claim loop woken by NOTIFY, retry timers or the poll interval. */
+async function queueSubscription(
+  db: SqlDriver,
+  spec: SubscriptionSpec,
+  onMessage: (message: IncomingMessage) => void,
+  pollIntervalMs: number,
+): Promise<TransportSubscription> {
+  const token = randomUUID();
+  const credits = new Credits(spec.maxInFlight);
+  const key = [spec.topic, spec.group, token] as const;
+  const stop = new AbortController();
+  let wake: (() => void) | undefined;
+  let woken = false;
+  const poke = () => {
+    woken = true;
+    wake?.();
+  };
+  const unlisten = await db.listen(channelFor(spec.topic), poke);
+  const acks = ackBatcher(db, key);
+  const heartbeat = setInterval(
+    () => void db.query(EXTEND_LEASES_SQL, [...key, spec.leaseMs]).catch(() => {}),
+    Math.max(1000, Math.floor(spec.leaseMs / 3)),
+  );
+  heartbeat.unref();
+
+  const deliver = (row: { id: string; attempts: number; headers: Record<string, string>; body: Uint8Array }) => {
+    const settle = settleOnce(
+      {
+        ack: () => acks.ack(row.id),
+        retry: async (delayMs) => {
+          await db.query(RETRY_SQL, [...key, row.id, Math.max(0, Math.round(delayMs))]);
+          // Come back for it ourselves rather than wait for the poll interval.
+          setTimeout(poke, delayMs + 5).unref();
+        },
+        deadLetter: async (failure: DeadLetterFailure) => {
+          await db.query(DEAD_LETTER_SQL, [...key, row.id, JSON.stringify(failure)]);
+        },
+      },
+      () => credits.give(),
+    );
+    onMessage({ headers: row.headers, body: row.body, attempt: row.attempts, ...settle });
+  };
+
+  const loop = (async () => {
+    let backoffMs = 100;
+    while (!stop.signal.aborted) {
+      try {
+        await credits.whenAvailable(stop.signal);
+        woken = false;
+        const want = credits.available();
+        const { rows } = await db.query<{ id: string; attempts: number; headers: Record<string, string>; body: Uint8Array }>(
+          CLAIM_SQL,
+          [spec.topic, spec.group, want, spec.leaseMs, token],
+        );
+        backoffMs = 100;
+        credits.take(rows.length);
+        for (const row of rows) deliver(row);
+        if (rows.length === want || woken) continue;
+        await wakeableSleep(pollIntervalMs, stop.signal, (resolve) => {
+          wake = resolve;
+        });
+      } catch {
+        if (stop.signal.aborted) break;
+        // Database unreachable: back off; the pool reconnects on its own.
+        await wakeableSleep(backoffMs, stop.signal);
+        backoffMs = Math.min(backoffMs * 2, 5000);
+      }
+    }
+  })();
+
+  return {
+    async close() {
+      stop.abort();
+      wake?.();
+      clearInterval(heartbeat);
+      await loop;
+      await unlisten();
+      await acks.flush();
+      await db.query(RELEASE_SQL, key).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Acks arrive one by one from concurrent handlers; one UPDATE per tick settles them all. A failed
+ * flush (database restarting) is retried until the lease would have expired anyway.
+ */
+function ackBatcher(db: SqlDriver, key: readonly [string, string, string]) {
+  let pending: { id: string; done: () => void; failed: (e: unknown) => void }[] = [];
+  let scheduled: Promise<void> | undefined;
+  const flush = async (): Promise<void> => {
+    const batch = pending;
+    pending = [];
+    scheduled = undefined;
+    if (batch.length === 0) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await db.query(ACK_SQL, [...key, bigintArray(batch.map((b) => b.id))]);
+        for (const b of batch) b.done();
+        return;
+      } catch (error) {
+        if (attempt >= 20) {
+          for (const b of batch) b.failed(error);
+          return;
+        }
+        await wakeableSleep(Math.min(100 * attempt, 1000));
+      }
+    }
+  };
+  return {
+    ack(id: string): Promise<void> {
+      return new Promise((resolve, reject) => {
+        pending.push({ id, done: resolve, failed: reject });
+        scheduled ??= new Promise<void>((r) => setImmediate(r)).then(flush);
+      });
+    },
+    async flush() {
+      await scheduled;
+      await flush();
+    },
+  };
+}
+
+async function purgeHandled(db: SqlDriver, retentionMs: number): Promise<void> {
+  try {
+    for (const sql of PURGE_HANDLED_SQL) await db.query(sql, [retentionMs]);
+  } catch {
+    // Retention is housekeeping: the next run catches up.
+  }
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,140 @@
+/**
+ * The outbox relay: claims the oldest unpublished rows, publishes them to a transport in one
+ * batch, and deletes them, all inside one transaction.
+ *
+ * - Per-key order: a transaction-scoped advisory lock lets one relay work on a batch at a time,
+ *   so with several relays running, none can publish a later row of a key before an earlier one.
+ *   The rows are still claimed FOR UPDATE SKIP LOCKED, so a relay never waits on a row.
+ * - Crash safety: a relay killed mid-batch never commits, its rows return and are published again.
+ *   Delivery to the broker is therefore at-least-once; into a Postgres transport on the same
+ *   database the batch joins the relay's transaction and is exactly-once.
+ * - Broker down: the batch rolls back and the relay backs off (exponential, capped).
+ */
+import type { Logger, OutgoingMessage, Transport } from '@eventwire/core';
+import { jsonLogger } from '@eventwire/core';
+import { type Database, driverFor } from './database.ts';
+import type { SqlDriver } from './driver.ts';
+import { migrate } from './migrations.ts';
+import { OUTBOX_CHANNEL } from './sql.ts';
+import { wakeableSleep } from './wait.ts';
+
+const RELAY_LOCK = 746_173_002;
+
+export interface RelayOptions {
+  /** Where the outbox lives. */
+  database: Database;
+  /** Where events go: any eventwire transport (`bus.transport`). */
+  transport: Transport;
+  /** Rows per batch. Default 500. */
+  batchSize?: number;
+  /** Fallback poll interval when no notification arrives. Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Backoff while the target is down. Default 100 ms doubling to 10 s. */
+  backoff?: { initialMs?: number; maxMs?: number };
+  logger?: Logger;
+  /** Called after each batch with the lag: age in ms of the oldest unpublished row (0 when empty). */
+  onLag?: (lagMs: number) => void;
+}
+
+export interface Relay {
+  /** Publishes whatever is waiting now, then resolves with the number of events relayed. */
+  drain(): Promise<number>;
+  /** Age in ms of the oldest unpublished row; 0 when the outbox is empty. */
+  lag(): Promise<number>;
+  /** Total events relayed by this relay. */
+  readonly relayed: number;
+  /** Finish the batch in progress and stop. */
+  stop(): Promise<void>;
+}
+
+/** Starts a relay loop. Several relays (processes) may run against one outbox. */
+export async function startRelay(options: RelayOptions): Promise<Relay> {
+  const db = driverFor(options.database);
+  const logger = options.logger ?? jsonLogger();
+  const batchSize = options.batchSize ?? 500;
+  const initialMs = options.backoff?.initialMs ?? 100;
+  const maxMs = options.backoff?.maxMs ?? 10_000;
+  await migrate(db);
+
+  const stop = new AbortController();
+  let relayed = 0;
+  let wake: (() => void) | undefined;
+  let woken = false;
+  const unlisten = await db.listen(OUTBOX_CHANNEL, () => {
+    woken = true;
+    wake?.();
+  });
+
+  const relay: Relay = {
+    get relayed() {
+      return relayed;
+    },
+    async drain() {
+      let total = 0;
+      for (let n = await relayBatch(db, options.transport, batchSize); n > 0; n = await relayBatch(db, options.transport, batchSize)) {
+        total += n;
+      }
+      relayed += total;
+      return total;
+    },
+    lag: () => outboxLag(db),
+    async stop() {
+      stop.abort();
+      wake?.();
+      await loop;
+      await unlisten();
+    },
+  };
+
+  const loop = (async () => {
+    let delay = initialMs;
+    while (!stop.signal.aborted) {
+      woken = false;
+      try {
+        const count = await relayBatch(db, options.transport, batchSize);
+        relayed += count;
+        delay = initialMs;
+        if (options.onLag) options.onLag(await outboxLag(db));
+        if (count > 0 || woken) continue;
+        await wakeableSleep(options.pollIntervalMs ?? 1000, stop.signal, (w) => {
+          wake = w;
+        });
+      } catch (error) {
+        logger.warn({ err: (error as Error).message, retryInMs: delay }, 'outbox relay: publish failed; backing off');
+        await wakeableSleep(delay, stop.signal);
+        delay = Math.min(delay * 2, maxMs);
+      }
+    }
+  })();
+  return relay;
+}
+
+/** One batch in one transaction. Resolves to the number of rows relayed (0: nothing to do or another relay holds the turn). */
+async function relayBatch(db: SqlDriver, transport: Transport, batchSize: number): Promise<number> {
+  return db.transaction(async (tx) => {
+    const turn = await tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [RELAY_LOCK]);
+    if (!turn.rows[0]?.ok) return 0;
+    const { rows } = await tx.query<{ id: string; topic: string; event_id: string; key: string | null; headers: Record<string, string>; body: Uint8Array }>(
+      'select id::text, topic, event_id, key, headers, body from ew_outbox order by id limit $1 for update skip locked',
+      [batchSize],
+    );
+    if (rows.length === 0) return 0;
+    const messages = rows.map((r): OutgoingMessage => {
+      const m: OutgoingMessage = { topic: r.topic, id: r.event_id, headers: r.headers, body: r.body };
+      if (r.key !== null) m.key = r.key;
+      return m;
+    });
+    // Same database and a transactional transport: the publish commits with the delete.
+    const sameDatabase = transport.capabilities.transactionalPublish && (transport as { database?: unknown }).database === db.identity;
+    await transport.publish(messages, sameDatabase ? { tx } : {});
+    await tx.query(`delete from ew_outbox where id = any($1::bigint[])`, [`{${rows.map((r) => r.id).join(',')}}`]);
+    return rows.length;
+  });
+}
+
+async function outboxLag(db: SqlDriver): Promise<number> {
+  const { rows } = await db.query<{ lag: number | null }>(
+    'select (extract(epoch from now() - min(created_at)) * 1000)::float8 as lag from ew_outbox',
+  );
+  return Math.max(0, Math.round(rows[0]?.lag ?? 0));
+}

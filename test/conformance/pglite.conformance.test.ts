@@ -1,0 +1,15 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pglite } from '@eventwire/postgres';
+import { defineConformanceSuite } from '@eventwire/testing/conformance';
+
+// One on-disk database shared by every bus of the run, as `pglite://<dir>` buses in one process do.
+const dataDir = mkdtempSync(join(tmpdir(), 'ew-pglite-conformance-'));
+
+defineConformanceSuite({
+  name: 'pglite',
+  transport: () => pglite({ dataDir, pollIntervalMs: 250 }),
+  // PGlite runs inside this process: there is no separate server to restart or stop.
+  redeliveryMs: 5000,
+});

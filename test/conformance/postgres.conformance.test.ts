@@ -1,0 +1,19 @@
+import { postgres } from '@eventwire/postgres';
+import { defineConformanceSuite } from '@eventwire/testing/conformance';
+import { describe, test } from 'vitest';
+import { POSTGRES_URL, requireBroker, restartBroker, startBroker, stopBroker } from '../support/brokers.ts';
+
+if (await requireBroker('postgres')) {
+  defineConformanceSuite({
+    name: 'postgres',
+    transport: () => postgres({ url: POSTGRES_URL, pollIntervalMs: 250 }),
+    broker: {
+      restart: () => restartBroker('postgres'),
+      stop: () => stopBroker('postgres'),
+      start: () => startBroker('postgres'),
+    },
+    redeliveryMs: 5000,
+  });
+} else {
+  describe('conformance: postgres', () => test.skip('postgres broker unreachable', () => {}));
+}

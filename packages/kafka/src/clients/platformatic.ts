@@ -1,0 +1,291 @@
+/**
+ * The `@platformatic/kafka` implementation of the client seam: a maintained, pure TypeScript
+ * client that follows current Kafka (4.x) protocol versions. The default client.
+ */
+import { randomUUID } from 'node:crypto';
+import { Admin, type Consumer as PltConsumer, Consumer, type Message, type MessagesStream, Producer } from '@platformatic/kafka';
+import type {
+  ClientGroupConsumer,
+  ClientRecord,
+  GroupConsumerOptions,
+  GroupHooks,
+  KafkaClient,
+  PartitionOffsets,
+  ProduceRecord,
+  TopicSpec,
+} from '../client.ts';
+import type { ResolvedKafkaOptions } from '../options.ts';
+import { retryTransient } from '../retry.ts';
+
+const EARLIEST = -2n;
+const LATEST = -1n;
+const MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
+
+function baseOptions(options: ResolvedKafkaOptions, retries: number | false) {
+  const tls = options.ssl === true ? {} : options.ssl === false ? undefined : options.ssl;
+  return {
+    clientId: options.clientId,
+    bootstrapBrokers: options.brokers,
+    connectTimeout: options.connectionTimeoutMs,
+    requestTimeout: options.requestTimeoutMs,
+    timeout: options.requestTimeoutMs,
+    retries,
+    retryDelay: 250,
+    autocreateTopics: false,
+    ...(tls === undefined ? {} : { tls }),
+    ...(options.sasl
+      ? { sasl: { mechanism: MECHANISMS[options.sasl.mechanism], username: options.sasl.username, password: options.sasl.password } }
+      : {}),
+  };
+}
+
+function recordOf(m: Message<Buffer, Buffer, Buffer, Buffer>): ClientRecord {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of m.headers) headers[k.toString('utf8')] = v ? v.toString('utf8') : '';
+  return {
+    partition: m.partition,
+    offset: m.offset,
+    key: m.key && m.key.length > 0 ? m.key : null,
+    value: m.value ?? null,
+    headers,
+  };
+}
+
+function toBuffer(value: Buffer | Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
+  let admin: Admin | undefined;
+  let producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined;
+  // A consumer instance (never joined) for its offset APIs: listOffsets, committed offsets.
+  let tool: PltConsumer<Buffer, Buffer, Buffer, Buffer> | undefined;
+  let probe: Admin | undefined;
+
+  const getAdmin = () => (admin ??= new Admin(baseOptions(options, 3)));
+  const getTool = () =>
+    (tool ??= new Consumer<Buffer, Buffer, Buffer, Buffer>({ ...baseOptions(options, 3), groupId: `eventwire-tool-${randomUUID()}` }));
+  const getProducer = () =>
+    (producer ??= new Producer<Buffer, Buffer, Buffer, Buffer>({
+      ...baseOptions(options, 3),
+      // Idempotent: the broker drops duplicates of a retried batch; it implies acks=all.
+      idempotent: true,
+      acks: -1,
+    }));
+
+  const client: KafkaClient = {
+    name: 'platformatic',
+    async connect() {
+      await getAdmin().metadata({ topics: [] });
+    },
+    async produce(records: readonly ProduceRecord[]) {
+      await getProducer().send({
+        acks: -1,
+        messages: records.map((r) => ({
+          topic: r.topic,
+          ...(r.key === undefined ? {} : { key: Buffer.from(r.key) }),
+          value: toBuffer(r.value),
+          headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
+        })),
+      });
+    },
+    async createTopics(topics: readonly TopicSpec[]) {
+      for (const t of topics) {
+        try {
+          await getAdmin().createTopics({ topics: [t.topic], partitions: t.partitions, replicas: t.replicationFactor });
+        } catch (error) {
+          if (!/already exists/i.test(JSON.stringify(errorDetails(error)))) throw error;
+        }
+        // Wait until the new partitions have leaders, so that produce and list-offsets work.
+        await retryTransient(async () => {
+          const metadata = await getAdmin().metadata({ topics: [t.topic], forceUpdate: true });
+          const topic = metadata.topics.get(t.topic);
+          if (!topic || topic.partitions.some((p) => p.leader < 0)) throw new Error('leader not available yet');
+        });
+      }
+    },
+    async partitionCount(topic) {
+      try {
+        const metadata = await getAdmin().metadata({ topics: [topic], forceUpdate: true });
+        return metadata.topics.get(topic)?.partitionsCount;
+      } catch (error) {
+        if (/unknown topic|does not exist/i.test(JSON.stringify(errorDetails(error)))) return undefined;
+        throw error;
+      }
+    },
+    async offsets(topic, which) {
+      const list = await retryTransient(() =>
+        getTool().listOffsets({ topics: [topic], timestamp: which === 'earliest' ? EARLIEST : LATEST }),
+      );
+      return new Map((list.get(topic) ?? []).map((offset, partition) => [partition, offset]));
+    },
+    async committed(group, topic) {
+      const [result] = await retryTransient(() => getAdmin().listConsumerGroupOffsets({ groups: [{ groupId: group, topics: null }] }));
+      const out: PartitionOffsets = new Map();
+      for (const t of result?.topics ?? []) {
+        if (t.name !== topic) continue;
+        for (const p of t.partitions) out.set(p.partitionIndex, p.committedOffset);
+      }
+      return out;
+    },
+    async commitInactiveGroup(group, topic, offsets) {
+      try {
+        await getAdmin().alterConsumerGroupOffsets({
+          groupId: group,
+          topics: [{ name: topic, partitionOffsets: [...offsets].map(([partition, offset]) => ({ partition, offset })) }],
+        });
+        return true;
+      } catch (error) {
+        // The broker refuses to alter offsets of a group with active members.
+        if (/unknown member|non.?empty|rebalance|illegal generation|not empty/i.test(JSON.stringify(errorDetails(error)))) return false;
+        throw error;
+      }
+    },
+    async read(topic, partition, from, to) {
+      if (to <= from) return [];
+      const reader = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+        ...baseOptions(options, 3),
+        groupId: `eventwire-read-${randomUUID()}`,
+        sessionTimeout: options.sessionTimeoutMs,
+        heartbeatInterval: options.heartbeatIntervalMs,
+        rebalanceTimeout: options.rebalanceTimeoutMs,
+        maxWaitTime: 200,
+        autocommit: false,
+      });
+      const out: ClientRecord[] = [];
+      try {
+        const stream = await reader.consume({
+          topics: [topic],
+          mode: 'manual',
+          offsets: [{ topic, partition, offset: from }],
+          autocommit: false,
+        });
+        await new Promise<void>((resolve, reject) => {
+          stream.on('error', reject);
+          stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
+            if (m.partition !== partition || m.offset < from) return;
+            if (m.offset < to) out.push(recordOf(m));
+            if (m.offset >= to - 1n) resolve();
+          });
+        });
+        await stream.close();
+      } finally {
+        await reader.close(true).catch(() => {});
+      }
+      return out;
+    },
+    async ping(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer from the cluster within ${timeoutMs} ms`)), timeoutMs);
+      });
+      probe ??= new Admin({ ...baseOptions(options, false), connectTimeout: Math.min(timeoutMs, options.connectionTimeoutMs) });
+      try {
+        await Promise.race([probe.metadata({ topics: [], forceUpdate: true }), timeout]);
+      } catch (error) {
+        const stale = probe;
+        probe = undefined;
+        void stale?.close().catch(() => {});
+        throw new Error(describe(error));
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    groupConsumer(o: GroupConsumerOptions, hooks: GroupHooks): ClientGroupConsumer {
+      return new PlatformaticGroupConsumer(options, o, hooks);
+    },
+    async close() {
+      await Promise.allSettled([producer?.close(), admin?.close(), tool?.close(true), probe?.close()]);
+      producer = undefined;
+      admin = undefined;
+      tool = undefined;
+      probe = undefined;
+    },
+  };
+  return client;
+}
+
+/** The library wraps protocol errors in a MultipleErrors; their text is in `errors[]`. */
+function errorDetails(error: unknown): unknown {
+  const e = error as { message?: string; errors?: unknown[]; cause?: unknown } | undefined;
+  return { message: e?.message, errors: e?.errors?.map((x) => errorDetails(x)), cause: e?.cause ? String(e.cause) : undefined };
+}
+
+/** A one-line reason, from the innermost error the library reports. */
+export function describe(error: unknown): string {
+  const e = error as { message?: string; errors?: unknown[] } | undefined;
+  const inner = e?.errors?.[0];
+  const base = String(e?.message ?? error);
+  return inner ? `${base}: ${describe(inner)}` : base;
+}
+
+class PlatformaticGroupConsumer implements ClientGroupConsumer {
+  readonly #consumer: PltConsumer<Buffer, Buffer, Buffer, Buffer>;
+  readonly #options: GroupConsumerOptions;
+  readonly #hooks: GroupHooks;
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  /** This client pauses the whole stream; a partition over its bound pauses them all. */
+  readonly #paused = new Set<number>();
+
+  constructor(base: ResolvedKafkaOptions, options: GroupConsumerOptions, hooks: GroupHooks) {
+    this.#options = options;
+    this.#hooks = hooks;
+    this.#consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+      ...baseOptions(base, 10),
+      groupId: options.group,
+      sessionTimeout: options.sessionTimeoutMs,
+      heartbeatInterval: options.heartbeatIntervalMs,
+      rebalanceTimeout: options.rebalanceTimeoutMs,
+      maxWaitTime: options.maxWaitMs,
+      autocommit: false,
+    });
+  }
+
+  async start(): Promise<void> {
+    const { topic } = this.#options;
+    const c = this.#consumer;
+    c.on('consumer:group:join', (payload) => {
+      const assignment = payload.assignments?.find((a) => a.topic === topic)?.partitions ?? [];
+      this.#hooks.onAssigned(assignment);
+    });
+    c.on('consumer:heartbeat:error', (payload) => this.#hooks.onError(payload.error));
+    const stream = await c.consume({
+      topics: [topic],
+      mode: 'committed',
+      fallbackMode: this.#options.from,
+      autocommit: false,
+      sessionTimeout: this.#options.sessionTimeoutMs,
+      heartbeatInterval: this.#options.heartbeatIntervalMs,
+      rebalanceTimeout: this.#options.rebalanceTimeoutMs,
+      maxWaitTime: this.#options.maxWaitMs,
+    });
+    this.#stream = stream;
+    stream.on('error', (error) => this.#hooks.onError(error));
+    // Records arrive one by one, in offset order per partition; the transport buffers them.
+    stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
+      if (m.topic === topic) this.#hooks.onRecords(m.partition, [recordOf(m)]);
+    });
+  }
+
+  pause(partition: number): void {
+    this.#paused.add(partition);
+    this.#stream?.pause();
+  }
+
+  resume(partition: number): void {
+    this.#paused.delete(partition);
+    if (this.#paused.size === 0) this.#stream?.resume();
+  }
+
+  async commit(offsets: PartitionOffsets): Promise<void> {
+    if (offsets.size === 0) return;
+    await this.#consumer.commit({
+      offsets: [...offsets].map(([partition, offset]) => ({ topic: this.#options.topic, partition, offset, leaderEpoch: -1 })),
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#stream?.close().catch(() => {});
+    await this.#consumer.close(true);
+  }
+}

@@ -1,0 +1,77 @@
+import type { ConnectionOptions } from 'node:tls';
+import type { Logger } from '@eventwire/core';
+
+/** The client library behind the transport. */
+export type KafkaClientName = 'platformatic' | 'kafkajs';
+
+/** SASL authentication, passed through to the client library. */
+export interface KafkaSaslOptions {
+  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  username: string;
+  password: string;
+}
+
+/** Options of {@link kafka}. Everything but `brokers` has a default. */
+export interface KafkaOptions {
+  /** Bootstrap servers, `host:port`. */
+  brokers: readonly string[];
+  /**
+   * Client library. Default `platformatic` (`@platformatic/kafka`): it passes the whole
+   * conformance suite and is the faster of the two in bench/kafka.bench.ts. `kafkajs` stays
+   * available for teams that already run it.
+   */
+  client?: KafkaClientName;
+  /** Kafka client id, shown in broker logs and quotas. Default `eventwire`. */
+  clientId?: string;
+  /** TLS: `true` for the platform defaults, or Node TLS options (CA, client certificate...). */
+  ssl?: boolean | ConnectionOptions;
+  /** SASL credentials. Never logged, never put in errors. */
+  sasl?: KafkaSaslOptions;
+  /** Timeout to open a connection, ms. Default 5 000. */
+  connectionTimeoutMs?: number;
+  /** Timeout of one request, ms. Default 30 000. */
+  requestTimeoutMs?: number;
+  /** Topics the transport creates (event topics and dead-letter topics). */
+  topics?: {
+    /** Partitions of a created event topic. Default 6. Dead-letter topics always get 1 (one order). */
+    partitions?: number;
+    /** Replication factor of created topics. Default 1 for a single broker; use 3 in production. */
+    replicationFactor?: number;
+  };
+  /** Consumer group tuning. */
+  consumer?: {
+    /** The broker expels a member that sends no heartbeat for this long, ms. Default 10 000. */
+    sessionTimeoutMs?: number;
+    /** Heartbeat period, ms. Default 1 000. */
+    heartbeatIntervalMs?: number;
+    /** How long a rebalance waits for members to rejoin, ms. Default 15 000. */
+    rebalanceTimeoutMs?: number;
+    /** Longest a fetch long-polls the broker, ms. Default 500. */
+    maxWaitMs?: number;
+    /** How often finished offsets are committed, ms. Default 100. Close and rebalance commit at once. */
+    commitIntervalMs?: number;
+  };
+  /** Largest message (body plus headers) publish accepts, bytes. Default 1 000 000 (the broker's default is 1 MiB). */
+  maxMessageBytes?: number;
+  /** Where the transport logs (connection trouble, failed commits). Default: JSON lines at `warn`. */
+  logger?: Logger;
+}
+
+/** Options with every default filled in. */
+export interface ResolvedKafkaOptions {
+  brokers: string[];
+  client: KafkaClientName;
+  clientId: string;
+  ssl: boolean | ConnectionOptions | undefined;
+  sasl: KafkaSaslOptions | undefined;
+  connectionTimeoutMs: number;
+  requestTimeoutMs: number;
+  partitions: number;
+  replicationFactor: number;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  rebalanceTimeoutMs: number;
+  maxWaitMs: number;
+  commitIntervalMs: number;
+  maxMessageBytes: number;
+}

@@ -1,0 +1,25 @@
+/**
+ * Right after a topic is created (or a broker restarted), metadata takes a moment to settle:
+ * "not the leader", "coordinator loading", "leader not available". Those answers are
+ * transient; admin reads retry them briefly instead of failing the caller.
+ */
+const TRANSIENT =
+  /not the leader|leader not available|leadership election|coordinator (is )?(loading|not available)|not coordinator|unknown topic or partition|rebalance in progress|metadata/i;
+
+export function isTransient(error: unknown): boolean {
+  const e = error as { retriable?: boolean; canRetry?: boolean; message?: string } | undefined;
+  return e?.retriable === true || e?.canRetry === true || TRANSIENT.test(String(e?.message ?? error));
+}
+
+/** Runs `work`, retrying transient failures for up to `budgetMs`. */
+export async function retryTransient<T>(work: () => Promise<T>, budgetMs = 5000): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isTransient(error) || Date.now() + delay > deadline) throw error;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * One member of a consumer group on one topic, on top of any client behind the seam.
+ *
+ * Kafka only remembers one committed offset per partition, while eventwire runs several
+ * messages of a partition at once (different keys in parallel). So this class tracks, per
+ * partition, every fetched message that is not finished, and commits only the offset of the
+ * lowest unfinished one: a crash or rebalance can redeliver finished work, never skip
+ * unfinished work.
+ *
+ * Retries have no broker-side delay in Kafka. A retried message stays unfinished (its offset
+ * holds the commit point back) and is delivered again by a timer in this process. While it
+ * waits, later messages with the same key wait behind it; other keys keep flowing.
+ */
+import {
+  Credits,
+  type DeadLetterFailure,
+  type IncomingMessage,
+  type Logger,
+  redactText,
+  settleOnce,
+  type SubscriptionSpec,
+  type TransportSubscription,
+} from '@eventwire/core';
+import type { ClientGroupConsumer, ClientRecord, KafkaClient, PartitionOffsets } from './client.ts';
+import { fromKafkaHeaders } from './headers.ts';
+import type { ResolvedKafkaOptions } from './options.ts';
+import { kafkaGroupId } from './topology.ts';
+
+const EMPTY = new Uint8Array(0);
+
+interface Entry {
+  readonly state: PartitionState;
+  readonly record: ClientRecord;
+  readonly key: string | undefined;
+  /** Deliveries so far in this process; the attempt number of the latest one. */
+  deliveries: number;
+  done: boolean;
+}
+
+class PartitionState {
+  readonly partition: number;
+  /** One past the highest offset received: a re-fetch after a rejoin is recognised and skipped. */
+  next = -1n;
+  /** Every received entry not yet finished, in offset order (finished ones are trimmed from the front). */
+  readonly open: Entry[] = [];
+  /** Received and waiting for a credit. */
+  ready: Entry[] = [];
+  /** Entries waiting behind a message of the same key that is in retry backoff. */
+  readonly held = new Map<string, Entry[]>();
+  /** Keys with a message in retry backoff. */
+  readonly backoff = new Set<string>();
+  readonly timers = new Set<NodeJS.Timeout>();
+  committed = -1n;
+  paused = false;
+
+  constructor(partition: number) {
+    this.partition = partition;
+  }
+
+  buffered(): number {
+    let n = this.ready.length;
+    for (const list of this.held.values()) n += list.length;
+    return n;
+  }
+
+  /** The offset to commit: the lowest unfinished one, or one past everything received. */
+  commitPoint(): bigint {
+    while (this.open.length > 0 && this.open[0]!.done) this.open.shift();
+    return this.open[0]?.record.offset ?? this.next;
+  }
+}
+
+export interface SubscriptionDeps {
+  client: KafkaClient;
+  options: ResolvedKafkaOptions;
+  logger: Logger;
+  /** Writes a dead letter for this (topic, group); resolves once the broker has it. */
+  deadLetter(record: ClientRecord, failure: DeadLetterFailure): Promise<void>;
+  onClosed(subscription: KafkaSubscription): void;
+}
+
+export class KafkaSubscription implements TransportSubscription {
+  readonly #spec: SubscriptionSpec;
+  readonly #deps: SubscriptionDeps;
+  readonly #onMessage: (message: IncomingMessage) => void;
+  readonly #credits: Credits;
+  readonly #partitions = new Map<number, PartitionState>();
+  readonly #consumer: ClientGroupConsumer;
+  /** Pause a partition above this many buffered records, resume below half of it. */
+  readonly #highWater: number;
+  #rotation = 0;
+  #closed = false;
+  #commitTimer: NodeJS.Timeout | undefined;
+  #committing: Promise<void> | undefined;
+  #commitAgain = false;
+
+  constructor(spec: SubscriptionSpec, onMessage: (message: IncomingMessage) => void, deps: SubscriptionDeps) {
+    this.#spec = spec;
+    this.#deps = deps;
+    this.#onMessage = onMessage;
+    this.#credits = new Credits(spec.maxInFlight);
+    this.#highWater = Math.max(2 * spec.maxInFlight, 64);
+    const { options } = deps;
+    this.#consumer = deps.client.groupConsumer(
+      {
+        topic: spec.topic,
+        group: kafkaGroupId(spec.group, spec.topic),
+        from: spec.from === 'beginning' ? 'earliest' : 'latest',
+        sessionTimeoutMs: options.sessionTimeoutMs,
+        heartbeatIntervalMs: options.heartbeatIntervalMs,
+        rebalanceTimeoutMs: options.rebalanceTimeoutMs,
+        maxWaitMs: options.maxWaitMs,
+      },
+      {
+        onAssigned: (partitions) => this.#assigned(partitions),
+        onRecords: (partition, records) => this.#received(partition, records),
+        onError: (error) => {
+          if (this.#closed) return;
+          deps.logger.warn(
+            { topic: spec.topic, group: spec.group, client: deps.client.name, err: redactText(String((error as Error)?.message ?? error)) },
+            'kafka consumer error; the client reconnects and rejoins',
+          );
+        },
+      },
+    );
+  }
+
+  /** Joins the group; resolves once this member has its first assignment. */
+  async start(): Promise<void> {
+    await this.#consumer.start();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const state of this.#partitions.values()) for (const t of state.timers) clearTimeout(t);
+    clearTimeout(this.#commitTimer);
+    // Commit what is finished, then leave: the group rebalances at once and whatever is
+    // unfinished here is fetched again (from the committed offset) by the next owner.
+    await this.#flushCommits().catch(() => {});
+    try {
+      await this.#consumer.close();
+    } finally {
+      this.#partitions.clear();
+      this.#deps.onClosed(this);
+    }
+  }
+
+  // ------------------------------------------------------------------ group membership
+
+  #assigned(partitions: readonly number[]): void {
+    const now = new Set(partitions);
+    for (const [p, state] of this.#partitions) {
+      if (now.has(p)) continue;
+      // Revoked: abandon its work without committing past it. Settles arriving later for its
+      // messages are stale and ignored; the new owner starts from the committed offset.
+      for (const t of state.timers) clearTimeout(t);
+      this.#partitions.delete(p);
+    }
+    for (const p of now) if (!this.#partitions.has(p)) this.#partitions.set(p, new PartitionState(p));
+  }
+
+  #received(partition: number, records: readonly ClientRecord[]): void {
+    if (this.#closed) return;
+    let state = this.#partitions.get(partition);
+    if (!state) {
+      state = new PartitionState(partition);
+      this.#partitions.set(partition, state);
+    }
+    for (const record of records) {
+      if (state.next >= 0n && record.offset < state.next) continue;
+      const key = this.#spec.ordering === 'key' && record.key ? record.key.toString('utf8') : undefined;
+      const entry: Entry = { state, record, key, deliveries: 0, done: false };
+      state.open.push(entry);
+      state.ready.push(entry);
+      state.next = record.offset + 1n;
+    }
+    if (!state.paused && state.buffered() > this.#highWater) {
+      state.paused = true;
+      this.#consumer.pause(partition);
+    }
+    this.#pump();
+  }
+
+  // ------------------------------------------------------------------ delivery
+
+  #pump(): void {
+    if (this.#closed) return;
+    const states = [...this.#partitions.values()];
+    let idle = 0;
+    // Round robin over partitions, one message at a time, while credits last.
+    while (this.#credits.available() > 0 && states.length > 0 && idle < states.length) {
+      const state = states[this.#rotation++ % states.length]!;
+      const entry = state.ready.shift();
+      if (!entry) {
+        idle++;
+        continue;
+      }
+      idle = 0;
+      if (entry.key !== undefined && state.backoff.has(entry.key)) {
+        // Its key waits behind a message in retry backoff: hold it, keep the key's order.
+        const held = state.held.get(entry.key);
+        if (held) held.push(entry);
+        else state.held.set(entry.key, [entry]);
+        continue;
+      }
+      this.#deliver(entry);
+    }
+    for (const state of states) {
+      if (state.paused && state.buffered() <= this.#highWater / 2) {
+        state.paused = false;
+        this.#consumer.resume(state.partition);
+      }
+    }
+  }
+
+  #current(entry: Entry): boolean {
+    return !this.#closed && !entry.done && this.#partitions.get(entry.state.partition) === entry.state;
+  }
+
+  #deliver(entry: Entry): void {
+    this.#credits.take();
+    entry.deliveries++;
+    const settle = settleOnce(
+      {
+        ack: async () => {
+          if (this.#current(entry)) this.#finish(entry);
+        },
+        retry: async (delayMs) => {
+          if (this.#current(entry)) this.#retryLater(entry, delayMs);
+        },
+        deadLetter: async (failure) => {
+          if (!this.#current(entry)) return;
+          try {
+            await this.#deps.deadLetter(entry.record, failure);
+          } catch (error) {
+            // Not written: keep the message unfinished and hand it back later; its offset is
+            // never committed until the dead letter is safely stored.
+            this.#retryLater(entry, 1000);
+            throw error;
+          }
+          if (this.#current(entry)) this.#finish(entry);
+        },
+      },
+      () => {
+        this.#credits.give();
+        this.#pump();
+      },
+    );
+    const { record } = entry;
+    this.#onMessage({
+      headers: fromKafkaHeaders(record.headers),
+      body: record.value ?? EMPTY,
+      attempt: entry.deliveries,
+      ...settle,
+    });
+  }
+
+  #retryLater(entry: Entry, delayMs: number): void {
+    const { state, key } = entry;
+    if (key !== undefined) state.backoff.add(key);
+    const timer = setTimeout(() => {
+      state.timers.delete(timer);
+      if (this.#closed || this.#partitions.get(state.partition) !== state) return;
+      const behind: Entry[] = [];
+      if (key !== undefined) {
+        state.backoff.delete(key);
+        behind.push(...(state.held.get(key) ?? []));
+        state.held.delete(key);
+      }
+      state.ready.unshift(entry, ...behind);
+      this.#pump();
+    }, Math.max(0, delayMs));
+    state.timers.add(timer);
+  }
+
+  #finish(entry: Entry): void {
+    entry.done = true;
+    this.#commitTimer ??= setTimeout(() => {
+      this.#commitTimer = undefined;
+      void this.#flushCommits().catch(() => {});
+    }, this.#deps.options.commitIntervalMs);
+  }
+
+  // ------------------------------------------------------------------ commits
+
+  /** Commits the lowest unfinished offset of every partition that moved. One commit at a time. */
+  async #flushCommits(): Promise<void> {
+    if (this.#committing) {
+      this.#commitAgain = true;
+      return this.#committing;
+    }
+    const run = async () => {
+      do {
+        this.#commitAgain = false;
+        const offsets: PartitionOffsets = new Map();
+        const states = new Map<number, { state: PartitionState; point: bigint }>();
+        for (const state of this.#partitions.values()) {
+          const point = state.commitPoint();
+          if (point >= 0n && point > state.committed) {
+            offsets.set(state.partition, point);
+            states.set(state.partition, { state, point });
+          }
+        }
+        if (offsets.size === 0) continue;
+        try {
+          await this.#consumer.commit(offsets);
+          for (const { state, point } of states.values()) if (point > state.committed) state.committed = point;
+        } catch (error) {
+          // Usually a rebalance in progress: the next commit (or the next owner) catches up;
+          // nothing is lost, at worst finished messages are delivered again.
+          this.#deps.logger.debug(
+            { topic: this.#spec.topic, group: this.#spec.group, err: redactText(String((error as Error)?.message ?? error)) },
+            'offset commit failed; will retry',
+          );
+        }
+      } while (this.#commitAgain);
+    };
+    this.#committing = run().finally(() => {
+      this.#committing = undefined;
+    });
+    return this.#committing;
+  }
+}

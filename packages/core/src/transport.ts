@@ -152,6 +152,16 @@ export interface Transport {
   health(): Promise<TransportHealth>;
   /** Messages published and not yet handled by the group, where the broker can tell. */
   lag?(topic: string, group: string): Promise<number | undefined>;
+  /**
+   * Optional admin: the groups the broker keeps for `topic`. Tools (`eventwire doctor`) use it to
+   * check that the configured topology exists without creating anything.
+   */
+  listGroups?(topic: string): Promise<string[]>;
+  /**
+   * Optional admin: remove a group and everything kept for it (pending deliveries, dead letters).
+   * Tools use it to clean up throwaway groups, e.g. the one `eventwire tail` reads with.
+   */
+  deleteGroup?(topic: string, group: string): Promise<void>;
   /** Close connections. Subscriptions are closed first by core. */
   close(): Promise<void>;
 }

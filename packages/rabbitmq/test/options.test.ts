@@ -1,0 +1,91 @@
+import { ConfigError } from '@eventwire/core';
+import { describe, expect, test } from 'vitest';
+import { delayBucket, groupNames } from '../src/topology.ts';
+import { optionsFromUrl, resolveOptions } from '../src/url.ts';
+import { fromAmqp, toAmqp } from '../src/wire.ts';
+
+describe('rabbitmq options', () => {
+  test('eventwire options ride in the URL and are removed before amqplib sees it', () => {
+    const options = optionsFromUrl(
+      'amqp://u:p@h:5672/vh?queueType=classic&prefix=app&deliveryLimit=7&singleActiveConsumer=true&delayBuckets=1000,100&frameMax=8192',
+    );
+    expect(options).toMatchObject({
+      queueType: 'classic',
+      prefix: 'app',
+      deliveryLimit: 7,
+      singleActiveConsumer: true,
+      delayBuckets: [1000, 100],
+    });
+    expect(options.url).toBe('amqp://u:p@h:5672/vh?frameMax=8192');
+    const resolved = resolveOptions(options);
+    expect(resolved.delayBuckets).toEqual([100, 1000]);
+    expect(resolved.url).toContain('heartbeat=10');
+  });
+
+  test('bad options are ConfigErrors without credentials', () => {
+    expect(() => optionsFromUrl('redis://u:secret@h')).toThrow(ConfigError);
+    expect(() => optionsFromUrl('redis://u:secret@h')).not.toThrow(/secret/);
+    expect(() => resolveOptions({ url: 'amqp://h', queueType: 'stream' as 'quorum' })).toThrow(ConfigError);
+    expect(() => resolveOptions({ url: 'amqp://h', deliveryLimit: 0 })).toThrow(ConfigError);
+    expect(() => resolveOptions({ url: 'amqp://h', delayBuckets: [] })).toThrow(ConfigError);
+  });
+
+  test('a retry never waits less than asked: delays round up to a bucket', () => {
+    const options = resolveOptions({ url: 'amqp://h', delayBuckets: [100, 1000] });
+    expect(delayBucket(options, 1)).toBe(100);
+    expect(delayBucket(options, 100)).toBe(100);
+    expect(delayBucket(options, 101)).toBe(1000);
+    expect(delayBucket(options, 1001)).toBe(60_000);
+    expect(delayBucket(options, 60_001)).toBe(120_000);
+  });
+
+  test('names: exchange per topic, queue and dlq per group; too long is a ConfigError', () => {
+    const options = resolveOptions({ url: 'amqp://h' });
+    expect(groupNames(options, 'order.placed', 'email')).toEqual({
+      exchange: 'ew.order.placed',
+      queue: 'ew.order.placed/email',
+      dlq: 'ew.order.placed/email.dlq',
+    });
+    expect(() => groupNames(options, 'x'.repeat(300), 'g')).toThrow(ConfigError);
+  });
+});
+
+describe('CloudEvents binary mode in AMQP headers', () => {
+  test('attributes get the ce- prefix, control headers stay, content type is the AMQP property', () => {
+    const { headers, contentType } = toAmqp({
+      headers: { specversion: '1.0', id: 'a', datacontenttype: 'application/json', ewattempt: '2' },
+      body: Buffer.from('{}'),
+    });
+    expect(headers).toEqual({
+      'ce-specversion': '1.0',
+      'ce-id': 'a',
+      'ce-datacontenttype': 'application/json',
+      ewattempt: '2',
+    });
+    expect(contentType).toBe('application/json');
+  });
+
+  test('receiving strips the prefix (ce-, cloudEvents_), drops broker headers, reads Buffers', () => {
+    const wire = fromAmqp({
+      content: Buffer.from('{}'),
+      properties: {
+        contentType: 'application/json',
+        headers: {
+          'ce-specversion': '1.0',
+          cloudEvents_id: Buffer.from('b'),
+          'x-death': [{}],
+          'x-delivery-count': 2,
+          ewattempt: '3',
+          other: 'x',
+        },
+      } as never,
+    });
+    expect(wire.headers).toEqual({
+      specversion: '1.0',
+      id: 'b',
+      ewattempt: '3',
+      'content-type': 'application/json',
+      datacontenttype: 'application/json',
+    });
+  });
+});

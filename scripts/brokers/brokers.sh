@@ -135,6 +135,7 @@ stop_one() {
     "$(fn "$name" stop)"
     log "$name: stopped"
   else
+    "$(fn "$name" stop)" # still stops a matching server that lost its pid file
     log "$name: not running"
   fi
 }

@@ -165,4 +165,4 @@ XML
     "${java_opts[@]}" -cp "$dist/libs/*" kafka.Kafka "$home/server.properties"
 }
 
-kafka_stop() { stop_pid "$STATE/kafka/kafka.pid" kafka.Kafka 90; }
+kafka_stop() { stop_pid "$STATE/kafka/kafka.pid" kafka.Kafka 90 "$EVENTWIRE_KAFKA_PORT"; }

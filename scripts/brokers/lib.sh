@@ -76,10 +76,26 @@ spawn() {
   return 1
 }
 
-# stop_pid PIDFILE PATTERN [TIMEOUT_S]: SIGTERM to the process group, SIGKILL after the timeout.
+# Prints the pid of the process listening on 127.0.0.1:PORT if its command line contains PATTERN.
+port_owner() {
+  local port=$1 pattern=$2 pid
+  command -v ss >/dev/null || return 1
+  pid=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
+  [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern" || return 1
+  echo "$pid"
+}
+
+# stop_pid PIDFILE PATTERN [TIMEOUT_S] [PORT]: SIGTERM to the process group, SIGKILL after the
+# timeout. Without a live pid file, the process listening on PORT is stopped if it matches PATTERN
+# (a server whose pid file was lost, e.g. when .brokers/ was deleted under it).
 stop_pid() {
-  local pidfile=$1 pattern=$2 timeout=${3:-60} pid end
-  pid=$(pid_alive "$pidfile" "$pattern") || { rm -f "$pidfile"; return 0; }
+  local pidfile=$1 pattern=$2 timeout=${3:-60} port=${4:-} pid end
+  if ! pid=$(pid_alive "$pidfile" "$pattern"); then
+    rm -f "$pidfile"
+    [ -n "$port" ] && pid=$(port_owner "$port" "$pattern") || return 0
+    warn "stopping pid $pid ($pattern on port $port), which has no pid file"
+  fi
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   end=$((SECONDS + timeout))
   while [ -d "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]; do

@@ -64,4 +64,4 @@ CONF
   spawn "$home/nats.pid" "$home/nats.log" "$bin" -c "$home/nats.conf"
 }
 
-nats_stop() { stop_pid "$STATE/nats/nats.pid" nats-server 30; }
+nats_stop() { stop_pid "$STATE/nats/nats.pid" nats-server 30 "$EVENTWIRE_NATS_PORT"; }

@@ -80,7 +80,7 @@ rabbitmq_stop() {
   # SIGTERM to rabbitmq-server's process group: the Erlang VM shuts down cleanly on it.
   stop_pid "$home/rabbitmq.pid" rabbitmq-server 60
   local beam
-  if beam=$(pid_alive "$home/beam.pid" beam); then
+  if beam=$(pid_alive "$home/beam.pid" beam) || beam=$(port_owner "$EVENTWIRE_RABBITMQ_PORT" beam); then
     kill -TERM "$beam" 2>/dev/null || true
     local end=$((SECONDS + 30))
     while [ -d "/proc/$beam" ] && ((SECONDS < end)); do sleep 0.1; done

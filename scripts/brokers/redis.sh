@@ -31,4 +31,4 @@ CONF
   spawn "$home/redis.pid" "$home/redis.log" redis-server "$home/redis.conf"
 }
 
-redis_stop() { stop_pid "$STATE/redis/redis.pid" redis-server 30; }
+redis_stop() { stop_pid "$STATE/redis/redis.pid" redis-server 30 "$EVENTWIRE_REDIS_PORT"; }

@@ -52,4 +52,4 @@ sns_sqs_start() {
     "$(sns_sqs_venv)/bin/python" "$BROKERS_SCRIPTS/moto_server.py" -H 127.0.0.1 -p "$EVENTWIRE_MOTO_PORT"
 }
 
-sns_sqs_stop() { stop_pid "$STATE/sns-sqs/moto.pid" moto_server 20; }
+sns_sqs_stop() { stop_pid "$STATE/sns-sqs/moto.pid" moto_server 20 "$EVENTWIRE_MOTO_PORT"; }

@@ -1,0 +1,150 @@
+/**
+ * Lua scripts: each one is a step that must be atomic on the server (move a retry between the
+ * stream and its delay set, release a closing consumer's entries, trim safely). Scripts only
+ * touch keys of one topic, which share a hash tag (see keys.ts).
+ */
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+export class Script {
+  readonly lua: string;
+  readonly sha: string;
+
+  constructor(lua: string) {
+    this.lua = lua;
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+
+  /** EVALSHA, falling back to EVAL when the server lost its script cache (restart, SCRIPT FLUSH). */
+  async run(client: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!String((error as Error)?.message).includes('NOSCRIPT')) throw error;
+      return client.eval(this.lua, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/** Server time in ms: delays are measured on one clock, whatever the clients' clocks say. */
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/**
+ * Retry with a delay: acknowledge the delivery and park a copy in the group's delay set, scored
+ * by its due time. The copy (fields prepared by the client: target group, next attempt) is
+ * packed with the original id so that members are unique. Nothing is parked when the entry was
+ * no longer pending (already settled elsewhere).
+ *
+ * KEYS: stream, delay set. ARGV: group, entry id, delay ms, field, value, ...
+ */
+export const RETRY = new Script(`${NOW}
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+local fields = {}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), cmsgpack.pack({ARGV[2], fields}))
+return 1`);
+
+/**
+ * Moves due retries back to the end of the stream (as new entries carrying their target group
+ * and attempt) and removes them from the delay set, in one step: a crash cannot lose or double
+ * them. Returns { moved, ms until the next one is due or -1 }.
+ *
+ * KEYS: stream, delay set. ARGV: max entries to move.
+ */
+export const MOVE_DUE = new Script(`${NOW}
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, member in ipairs(due) do
+  local parked = cmsgpack.unpack(member)
+  local args = {'XADD', KEYS[1], '*'}
+  for _, v in ipairs(parked[2]) do args[#args + 1] = v end
+  redis.call(unpack(args))
+  redis.call('ZREM', KEYS[2], member)
+end
+local nxt = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local wait = -1
+if nxt[2] then wait = math.max(0, tonumber(nxt[2]) - now) end
+return {#due, wait}`);
+
+/**
+ * A closing consumer gives back what it holds: its pending entries move to the shared consumer
+ * "released" with their idle time set to the lease, so the next XAUTOCLAIM of any live consumer
+ * takes them at once (without counting a delivery: JUSTID). The closing consumer is then deleted.
+ *
+ * KEYS: stream. ARGV: group, consumer, released consumer, idle ms.
+ */
+export const RELEASE = new Script(`
+local released = 0
+for _ = 1, 100 do
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 500, ARGV[2])
+  if #pending == 0 then break end
+  local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0}
+  for _, p in ipairs(pending) do args[#args + 1] = p[1] end
+  args[#args + 1] = 'IDLE'
+  args[#args + 1] = ARGV[4]
+  args[#args + 1] = 'JUSTID'
+  redis.call(unpack(args))
+  released = released + #pending
+end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return released`);
+
+/**
+ * Keeps the lease of entries this consumer still holds: resets their idle time, but only for
+ * entries it still owns (one taken over by another consumer is not taken back).
+ *
+ * KEYS: stream. ARGV: group, consumer, id, ...
+ */
+export const HEARTBEAT = new Script(`
+local kept = 0
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p == 1 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    kept = kept + 1
+  end
+end
+return kept`);
+
+/**
+ * Safe trim: removes only entries that every group of the stream has acknowledged, i.e. those
+ * older than the oldest pending entry of each group, and than its last delivered entry. A
+ * stream without groups is not trimmed. With a max length, entries beyond it are then dropped
+ * even if unacknowledged, and their number is returned so the caller can say so.
+ * Returns { trimmed safely, dropped unacknowledged }.
+ *
+ * KEYS: stream. ARGV: max length (0 = none).
+ */
+export const TRIM = new Script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function older(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+local safe = 0
+if #groups > 0 then
+  local min = nil
+  for _, g in ipairs(groups) do
+    local name, last
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+    end
+    local candidate = last
+    local summary = redis.call('XPENDING', KEYS[1], name)
+    if summary[1] > 0 and older(summary[2], candidate) then candidate = summary[2] end
+    if min == nil or older(candidate, min) then min = candidate end
+  end
+  safe = redis.call('XTRIM', KEYS[1], 'MINID', '~', min)
+end
+local forced = 0
+local maxLen = tonumber(ARGV[1])
+if maxLen > 0 and redis.call('XLEN', KEYS[1]) > maxLen then
+  forced = redis.call('XTRIM', KEYS[1], 'MAXLEN', maxLen)
+end
+return {safe, forced}`);

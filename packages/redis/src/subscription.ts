@@ -1,0 +1,366 @@
+/**
+ * One subscription of a (topic, group): a consumer in the stream's consumer group.
+ *
+ * - New entries come from a blocking `XREADGROUP ... >` on a connection of its own, which no
+ *   other command shares and which has no command timeout, asking for no more entries than
+ *   the subscription has credits (`maxInFlight`).
+ * - Entries another consumer held longer than the lease (it crashed) are taken over with
+ *   `XAUTOCLAIM`, at start and then periodically, within the same credits.
+ * - While open, the lease of every delivered, unsettled entry is kept fresh (heartbeat), so only a
+ *   crashed consumer's entries move after `leaseMs`.
+ * - On close, what it still holds is handed to the shared consumer `released` with an idle time
+ *   of one lease, so the next XAUTOCLAIM of any consumer takes it at once.
+ */
+import {
+  ATTEMPT_HEADER,
+  Credits,
+  type DeadLetterFailure,
+  FIRST_FAILURE_HEADER,
+  type IncomingMessage,
+  type Logger,
+  redactText,
+  settleOnce,
+  type SubscriptionSpec,
+  TARGET_GROUP_HEADER,
+  type TransportSubscription,
+} from '@eventwire/core';
+import { Command, type Redis } from 'ioredis';
+import { fromFields, toFields } from './fields.ts';
+import type { Keys } from './keys.ts';
+import { HEARTBEAT, MOVE_DUE, RELEASE, RETRY } from './scripts.ts';
+
+/** The consumer that holds entries given back by closed consumers until a live one claims them. */
+export const RELEASED_CONSUMER = 'released';
+
+type RawEntry = [Buffer, Buffer[] | null] | null;
+
+export interface SubscriptionContext {
+  command: Redis;
+  /** The dedicated blocking connection; the subscription disconnects it on close. */
+  blocking: Redis;
+  keys: Keys;
+  logger: Logger;
+  consumer: string;
+  blockMs: number;
+  claimIntervalMs: number;
+  delayPollMs: number;
+  ensureGroup: () => Promise<void>;
+}
+
+export class StreamSubscription implements TransportSubscription {
+  readonly #ctx: SubscriptionContext;
+  readonly #spec: SubscriptionSpec;
+  readonly #onMessage: (message: IncomingMessage) => void;
+  readonly #credits: Credits;
+  readonly #held = new Set<string>();
+  readonly #stop = new AbortController();
+  readonly #stream: string;
+  readonly #delayed: string;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #loop: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #claimDue = true;
+  #cursor = '0-0';
+  #moveTimer: NodeJS.Timeout | undefined;
+  #moveAt = Number.POSITIVE_INFINITY;
+  #moving: Promise<void> | undefined;
+  #moveAgain = false;
+
+  constructor(ctx: SubscriptionContext, spec: SubscriptionSpec, onMessage: (message: IncomingMessage) => void) {
+    this.#ctx = ctx;
+    this.#spec = spec;
+    this.#onMessage = onMessage;
+    this.#credits = new Credits(Math.max(1, spec.maxInFlight));
+    this.#stream = ctx.keys.stream(spec.topic);
+    this.#delayed = ctx.keys.delayed(spec.topic, spec.group);
+  }
+
+  get #stopping(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  start(): void {
+    this.#loop = this.#readLoop();
+    const every = (ms: number, fn: () => void) => {
+      const timer = setInterval(fn, ms);
+      timer.unref();
+      this.#timers.push(timer);
+    };
+    every(this.#ctx.claimIntervalMs, () => {
+      this.#claimDue = true;
+    });
+    every(Math.max(250, Math.floor(this.#spec.leaseMs / 3)), () => void this.#heartbeat());
+    every(this.#ctx.delayPollMs, () => void this.#moveDue());
+    void this.#moveDue();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#stop.abort();
+    for (const timer of this.#timers) clearInterval(timer);
+    clearTimeout(this.#moveTimer);
+    // Interrupts the blocking read; an entry the server handed out meanwhile is in this
+    // consumer's pending list, and RELEASE below gives it back with the unsettled ones.
+    this.#ctx.blocking.disconnect();
+    await this.#loop;
+    await this.#moving?.catch(() => {});
+    try {
+      await RELEASE.run(this.#ctx.command, [this.#stream], [
+        this.#spec.group,
+        this.#ctx.consumer,
+        RELEASED_CONSUMER,
+        this.#spec.leaseMs,
+      ]);
+    } catch (error) {
+      // Not lost: unsettled entries stay pending and are reclaimed once their lease expires.
+      this.#warn(error, 'could not give back unsettled entries on close; they return after the lease');
+    }
+  }
+
+  async #readLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopping) {
+      try {
+        await this.#credits.whenAvailable(this.#stop.signal);
+      } catch {
+        break;
+      }
+      if (this.#claimDue) await this.#reclaim();
+      const count = this.#credits.available();
+      if (count <= 0 || this.#stopping) continue;
+      this.#credits.take(count);
+      let entries: RawEntry[];
+      try {
+        const reply = (await this.#ctx.blocking.xreadgroupBuffer(
+          'GROUP',
+          this.#spec.group,
+          this.#ctx.consumer,
+          'COUNT',
+          count,
+          'BLOCK',
+          this.#ctx.blockMs,
+          'STREAMS',
+          this.#stream,
+          '>',
+        )) as [Buffer, RawEntry[]][] | null;
+        entries = reply?.[0]?.[1] ?? [];
+        if (failures > 0) this.#ctx.logger.info({ topic: this.#spec.topic, group: this.#spec.group }, 'redis subscription resumed');
+        failures = 0;
+      } catch (error) {
+        this.#credits.give(count);
+        if (this.#stopping) break;
+        failures++;
+        if (failures === 1 || failures % 50 === 0) this.#warn(error, 'blocking read failed; retrying');
+        if (String((error as Error)?.message).includes('NOGROUP')) {
+          // The stream or group vanished (flushed, deleted, restored from an old snapshot).
+          await this.#ctx.ensureGroup().catch(() => {});
+          this.#claimDue = true;
+        }
+        await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), this.#stop.signal);
+        continue;
+      }
+      if (this.#stopping) {
+        this.#credits.give(count);
+        break;
+      }
+      this.#credits.give(count - entries.length);
+      for (const entry of entries) if (entry?.[1]) this.#deliver(entry[0].toString(), entry[1], 1);
+    }
+  }
+
+  /** Takes over entries whose lease expired (a crashed consumer's, or those given back on close). */
+  async #reclaim(): Promise<void> {
+    this.#claimDue = false;
+    const count = this.#credits.available();
+    if (count <= 0) {
+      this.#claimDue = true;
+      return;
+    }
+    this.#credits.take(count);
+    let live: [Buffer, Buffer[]][] = [];
+    let counts = new Map<string, number>();
+    try {
+      // Buffer replies keep bodies byte-exact. ioredis 6 has no xautoclaimBuffer, and its
+      // callBuffer loses the command name under auto-pipelining, so the command is built by hand.
+      const command = new Command(
+        'xautoclaim',
+        [this.#stream, this.#spec.group, this.#ctx.consumer, this.#spec.leaseMs, this.#cursor, 'COUNT', count],
+        { replyEncoding: null },
+      );
+      const [cursor, entries, deleted] = (await this.#ctx.command.sendCommand(command)) as [Buffer, RawEntry[], Buffer[] | undefined];
+      this.#cursor = cursor.toString();
+      // A cursor other than 0-0 means there may be more to take now.
+      if (this.#cursor !== '0-0') this.#claimDue = true;
+      // Redis 7 lists entries deleted from the stream (trimmed) separately and drops them from
+      // the pending list; Redis 6.2 returned them as nil entries.
+      if (deleted && deleted.length > 0) {
+        this.#ctx.logger.warn(
+          { topic: this.#spec.topic, group: this.#spec.group, deleted: deleted.length },
+          'pending entries were deleted from the stream before being acknowledged (trimmed?)',
+        );
+      }
+      live = entries.filter((e): e is [Buffer, Buffer[]] => Array.isArray(e) && Array.isArray(e[1]));
+      if (live.length > 0) counts = await this.#deliveryCounts(live.map((e) => e[0].toString()));
+    } catch (error) {
+      if (!this.#stopping) this.#warn(error, 'XAUTOCLAIM failed; retrying later');
+      this.#credits.give(count);
+      return;
+    }
+    this.#credits.give(count - (this.#stopping ? 0 : live.length));
+    if (this.#stopping) return;
+    for (const [id, fields] of live) {
+      const key = id.toString();
+      this.#deliver(key, fields, counts.get(key) ?? 2);
+    }
+  }
+
+  /** Delivery counts from the pending-entries list, for entries this consumer now owns. */
+  async #deliveryCounts(ids: string[]): Promise<Map<string, number>> {
+    const sorted = [...ids].sort(compareIds);
+    const rows = (await this.#ctx.command.xpending(
+      this.#stream,
+      this.#spec.group,
+      sorted[0]!,
+      sorted[sorted.length - 1]!,
+      ids.length + this.#held.size + 16,
+      this.#ctx.consumer,
+    )) as [string, string, number, number][];
+    return new Map(rows.map((row) => [String(row[0]), Number(row[3])]));
+  }
+
+  #deliver(id: string, fields: Buffer[], deliveries: number): void {
+    const wire = fromFields(fields);
+    const attempt = attemptBase(wire.headers[ATTEMPT_HEADER]) + Math.max(1, deliveries) - 1;
+    const { command } = this.#ctx;
+    const { group } = this.#spec;
+    this.#held.add(id);
+    const settle = settleOnce(
+      {
+        ack: async () => {
+          await command.xack(this.#stream, group, id);
+        },
+        retry: async (delayMs: number) => {
+          const headers: Record<string, string> = { ...wire.headers };
+          headers[TARGET_GROUP_HEADER] = group;
+          headers[ATTEMPT_HEADER] = String(attempt + 1);
+          headers[FIRST_FAILURE_HEADER] = wire.headers[FIRST_FAILURE_HEADER] ?? new Date().toISOString();
+          const delay = Math.max(0, Math.ceil(delayMs));
+          await RETRY.run(command, [this.#stream, this.#delayed], [group, id, delay, ...toFields({ headers, body: wire.body })]);
+          this.#scheduleMove(delay);
+        },
+        deadLetter: async (failure: DeadLetterFailure) => {
+          const body = Buffer.from(wire.body.buffer, wire.body.byteOffset, wire.body.byteLength);
+          const results = await command
+            .multi()
+            .xadd(
+              this.#ctx.keys.deadLetters(this.#spec.topic, group),
+              '*',
+              'failure',
+              JSON.stringify(failure),
+              'headers',
+              JSON.stringify(wire.headers),
+              'data',
+              body,
+            )
+            .xack(this.#stream, group, id)
+            .exec();
+          const failed = results?.find(([error]) => error);
+          if (!results || failed) throw failed?.[0] ?? new Error('dead-letter transaction was discarded');
+        },
+      },
+      () => {
+        this.#held.delete(id);
+        this.#credits.give();
+      },
+    );
+    this.#onMessage({ ...wire, attempt, ...settle });
+  }
+
+  async #heartbeat(): Promise<void> {
+    if (this.#held.size === 0 || this.#stopping) return;
+    const ids = [...this.#held];
+    try {
+      for (let i = 0; i < ids.length; i += 500) {
+        await HEARTBEAT.run(this.#ctx.command, [this.#stream], [this.#spec.group, this.#ctx.consumer, ...ids.slice(i, i + 500)]);
+      }
+    } catch (error) {
+      this.#warn(error, 'could not extend the lease of held entries');
+    }
+  }
+
+  #scheduleMove(delayMs: number): void {
+    if (this.#stopping) return;
+    const at = Date.now() + delayMs;
+    if (this.#moveTimer && this.#moveAt <= at) return;
+    clearTimeout(this.#moveTimer);
+    this.#moveAt = at;
+    this.#moveTimer = setTimeout(() => {
+      this.#moveTimer = undefined;
+      this.#moveAt = Number.POSITIVE_INFINITY;
+      void this.#moveDue();
+    }, delayMs);
+    this.#moveTimer.unref();
+  }
+
+  /** Moves due retries of this group back into the stream (any subscription of the group may do it). */
+  #moveDue(): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
+    if (this.#moving) {
+      // A retry may have become due while the previous run was in flight: run once more after it.
+      this.#moveAgain = true;
+      return this.#moving;
+    }
+    this.#moving = (async () => {
+      try {
+        const [moved, wait] = (await MOVE_DUE.run(this.#ctx.command, [this.#stream, this.#delayed], [100])) as [number, number];
+        if (moved >= 100) this.#scheduleMove(0);
+        else if (wait >= 0 && wait < this.#ctx.delayPollMs) this.#scheduleMove(wait);
+      } catch (error) {
+        if (!this.#stopping) this.#warn(error, 'could not move due retries');
+      } finally {
+        this.#moving = undefined;
+        if (this.#moveAgain) {
+          this.#moveAgain = false;
+          void this.#moveDue();
+        }
+      }
+    })();
+    return this.#moving;
+  }
+
+  #warn(error: unknown, message: string): void {
+    this.#ctx.logger.warn(
+      { topic: this.#spec.topic, group: this.#spec.group, err: redactText(String((error as Error)?.message ?? error)) },
+      message,
+    );
+  }
+}
+
+function attemptBase(header: string | undefined): number {
+  const n = Number(header);
+  return Number.isInteger(n) && n >= 1 ? n : 1;
+}
+
+/** Orders stream ids (`ms-seq`) numerically. */
+export function compareIds(a: string, b: string): number {
+  const [am = 0n, as = 0n] = a.split('-').map(BigInt);
+  const [bm = 0n, bs = 0n] = b.split('-').map(BigInt);
+  return am === bm ? Number(as - bs) : am < bm ? -1 : 1;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * `redis://` and `rediss://` URLs. Everything ioredis understands (user, password, host, port,
+ * database path, TLS for `rediss:`) is passed to it; the query parameters below are eventwire's
+ * and are removed before the URL reaches ioredis.
+ *
+ * | parameter | meaning |
+ * |---|---|
+ * | `prefix` | key prefix, default `ew:` |
+ * | `maxMessageBytes` | largest event accepted, default 1 MiB |
+ * | `trim` | `acked` (default): trim entries every group has acknowledged; `off`: never trim |
+ * | `maxLen` | hard cap on a stream's length, even over unacknowledged entries (logged when it bites) |
+ */
+import { ConfigError, redactUrl } from '@eventwire/core';
+import type { RedisTransportOptions } from './options.ts';
+
+const OWN_PARAMS = ['prefix', 'maxMessageBytes', 'trim', 'maxLen'] as const;
+
+export function optionsFromUrl(url: string): RedisTransportOptions {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`not a valid Redis URL: "${redactUrl(url)}"`);
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new ConfigError(`a Redis URL starts with redis:// or rediss://, not "${parsed.protocol}"`);
+  }
+  const options: RedisTransportOptions = {};
+  const params = parsed.searchParams;
+  const prefix = params.get('prefix');
+  if (prefix !== null) options.prefix = prefix;
+  const maxBytes = params.get('maxMessageBytes');
+  if (maxBytes !== null) options.maxMessageBytes = positiveInt('maxMessageBytes', maxBytes);
+  const trim = params.get('trim');
+  const maxLen = params.get('maxLen');
+  if (trim !== null && trim !== 'acked' && trim !== 'off') {
+    throw new ConfigError(`trim=${trim} is not one of: acked, off`);
+  }
+  if (trim === 'off') options.trim = false;
+  else if (maxLen !== null) options.trim = { maxLen: positiveInt('maxLen', maxLen) };
+  for (const name of OWN_PARAMS) params.delete(name);
+  options.url = parsed.toString();
+  return options;
+}
+
+function positiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${name}=${value} is not a positive integer`);
+  return n;
+}

@@ -1,0 +1,136 @@
+/**
+ * RabbitMQ-specific behaviour on the real broker, beyond the conformance suite: reconnect after
+ * a broker restart without "unknown delivery tag" channel errors, the TTL retry queues, and the
+ * quorum queue delivery limit as a safety net. Skipped when the broker is unreachable, failed
+ * when EVENTWIRE_REQUIRE_BROKERS=all.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, OutgoingMessage, SubscriptionSpec, Transport } from '@eventwire/core';
+import { waitFor } from '@eventwire/testing';
+import amqp from 'amqplib';
+import { afterEach, expect, test } from 'vitest';
+import { describeBroker, RABBITMQ_URL, restartBroker } from '../../../test/support/brokers.ts';
+import { type RabbitMqOptions, rabbitmq } from '../src/index.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+});
+
+async function setup(options: Partial<RabbitMqOptions> = {}) {
+  const topic = `ewtest-${randomUUID().slice(0, 8)}`;
+  const group = 'g';
+  const transport: Transport = rabbitmq({
+    url: RABBITMQ_URL,
+    reconnect: { initialMs: 100, maxMs: 1000 },
+    ...options,
+  });
+  await transport.connect();
+  await transport.ensureGroup(topic, group, 'latest');
+  cleanups.push(async () => {
+    await transport.close();
+    const connection = await amqp.connect(RABBITMQ_URL);
+    const channel = await connection.createChannel();
+    for (const q of [`ew.${topic}/g`, `ew.${topic}/g.dlq`, `ew.${topic}/g.retry.200`])
+      await channel.deleteQueue(q);
+    await channel.deleteExchange(`ew.${topic}`);
+    await connection.close();
+  });
+  const spec: SubscriptionSpec = {
+    topic,
+    group,
+    from: 'latest',
+    maxInFlight: 4,
+    ordering: 'none',
+    leaseMs: 30_000,
+  };
+  const message = (n: number): OutgoingMessage => ({
+    topic,
+    id: randomUUID(),
+    headers: { specversion: '1.0', id: `e${n}`, type: 't', source: 's', datacontenttype: 'application/json' },
+    body: Buffer.from(JSON.stringify({ n })),
+  });
+  return { transport, spec, message };
+}
+
+describeBroker('rabbitmq', () => {
+  test('retry waits in a TTL queue, at least the delay, and comes back as the next attempt', async () => {
+    const { transport, spec, message } = await setup();
+    const deliveries: { message: IncomingMessage; at: number }[] = [];
+    const sub = await transport.subscribe(spec, (m) =>
+      deliveries.push({ message: m, at: performance.now() }),
+    );
+    cleanups.push(() => sub.close());
+    await transport.publish([message(1)]);
+    await waitFor(() => deliveries.length === 1);
+    const failedAt = performance.now();
+    await deliveries[0]!.message.retry(150); // bucket 200 ms
+    await waitFor(() => deliveries.length === 2, { timeoutMs: 10_000 });
+    const second = deliveries[1]!;
+    expect(second.at - failedAt).toBeGreaterThanOrEqual(195);
+    expect(second.message.attempt).toBe(2);
+    expect(second.message.headers.ewfirstfailure).toBeTruthy();
+    expect(JSON.parse(Buffer.from(second.message.body).toString())).toEqual({ n: 1 });
+    await second.message.ack();
+  });
+
+  test('quorum delivery limit: a message that keeps coming back unsettled lands in the dead letters', async () => {
+    const { transport, spec, message } = await setup({ deliveryLimit: 1 });
+    await transport.publish([message(1)]);
+    // Two consumers that "crash" (close without settling): the second return passes the limit.
+    for (let round = 1; round <= 2; round++) {
+      const seen: IncomingMessage[] = [];
+      const sub = await transport.subscribe(spec, (m) => seen.push(m));
+      await waitFor(() => seen.length === 1);
+      expect(seen[0]!.attempt).toBe(round);
+      await sub.close();
+    }
+    const records = await waitFor(async () => {
+      const list = await transport.deadLetters.list(spec.topic, spec.group);
+      return list.length === 1 ? list : undefined;
+    });
+    expect(records[0]).toMatchObject({ reason: 'max_attempts', error: { name: 'DeliveryLimitExceeded' } });
+    expect(records[0]!.message.headers.id).toBe('e1');
+    // Listing twice gives the same entry (ids are stable, nothing consumed by browsing).
+    expect((await transport.deadLetters.list(spec.topic, spec.group))[0]!.id).toBe(records[0]!.id);
+    expect(await transport.deadLetters.purge(spec.topic, spec.group, [records[0]!.id])).toBe(1);
+    expect(await transport.deadLetters.list(spec.topic, spec.group)).toEqual([]);
+  });
+
+  test('broker restart: settles of the old channel are dropped safely, messages come back, publishing resumes', async () => {
+    const { transport, spec, message } = await setup();
+    const deliveries: IncomingMessage[] = [];
+    const sub = await transport.subscribe(spec, (m) => deliveries.push(m));
+    cleanups.push(() => sub.close());
+    await transport.publish([message(1), message(2)]);
+    await waitFor(() => deliveries.length === 2);
+    const held = deliveries.splice(0);
+
+    await restartBroker('rabbitmq');
+    // Stale: the channel that delivered them is gone. No throw, no channel error.
+    await held[0]!.ack();
+    await held[1]!.retry(0);
+
+    await waitFor(() => deliveries.length >= 2, { timeoutMs: 60_000 });
+    expect(new Set(deliveries.map((d) => d.headers.id))).toEqual(new Set(['e1', 'e2']));
+    for (const d of deliveries) expect(d.attempt).toBeGreaterThanOrEqual(2);
+    for (const d of deliveries.splice(0)) await d.ack();
+
+    await waitFor(
+      async () => {
+        try {
+          await transport.publish([message(3)]);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    await waitFor(() => deliveries.some((d) => d.headers.id === 'e3'), { timeoutMs: 10_000 });
+    expect(deliveries.find((d) => d.headers.id === 'e3')!.attempt).toBe(1);
+    expect(await transport.health()).toEqual({ status: 'up' });
+    // Nothing else comes back: the acks after the reconnect went through.
+    expect(deliveries.filter((d) => d.headers.id !== 'e3')).toEqual([]);
+  }, 120_000);
+});

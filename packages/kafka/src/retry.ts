@@ -23,3 +23,14 @@ export async function retryTransient<T>(work: () => Promise<T>, budgetMs = 5000)
     }
   }
 }
+
+/**
+ * A one-line reason for a client error. `@platformatic/kafka` wraps the real cause in nested
+ * `MultipleErrors` ("metadata failed 4 times"); the innermost one says what happened.
+ */
+export function describeError(error: unknown): string {
+  const e = error as { message?: string; errors?: unknown[] } | undefined;
+  const base = String(e?.message ?? error);
+  const inner = e?.errors?.[e.errors.length - 1];
+  return inner === undefined ? base : `${base} (${describeError(inner)})`;
+}

@@ -7,9 +7,11 @@
  * lowest unfinished one: a crash or rebalance can redeliver finished work, never skip
  * unfinished work.
  *
- * Retries have no broker-side delay in Kafka. A retried message stays unfinished (its offset
- * holds the commit point back) and is delivered again by a timer in this process. While it
- * waits, later messages with the same key wait behind it; other keys keep flowing.
+ * With `ordering: 'key'`, at most one message per key is delivered and unsettled at a time;
+ * later messages of that key wait here, fetched but not delivered. That is what makes a retry
+ * hold only its own key: Kafka has no broker-side delay, so a retried message stays unfinished
+ * (its offset holds the commit point back), keeps its key, and is delivered again by a timer in
+ * this process, while other keys keep flowing.
  */
 import {
   Credits,
@@ -24,6 +26,7 @@ import {
 import type { ClientGroupConsumer, ClientRecord, KafkaClient, PartitionOffsets } from './client.ts';
 import { fromKafkaHeaders } from './headers.ts';
 import type { ResolvedKafkaOptions } from './options.ts';
+import { describeError } from './retry.ts';
 import { kafkaGroupId } from './topology.ts';
 
 const EMPTY = new Uint8Array(0);
@@ -45,10 +48,10 @@ class PartitionState {
   readonly open: Entry[] = [];
   /** Received and waiting for a credit. */
   ready: Entry[] = [];
-  /** Entries waiting behind a message of the same key that is in retry backoff. */
+  /** Entries waiting behind the unfinished message of their key, in offset order. */
   readonly held = new Map<string, Entry[]>();
-  /** Keys with a message in retry backoff. */
-  readonly backoff = new Set<string>();
+  /** Per key, the one message delivered (or in retry backoff) and not finished yet. */
+  readonly busy = new Map<string, Entry>();
   readonly timers = new Set<NodeJS.Timeout>();
   committed = -1n;
   paused = false;
@@ -117,7 +120,7 @@ export class KafkaSubscription implements TransportSubscription {
         onError: (error) => {
           if (this.#closed) return;
           deps.logger.warn(
-            { topic: spec.topic, group: spec.group, client: deps.client.name, err: redactText(String((error as Error)?.message ?? error)) },
+            { topic: spec.topic, group: spec.group, client: deps.client.name, err: redactText(describeError(error)) },
             'kafka consumer error; the client reconnects and rejoins',
           );
         },
@@ -197,12 +200,16 @@ export class KafkaSubscription implements TransportSubscription {
         continue;
       }
       idle = 0;
-      if (entry.key !== undefined && state.backoff.has(entry.key)) {
-        // Its key waits behind a message in retry backoff: hold it, keep the key's order.
-        const held = state.held.get(entry.key);
-        if (held) held.push(entry);
-        else state.held.set(entry.key, [entry]);
-        continue;
+      if (entry.key !== undefined) {
+        const owner = state.busy.get(entry.key);
+        if (owner !== undefined && owner !== entry) {
+          // Its key has an unfinished message: wait behind it, keeping the key's order.
+          const held = state.held.get(entry.key);
+          if (held) held.push(entry);
+          else state.held.set(entry.key, [entry]);
+          continue;
+        }
+        state.busy.set(entry.key, entry);
       }
       this.#deliver(entry);
     }
@@ -257,18 +264,12 @@ export class KafkaSubscription implements TransportSubscription {
   }
 
   #retryLater(entry: Entry, delayMs: number): void {
-    const { state, key } = entry;
-    if (key !== undefined) state.backoff.add(key);
+    const { state } = entry;
+    // The entry keeps its key busy while it waits: later messages of the key stay held.
     const timer = setTimeout(() => {
       state.timers.delete(timer);
       if (this.#closed || this.#partitions.get(state.partition) !== state) return;
-      const behind: Entry[] = [];
-      if (key !== undefined) {
-        state.backoff.delete(key);
-        behind.push(...(state.held.get(key) ?? []));
-        state.held.delete(key);
-      }
-      state.ready.unshift(entry, ...behind);
+      state.ready.unshift(entry);
       this.#pump();
     }, Math.max(0, delayMs));
     state.timers.add(timer);
@@ -276,6 +277,15 @@ export class KafkaSubscription implements TransportSubscription {
 
   #finish(entry: Entry): void {
     entry.done = true;
+    const { state, key } = entry;
+    if (key !== undefined && state.busy.get(key) === entry) {
+      state.busy.delete(key);
+      // The next message of the key goes first in line.
+      const held = state.held.get(key);
+      const next = held?.shift();
+      if (held && held.length === 0) state.held.delete(key);
+      if (next) state.ready.unshift(next);
+    }
     this.#commitTimer ??= setTimeout(() => {
       this.#commitTimer = undefined;
       void this.#flushCommits().catch(() => {});
@@ -310,7 +320,7 @@ export class KafkaSubscription implements TransportSubscription {
           // Usually a rebalance in progress: the next commit (or the next owner) catches up;
           // nothing is lost, at worst finished messages are delivered again.
           this.#deps.logger.debug(
-            { topic: this.#spec.topic, group: this.#spec.group, err: redactText(String((error as Error)?.message ?? error)) },
+            { topic: this.#spec.topic, group: this.#spec.group, err: redactText(describeError(error)) },
             'offset commit failed; will retry',
           );
         }

@@ -18,6 +18,7 @@ import type { KafkaClient } from './client.ts';
 import { kafkajsClient } from './clients/kafkajs.ts';
 import { platformaticClient } from './clients/platformatic.ts';
 import { KafkaDeadLetters } from './dead-letters.ts';
+import { describeError } from './retry.ts';
 import { toKafkaHeaders } from './headers.ts';
 import type { KafkaOptions, ResolvedKafkaOptions } from './options.ts';
 import { KafkaSubscription } from './subscription.ts';
@@ -54,7 +55,7 @@ function resolve(options: KafkaOptions): ResolvedKafkaOptions {
 }
 
 function failure(what: string, error: unknown): TransportError {
-  const message = redactText(String((error as Error)?.message ?? error));
+  const message = redactText(describeError(error));
   return new TransportError(`kafka: ${what}: ${message}`, { cause: error });
 }
 
@@ -156,7 +157,7 @@ export function kafka(options: KafkaOptions): Transport {
         await client.ping(3000);
         return { status: 'up' };
       } catch (error) {
-        return { status: 'down', reason: `kafka unreachable: ${redactText(String((error as Error)?.message ?? error))}` };
+        return { status: 'down', reason: `kafka unreachable: ${redactText(describeError(error))}` };
       }
     },
 

@@ -76,6 +76,34 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
     return admin;
   };
 
+  // kafkajs has no public "commit offsets of an empty group" call; its cluster object has.
+  type Coordinator = { offsetCommit(request: unknown): Promise<unknown> };
+  type Cluster = { connect(): Promise<void>; disconnect(): Promise<void>; findGroupCoordinator(o: { groupId: string }): Promise<Coordinator> };
+  let cluster: Cluster | undefined;
+  const getCluster = async (): Promise<Cluster | undefined> => {
+    if (cluster) return cluster;
+    const create = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
+    if (!create) return undefined;
+    const c = (kafka as unknown as Record<symbol, (o: object) => Cluster>)[create]!({ allowAutoTopicCreation: false });
+    await c.connect();
+    cluster = c;
+    return c;
+  };
+  const setOffsets = async (group: string, topic: string, offsets: PartitionOffsets): Promise<boolean> => {
+    const a = await getAdmin();
+    try {
+      await a.setOffsets({
+        groupId: group,
+        topic,
+        partitions: [...offsets].map(([partition, offset]) => ({ partition, offset: String(offset) })),
+      });
+      return true;
+    } catch (error) {
+      if (/must have no running instances/.test(String((error as Error).message))) return false;
+      throw error;
+    }
+  };
+
   const getProducer = async (): Promise<Producer> => {
     if (!producer) {
       // Idempotent: the broker drops duplicates of a retried batch, and acks=-1 is required.
@@ -144,16 +172,23 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
       return new Map((entry?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
     },
     async commitInactiveGroup(group, topic, offsets) {
-      const a = await getAdmin();
+      const cluster = await getCluster();
+      if (!cluster) return setOffsets(group, topic, offsets);
+      // OffsetCommit outside any generation (-1, no member id): what the Java admin client's
+      // alterConsumerGroupOffsets sends. The broker accepts it only while the group has no
+      // active member; kafkajs' own setOffsets would join the group to do the same.
+      const coordinator = await retryTransient(() => cluster.findGroupCoordinator({ groupId: group }));
       try {
-        await a.setOffsets({
+        await coordinator.offsetCommit({
           groupId: group,
-          topic,
-          partitions: [...offsets].map(([partition, offset]) => ({ partition, offset: String(offset) })),
+          groupGenerationId: -1,
+          memberId: '',
+          topics: [{ topic, partitions: [...offsets].map(([partition, offset]) => ({ partition, offset: String(offset) })) }],
         });
         return true;
       } catch (error) {
-        if (/must have no running instances/.test(String((error as Error).message))) return false;
+        const type = (error as { type?: string }).type ?? '';
+        if (/UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION|REBALANCE_IN_PROGRESS/.test(type)) return false;
         throw error;
       }
     },
@@ -218,7 +253,8 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
       return new KafkajsGroupConsumer(kafka, o, hooks);
     },
     async close() {
-      await Promise.allSettled([producer?.disconnect(), admin?.disconnect(), probeAdmin?.disconnect()]);
+      await Promise.allSettled([producer?.disconnect(), admin?.disconnect(), probeAdmin?.disconnect(), cluster?.disconnect()]);
+      cluster = undefined;
       producer = undefined;
       admin = undefined;
       probeAdmin = undefined;

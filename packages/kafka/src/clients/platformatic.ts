@@ -15,7 +15,7 @@ import type {
   TopicSpec,
 } from '../client.ts';
 import type { ResolvedKafkaOptions } from '../options.ts';
-import { retryTransient } from '../retry.ts';
+import { describeError, retryTransient } from '../retry.ts';
 
 const EARLIEST = -2n;
 const LATEST = -1n;
@@ -186,7 +186,7 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
         const stale = probe;
         probe = undefined;
         void stale?.close().catch(() => {});
-        throw new Error(describe(error));
+        throw new Error(describeError(error));
       } finally {
         clearTimeout(timer);
       }
@@ -209,14 +209,6 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
 function errorDetails(error: unknown): unknown {
   const e = error as { message?: string; errors?: unknown[]; cause?: unknown } | undefined;
   return { message: e?.message, errors: e?.errors?.map((x) => errorDetails(x)), cause: e?.cause ? String(e.cause) : undefined };
-}
-
-/** A one-line reason, from the innermost error the library reports. */
-export function describe(error: unknown): string {
-  const e = error as { message?: string; errors?: unknown[] } | undefined;
-  const inner = e?.errors?.[0];
-  const base = String(e?.message ?? error);
-  return inner ? `${base}: ${describe(inner)}` : base;
 }
 
 class PlatformaticGroupConsumer implements ClientGroupConsumer {

@@ -1,0 +1,188 @@
+/**
+ * eventwire on Kafka against the raw client, both clients, same broker, same run.
+ *
+ *   node --conditions=source bench/kafka.bench.ts [count]
+ *
+ * Publish: `count` events in batches of 100, 8 batches in flight, acks=all, idempotent producer.
+ * Consume: `count` events already in a 6-partition topic; time until all are handled.
+ * eventwire does more per event than the raw loop (validation, CloudEvents encoding, headers,
+ * decode, offset tracking); the ratio shows what that costs.
+ */
+import { randomUUID } from 'node:crypto';
+import { createBus, defineEvent, encodeBinary, newEventId, silentLogger } from '@eventwire/core';
+import { kafka, type KafkaClientName } from '@eventwire/kafka';
+import { Consumer, type Message, Producer } from '@platformatic/kafka';
+import kafkajs from 'kafkajs';
+import { z } from 'zod';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+const url = process.env.EVENTWIRE_TEST_KAFKA_URL ?? 'kafka://127.0.0.1:59092';
+const brokers = url.replace(/^kafka:\/\//, '').replace(/[/?].*$/, '').split(',');
+const count = Number(process.argv[2] ?? 20_000);
+const BATCH = 100;
+const IN_FLIGHT = 8;
+const PARTITIONS = 6;
+const run = randomUUID().slice(0, 8);
+
+const Schema = z.object({ orderId: z.string(), totalCents: z.number().int(), note: z.string() });
+const data = (n: number) => ({ orderId: `order-${n}`, totalCents: n * 7, note: 'benchmark payload of a typical size' });
+
+/** A realistic message for the raw clients: the same headers and body eventwire sends. */
+function rawMessage(n: number) {
+  const id = newEventId();
+  const wire = encodeBinary({
+    id, type: 'bench.order_placed', version: 1, source: 'bench', time: new Date().toISOString(),
+    correlationId: id, dataContentType: 'application/json', data: data(n), partitionKey: `order-${n % 64}`,
+  });
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(wire.headers)) headers[k === 'datacontenttype' ? 'content-type' : `ce_${k}`] = v;
+  return { key: `order-${n % 64}`, value: Buffer.from(wire.body), headers };
+}
+
+async function pool(total: number, work: (start: number, size: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+    while (next < total) {
+      const start = next;
+      next += BATCH;
+      await work(start, Math.min(BATCH, total - start));
+    }
+  }));
+}
+
+const time = async (work: () => Promise<void>): Promise<number> => {
+  const t = performance.now();
+  await work();
+  return (performance.now() - t) / 1000;
+};
+
+// ------------------------------------------------------------------ raw clients
+
+async function rawKafkajs(topic: string) {
+  const k = new kafkajs.Kafka({ clientId: 'bench', brokers, logLevel: kafkajs.logLevel.NOTHING });
+  const admin = k.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+  await admin.disconnect();
+  const producer = k.producer({ idempotent: true, maxInFlightRequests: 5 });
+  await producer.connect();
+  const publish = await time(() =>
+    pool(count, async (start, size) => {
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: size }, (_, i) => rawMessage(start + i)) });
+    }),
+  );
+  await producer.disconnect();
+  const consumer = k.consumer({ groupId: `bench-raw-${run}`, sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 200 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let seen = 0;
+  const consume = await time(
+    () =>
+      new Promise<void>((resolve) => {
+        void consumer.run({
+          autoCommit: true,
+          eachMessage: async ({ message }) => {
+            JSON.parse(message.value!.toString());
+            if (++seen === count) resolve();
+          },
+        });
+      }),
+  );
+  await consumer.disconnect();
+  return { publish, consume };
+}
+
+async function rawPlatformatic(topic: string) {
+  const base = { clientId: 'bench', bootstrapBrokers: brokers };
+  const producer = new Producer({ ...base, idempotent: true, acks: -1 });
+  const { Admin } = await import('@platformatic/kafka');
+  const admin = new Admin(base);
+  await admin.createTopics({ topics: [topic], partitions: PARTITIONS, replicas: 1 });
+  await admin.close();
+  const toHeaders = (h: Record<string, string>) => new Map(Object.entries(h).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]));
+  const publish = await time(() =>
+    pool(count, async (start, size) => {
+      await producer.send({
+        messages: Array.from({ length: size }, (_, i) => {
+          const m = rawMessage(start + i);
+          return { topic, key: Buffer.from(m.key), value: m.value, headers: toHeaders(m.headers) };
+        }),
+      });
+    }),
+  );
+  await producer.close();
+  const consumer = new Consumer({ ...base, groupId: `bench-raw-${run}`, sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTime: 200 });
+  let seen = 0;
+  const consume = await time(async () => {
+    const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: 500 });
+    await new Promise<void>((resolve) => {
+      stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
+        JSON.parse(m.value.toString());
+        if (++seen === count) resolve();
+      });
+    });
+    await stream.close();
+  });
+  await consumer.close(true);
+  return { publish, consume };
+}
+
+// ------------------------------------------------------------------ eventwire
+
+async function eventwire(client: KafkaClientName, topic: string) {
+  const Event = defineEvent({ type: 'bench.order_placed', version: 1, schema: Schema, topic, key: (d) => d.orderId });
+  const transport = () =>
+    kafka({ brokers, client, logger: silentLogger, topics: { partitions: PARTITIONS }, consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, maxWaitMs: 200 } });
+  const producer = await createBus({ transport: transport(), source: 'bench', logger: silentLogger });
+  await producer.publish(Event, data(-1)); // creates the topic; not timed, not counted below
+  const publish = await time(() =>
+    pool(count, async (start, size) => {
+      await producer.publishMany(Event, Array.from({ length: size }, (_, i) => ({ data: data(start + i) })));
+    }),
+  );
+  await producer.close();
+  const consumer = await createBus({ transport: transport(), source: 'bench', logger: silentLogger });
+  let seen = 0;
+  let done!: () => void;
+  const all = new Promise<void>((r) => (done = r));
+  const consume = await time(async () => {
+    const sub = consumer.subscribe(Event, () => void (++seen === count + 1 && done()), {
+      group: `bench-ew-${run}`,
+      from: 'beginning',
+      concurrency: 64,
+      prefetch: 512,
+    });
+    await consumer.start();
+    await sub.ready;
+    await all;
+  });
+  await consumer.close({ drainMs: 1000 });
+  return { publish, consume };
+}
+
+// ------------------------------------------------------------------ report
+
+const rows: { name: string; publish: number; consume: number }[] = [];
+const rate = (seconds: number) => Math.round(count / seconds);
+for (const [name, go] of [
+  ['raw kafkajs', () => rawKafkajs(`bench-${run}-raw-kafkajs`)],
+  ['eventwire (kafkajs)', () => eventwire('kafkajs', `bench-${run}-ew-kafkajs`)],
+  ['raw @platformatic/kafka', () => rawPlatformatic(`bench-${run}-raw-plt`)],
+  ['eventwire (@platformatic/kafka)', () => eventwire('platformatic', `bench-${run}-ew-plt`)],
+] as const) {
+  const r = await go();
+  rows.push({ name, publish: rate(r.publish), consume: rate(r.consume) });
+  console.error(`${name}: done`);
+}
+const rawDefault = rows.find((r) => r.name === 'raw @platformatic/kafka')!;
+const rawOf = (name: string) => (name.includes('kafkajs') ? rows[0]! : rawDefault);
+console.log(`\n${count} events, batches of ${BATCH}, ${IN_FLIGHT} in flight, ${PARTITIONS} partitions, ${brokers.join(',')}\n`);
+console.log('| client | publish ev/s | consume ev/s | publish vs raw same client | consume vs raw same client | publish vs raw default | consume vs raw default |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+for (const r of rows) {
+  const same = rawOf(r.name);
+  console.log(
+    `| ${r.name} | ${r.publish} | ${r.consume} | ${(r.publish / same.publish).toFixed(2)} | ${(r.consume / same.consume).toFixed(2)} | ${(r.publish / rawDefault.publish).toFixed(2)} | ${(r.consume / rawDefault.consume).toFixed(2)} |`,
+  );
+}
+process.exit(0);

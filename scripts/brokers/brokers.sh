@@ -37,25 +37,42 @@ test_url() {
   echo "${!var}"
 }
 
-# Serialises up/down/restart across processes (e.g. two test workers restarting brokers). Spawned
-# servers must not inherit this descriptor, or they would hold the lock forever: see spawn().
-take_lock() {
+# Locks: one for installing (apt, builds) and one per broker for start/stop, so that concurrent calls
+# (e.g. two conformance suites restarting their brokers) queue up per broker but not across brokers.
+# Spawned servers must not inherit these descriptors (8, 9), or they would hold a lock forever.
+install_lock() {
   mkdir -p "$STATE"
   exec 9>"$STATE/.lock"
   if ! flock -n 9; then
-    log "waiting for another brokers.sh to finish"
+    log "waiting for another brokers.sh to finish installing"
     flock -w 1200 9 || { log "error: timed out waiting for $STATE/.lock"; exit 1; }
   fi
+}
+install_unlock() { exec 9>&-; }
+
+# with_broker_lock NAME CMD...: runs CMD (in a subshell) while holding NAME's lock.
+with_broker_lock() {
+  local name=$1
+  shift
+  (
+    exec 8>"$STATE/.lock-$name"
+    if ! flock -n 8; then
+      log "$name: waiting for another brokers.sh to finish with it"
+      flock -w 1200 8 || { log "error: timed out waiting for $STATE/.lock-$name"; exit 1; }
+    fi
+    "$@"
+  )
 }
 
 # Runs "CMD NAME" for each name in parallel; CMD's output is printed as each one finishes. Fails if any did.
 for_each_parallel() {
   local cmd=$1 name pid failed=0
   shift
+  mkdir -p "$STATE"
   if [ $# -eq 1 ]; then "$cmd" "$1" || return 1; return 0; fi
   declare -A by_pid=()
-  local out="$STATE/.out"
-  mkdir -p "$out"
+  local out
+  out=$(mktemp -d "$STATE/.out.XXXXXX")
   for name in "$@"; do
     "$cmd" "$name" >"$out/$name" 2>&1 &
     by_pid[$!]=$name
@@ -68,6 +85,7 @@ for_each_parallel() {
     cat "$out/$name" >&2
     [ $rc -eq 0 ] || failed=1
   done
+  rm -rf "$out"
   return $failed
 }
 
@@ -78,19 +96,27 @@ install_one() {
   log "$name: installed in $((SECONDS - t0))s"
 }
 
+missing_brokers() {
+  local name
+  for name in "$@"; do
+    "$(fn "$name" installed)" || echo "$name"
+  done
+}
+
 install_missing() {
   local name missing=() pkgs=()
-  for name in "$@"; do
-    "$(fn "$name" installed)" || missing+=("$name")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
+  [ -n "$(missing_brokers "$@")" ] || return 0
+  install_lock
+  mapfile -t missing < <(missing_brokers "$@") # again: another brokers.sh may have installed them
+  [ ${#missing[@]} -gt 0 ] || { install_unlock; return 0; }
   for name in "${missing[@]}"; do
     # shellcheck disable=SC2207
     pkgs+=($("$(fn "$name" apt_packages)"))
   done
   if [ ${#pkgs[@]} -gt 0 ]; then apt_install "${pkgs[@]}" || { log "error: apt-get install failed"; return 1; }; fi
   log "installing: ${missing[*]}"
-  for_each_parallel install_one "${missing[@]}"
+  for_each_parallel install_one "${missing[@]}" || return 1
+  install_unlock
 }
 
 start_one() {
@@ -146,25 +172,26 @@ restart_one() {
   start_one "$name"
 }
 
+locked_start() { with_broker_lock "$1" start_one "$1"; }
+locked_stop() { with_broker_lock "$1" stop_one "$1"; }
+locked_restart() { with_broker_lock "$1" restart_one "$1"; }
+
 cmd_up() {
   local t0=$SECONDS
-  take_lock
   install_missing "$@" || exit 1
-  for_each_parallel start_one "$@" || { log "error: some brokers failed to start (see above)"; exit 1; }
+  for_each_parallel locked_start "$@" || { log "error: some brokers failed to start (see above)"; exit 1; }
   log "up: $* ready in $((SECONDS - t0))s"
 }
 
 cmd_down() {
-  take_lock
-  for_each_parallel stop_one "$@"
+  for_each_parallel locked_stop "$@"
   if [ $# -eq ${#ALL_BROKERS[@]} ]; then rabbitmq_down_extra; fi
 }
 
 cmd_restart() {
-  take_lock
   install_missing "$@" || exit 1
   log "restarting: $*"
-  for_each_parallel restart_one "$@" || exit 1
+  for_each_parallel locked_restart "$@" || exit 1
 }
 
 cmd_status() {

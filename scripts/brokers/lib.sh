@@ -61,7 +61,7 @@ pid_alive() {
 
 # spawn PIDFILE LOGFILE CMD... : runs CMD detached in its own session (it outlives this script and
 # Ctrl-C in the caller's terminal), appending stdout/stderr to LOGFILE; PIDFILE gets its pid.
-# Descriptor 9 (brokers.sh's lock) is closed so that the server never holds the lock.
+# Descriptors 8 and 9 (brokers.sh's locks) are closed so that the server never holds a lock.
 spawn() {
   local pidfile=$1 logfile=$2
   shift 2
@@ -69,7 +69,7 @@ spawn() {
   mkdir -p "$(dirname "$logfile")"
   printf '\n===== %s starting: %s\n' "$(date -Is)" "$*" >>"$logfile"
   # shellcheck disable=SC2016
-  setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
+  setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null 8>&- 9>&- &
   local i
   for ((i = 0; i < 100; i++)); do [ -s "$pidfile" ] && return 0; sleep 0.05; done
   warn "no pid file $pidfile"

@@ -80,7 +80,7 @@ EOF
   # A postmaster.pid left by a killed server whose pid is gone (or a zombie) would block the start.
   if [ -f "$home/data/postmaster.pid" ] && ! postgres_running; then rm -f "$home/data/postmaster.pid"; fi
   # setsid: the postmaster must not share the caller's session (Ctrl-C, CI job control).
-  pg_as_owner setsid "$bin/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 120 start >/dev/null 9>&- || return 1
+  pg_as_owner setsid "$bin/pg_ctl" -D "$home/data" -l "$home/postgres.log" -w -t 120 start >/dev/null 8>&- 9>&- || return 1
   # The eventwire role and database are created once (idempotent), over the local socket.
   local psql=(psql -X -q -At -h "$sock" -p "$EVENTWIRE_POSTGRES_PORT" -U postgres -d postgres)
   if [ "$("${psql[@]}" -c "select 1 from pg_roles where rolname = 'eventwire'")" != 1 ]; then

@@ -30,12 +30,13 @@ sns_sqs_home() { echo "$STATE/sns-sqs"; }
 sns_sqs_logs() { echo "$STATE/sns-sqs/moto.log"; }
 sns_sqs_running() { pid_alive "$STATE/sns-sqs/moto.pid" moto_server >/dev/null; }
 
-# A real SQS ListQueues call (query protocol; moto does not check signatures).
+# A real SQS ListQueues call (query protocol; moto does not check signatures). The prefix keeps the
+# answer small; the generous deadline is for a moto busy with thousands of in-flight messages.
 sns_sqs_ready() {
-  curl -sf -m 3 -X POST "http://127.0.0.1:$EVENTWIRE_MOTO_PORT/" \
+  curl -sf -m 10 -X POST "http://127.0.0.1:$EVENTWIRE_MOTO_PORT/" \
     -H 'Content-Type: application/x-www-form-urlencoded' \
     -H 'Authorization: AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0' \
-    --data 'Action=ListQueues&Version=2012-11-05' 2>/dev/null | grep -q ListQueues
+    --data 'Action=ListQueues&QueueNamePrefix=eventwire-probe-&Version=2012-11-05' 2>/dev/null | grep -q ListQueues
 }
 
 sns_sqs_version() {

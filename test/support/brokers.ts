@@ -132,7 +132,11 @@ function kafkaApiVersionsRequest(): Buffer {
  * True when the broker answers a protocol round trip within `timeoutMs`: postgres SSLRequest,
  * redis PING, AMQP protocol header -> Connection.Start, NATS INFO, Kafka ApiVersions, SQS ListQueues.
  */
-export async function brokerAvailable(name: BrokerName, timeoutMs = 3000): Promise<boolean> {
+export async function brokerAvailable(
+  name: BrokerName,
+  // moto answers slowly while it holds thousands of in-flight messages
+  timeoutMs = name === 'sns-sqs' ? 10_000 : 3_000,
+): Promise<boolean> {
   const url = brokerUrl(name);
   try {
     switch (name) {
@@ -180,7 +184,7 @@ export async function brokerAvailable(name: BrokerName, timeoutMs = 3000): Promi
             // moto routes by the credential scope; it does not check the signature.
             authorization: `AWS4-HMAC-SHA256 Credential=test/20240101/${region}/sqs/aws4_request, SignedHeaders=host, Signature=0`,
           },
-          body: 'Action=ListQueues&Version=2012-11-05',
+          body: 'Action=ListQueues&QueueNamePrefix=eventwire-probe-&Version=2012-11-05',
           signal: AbortSignal.timeout(timeoutMs),
         });
         const text = await response.text();

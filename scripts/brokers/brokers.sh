@@ -6,9 +6,10 @@
 #   brokers.sh status [NAME...]    up/down, version and test URL of each broker (exit 1 if one is down)
 #   brokers.sh restart [NAME...]   stop and start (keeping data); returns once each serves again
 #
-# NAME: postgres redis rabbitmq nats kafka sns-sqs (default: all). Each broker lives in its own file
-# here (scripts/brokers/NAME.sh) defining NAME_{apt_packages,installed,install,start,stop,running,
-# ready,version,logs}; this file only dispatches.
+# NAME: postgres redis rabbitmq nats kafka sns-sqs (default: all).
+#
+# Each broker lives in its own file here (scripts/brokers/NAME.sh) defining NAME_{apt_packages,
+# installed,install,start,stop,running,ready,version,logs}; this file only dispatches.
 set -euo pipefail
 
 # shellcheck source=lib.sh
@@ -220,7 +221,7 @@ cmd_status() {
 }
 
 usage() {
-  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit 2
 }
 

@@ -135,7 +135,7 @@ export class StreamSubscription implements TransportSubscription {
       this.#credits.take(count);
       let entries: RawEntry[];
       try {
-        const reply = (await this.#ctx.blocking.xreadgroupBuffer(
+        const reply = (await untilAborted(this.#stop.signal, this.#ctx.blocking.xreadgroupBuffer(
           'GROUP',
           this.#spec.group,
           this.#ctx.consumer,
@@ -146,7 +146,7 @@ export class StreamSubscription implements TransportSubscription {
           'STREAMS',
           this.#stream,
           '>',
-        )) as [Buffer, RawEntry[]][] | null;
+        ))) as [Buffer, RawEntry[]][] | null;
         entries = reply?.[0]?.[1] ?? [];
         if (failures > 0) this.#ctx.logger.info({ topic: this.#spec.topic, group: this.#spec.group }, 'redis subscription resumed');
         failures = 0;
@@ -350,6 +350,21 @@ export function compareIds(a: string, b: string): number {
   const [am = 0n, as = 0n] = a.split('-').map(BigInt);
   const [bm = 0n, bs = 0n] = b.split('-').map(BigInt);
   return am === bm ? Number(as - bs) : am < bm ? -1 : 1;
+}
+
+/**
+ * Rejects when `signal` aborts, so close never waits on a read that the client keeps queued
+ * while it reconnects. The read itself is dropped with its connection.
+ */
+function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  work.catch(() => {});
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

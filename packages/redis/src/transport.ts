@@ -131,8 +131,9 @@ class RedisTransport implements Transport {
       blockingTimeout: 0,
       // ...and waits for the connection to come back rather than fail while Redis restarts.
       maxRetriesPerRequest: null,
-      // The read loop re-issues the read itself after a reconnect, with the credits it has then.
-      autoResendUnfulfilledCommands: false,
+      // A read in flight when the connection drops is sent again after the reconnect (with
+      // `false`, ioredis 6 silently drops it and its promise never settles).
+      autoResendUnfulfilledCommands: true,
       connectionName: `eventwire:${spec.group}`,
     } satisfies RedisOptions);
     blocking.on('error', () => {});

@@ -1,0 +1,158 @@
+/**
+ * eventwire on Redis Streams against raw ioredis, same server, same run.
+ *
+ *   node --conditions=source bench/redis.bench.ts [count]
+ *
+ * Publish: `count` events in batches of 100, 8 batches in flight. Raw: a pipeline of 100 XADD
+ * with the same fields eventwire writes (CloudEvents attributes + `data`), built by hand.
+ * eventwire: `bus.publishMany` (schema validation, envelope, encoding, then XADD).
+ * Consume: `count` events already in the stream, one consumer group; time until all are handled.
+ * Raw: XREADGROUP COUNT 100 on a blocking connection, JSON.parse of each body, one XACK per batch.
+ * eventwire: `bus.subscribe` with concurrency 64 (decode, validation, handler, XACK per event
+ * auto-pipelined).
+ */
+import { randomUUID } from 'node:crypto';
+import { cpus } from 'node:os';
+import { createBus, defineEvent, encodeBinary, newEventId, silentLogger } from '@eventwire/core';
+import { redis } from '@eventwire/redis';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+
+const url = process.env.EVENTWIRE_TEST_REDIS_URL ?? 'redis://127.0.0.1:56379';
+const count = Number(process.argv[2] ?? 20_000);
+const BATCH = 100;
+const IN_FLIGHT = 8;
+const run = randomUUID().slice(0, 8);
+
+const Schema = z.object({ orderId: z.string(), totalCents: z.number().int(), note: z.string() });
+const data = (n: number) => ({ orderId: `order-${n}`, totalCents: n * 7, note: 'benchmark payload of a typical size' });
+
+/** The same fields eventwire writes for an event, built by hand as a raw producer would. */
+function rawFields(n: number): (string | Buffer)[] {
+  const id = newEventId();
+  const wire = encodeBinary({
+    id, type: 'bench.order_placed', version: 1, source: 'bench', time: new Date().toISOString(),
+    correlationId: id, dataContentType: 'application/json', data: data(n), partitionKey: `order-${n % 64}`,
+  });
+  const fields: (string | Buffer)[] = [];
+  for (const [k, v] of Object.entries(wire.headers)) fields.push(k, v);
+  fields.push('data', Buffer.from(wire.body));
+  return fields;
+}
+
+async function pool(total: number, work: (start: number, size: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < total) {
+        const start = next;
+        next += BATCH;
+        await work(start, Math.min(BATCH, total - start));
+      }
+    }),
+  );
+}
+
+async function timed(work: () => Promise<void>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return (count / (performance.now() - started)) * 1000;
+}
+
+const client = new Redis(url);
+const streams: string[] = [];
+
+async function rawPublish(stream: string): Promise<number> {
+  streams.push(stream);
+  return timed(() =>
+    pool(count, async (start, size) => {
+      const pipeline = client.pipeline();
+      for (let i = 0; i < size; i++) pipeline.xadd(stream, '*', ...rawFields(start + i));
+      const results = await pipeline.exec();
+      if (results?.some(([error]) => error)) throw new Error('XADD failed');
+    }),
+  );
+}
+
+async function rawConsume(stream: string, group: string): Promise<number> {
+  const reader = client.duplicate();
+  try {
+    return await timed(async () => {
+      let handled = 0;
+      while (handled < count) {
+        const reply = (await reader.xreadgroupBuffer('GROUP', group, 'c1', 'COUNT', BATCH, 'BLOCK', 1000, 'STREAMS', stream, '>')) as
+          | [Buffer, [Buffer, Buffer[]][]][]
+          | null;
+        const entries = reply?.[0]?.[1] ?? [];
+        for (const [, fields] of entries) {
+          for (let i = 0; i < fields.length; i += 2) if (fields[i]!.toString() === 'data') JSON.parse(fields[i + 1]!.toString());
+        }
+        if (entries.length > 0) await client.xack(stream, group, ...entries.map(([id]) => id));
+        handled += entries.length;
+      }
+    });
+  } finally {
+    reader.disconnect();
+  }
+}
+
+async function eventwirePublish(topic: string): Promise<number> {
+  const Event = defineEvent({ type: 'bench.order_placed', version: 1, schema: Schema, topic, key: (d) => d.orderId });
+  streams.push(`ew:{${topic}}`);
+  const bus = await createBus({ source: 'bench', transport: redis({ url, logger: silentLogger, trim: false }), logger: silentLogger });
+  try {
+    return await timed(() =>
+      pool(count, async (start, size) => {
+        await bus.publishMany(Event, Array.from({ length: size }, (_, i) => ({ data: data(start + i) })));
+      }),
+    );
+  } finally {
+    await bus.close();
+  }
+}
+
+async function eventwireConsume(topic: string, group: string): Promise<number> {
+  const Event = defineEvent({ type: 'bench.order_placed', version: 1, schema: Schema, topic });
+  const bus = await createBus({ source: 'bench', transport: redis({ url, logger: silentLogger, trim: false }), logger: silentLogger });
+  try {
+    let handled = 0;
+    let done!: () => void;
+    const finished = new Promise<void>((resolve) => (done = resolve));
+    return await timed(async () => {
+      const sub = bus.subscribe(Event, () => void (++handled === count && done()), { group, concurrency: 64 });
+      await bus.start();
+      await sub.ready;
+      await finished;
+    });
+  } finally {
+    await bus.close({ drainMs: 1000 });
+  }
+}
+
+const rows: { what: string; raw: number; eventwire: number }[] = [];
+try {
+
+  const rawStream = `ew-bench-raw-${run}`;
+  await client.xgroup('CREATE', rawStream, 'g', '$', 'MKSTREAM');
+  const ewTopic = `ew-bench-${run}`;
+  await client.xgroup('CREATE', `ew:{${ewTopic}}`, 'g', '$', 'MKSTREAM');
+
+  // Interleave raw and eventwire so that background load hits both alike.
+  const rawPub = await rawPublish(rawStream);
+  const ewPub = await eventwirePublish(ewTopic);
+  rows.push({ what: 'publish (events/s)', raw: rawPub, eventwire: ewPub });
+  const rawCon = await rawConsume(rawStream, 'g');
+  const ewCon = await eventwireConsume(ewTopic, 'g');
+  rows.push({ what: 'consume (events/s)', raw: rawCon, eventwire: ewCon });
+
+  const server = ((await client.info('server')).match(/redis_version:(\S+)/) ?? [])[1];
+  console.log(`redis ${server}, ${count} events, node ${process.version}, ${cpus().length} CPU (${cpus()[0]?.model ?? '?'})\n`);
+  console.log('| operation | raw ioredis | eventwire | ratio |');
+  console.log('|---|---:|---:|---:|');
+  for (const r of rows) {
+    console.log(`| ${r.what} | ${Math.round(r.raw)} | ${Math.round(r.eventwire)} | ${(r.eventwire / r.raw).toFixed(2)} |`);
+  }
+} finally {
+  if (streams.length) await client.del(...streams);
+  client.disconnect();
+}

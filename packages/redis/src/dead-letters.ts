@@ -19,12 +19,26 @@ import type { Keys } from './keys.ts';
 
 type RawEntry = [Buffer, Buffer[]];
 
-export function redisDeadLetters(client: () => Redis, keys: Keys, wrap: <T>(what: string, work: () => Promise<T>) => Promise<T>): DeadLetterStore {
-  async function read(topic: string, group: string, ids?: readonly string[], limit?: number): Promise<RawEntry[]> {
+export function redisDeadLetters(
+  client: () => Redis,
+  keys: Keys,
+  wrap: <T>(what: string, work: () => Promise<T>) => Promise<T>,
+): DeadLetterStore {
+  async function read(
+    topic: string,
+    group: string,
+    ids?: readonly string[],
+    limit?: number,
+  ): Promise<RawEntry[]> {
     const key = keys.deadLetters(topic, group);
     if (!ids) {
       const args: (string | number)[] = limit === undefined ? [] : ['COUNT', limit];
-      return (await client().xrangeBuffer(key, '-', '+', ...(args as ['COUNT', number]))) as unknown as RawEntry[];
+      return (await client().xrangeBuffer(
+        key,
+        '-',
+        '+',
+        ...(args as ['COUNT', number]),
+      )) as unknown as RawEntry[];
     }
     const pipeline = client().pipeline();
     for (const id of ids) pipeline.xrangeBuffer(key, id, id);
@@ -40,7 +54,9 @@ export function redisDeadLetters(client: () => Redis, keys: Keys, wrap: <T>(what
 
   return {
     list: (topic, group, options = {}) =>
-      wrap('list dead letters', async () => (await read(topic, group, undefined, options.limit)).map(toRecord)),
+      wrap('list dead letters', async () =>
+        (await read(topic, group, undefined, options.limit)).map(toRecord),
+      ),
 
     replay: (topic, group, ids) =>
       wrap('replay dead letters', async () => {
@@ -69,8 +85,17 @@ export function redisDeadLetters(client: () => Redis, keys: Keys, wrap: <T>(what
     purge: (topic, group, ids) =>
       wrap('purge dead letters', async () => {
         const key = keys.deadLetters(topic, group);
-        if (ids) return ids.length === 0 ? 0 : Number(await client().xdel(key, ...ids).catch(() => 0));
-        const [[, length]] = ((await client().multi().xlen(key).del(key).exec()) ?? [[null, 0]]) as [[unknown, number]];
+        if (ids)
+          return ids.length === 0
+            ? 0
+            : Number(
+                await client()
+                  .xdel(key, ...ids)
+                  .catch(() => 0),
+              );
+        const [[, length]] = ((await client().multi().xlen(key).del(key).exec()) ?? [[null, 0]]) as [
+          [unknown, number],
+        ];
         return Number(length);
       }),
   };

@@ -13,7 +13,8 @@ export const BODY_FIELD = 'data';
 export function toFields(message: WireMessage): (string | Buffer)[] {
   const out: (string | Buffer)[] = [];
   for (const [name, value] of Object.entries(message.headers)) {
-    if (name === BODY_FIELD) throw new ConfigError(`header "${BODY_FIELD}" is reserved for the body on Redis`);
+    if (name === BODY_FIELD)
+      throw new ConfigError(`header "${BODY_FIELD}" is reserved for the body on Redis`);
     out.push(name, value);
   }
   out.push(BODY_FIELD, Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength));

@@ -11,7 +11,7 @@ import type { Transport } from '@eventwire/core';
 import { redis } from './transport.ts';
 import { optionsFromUrl } from './url.ts';
 
-export { redisInbox, type RedisInboxOptions } from './inbox.ts';
+export { type RedisInboxOptions, redisInbox } from './inbox.ts';
 export { DEFAULT_PREFIX, type Keys, keys } from './keys.ts';
 export type { RedisTransportOptions, TrimOptions } from './options.ts';
 export { redis } from './transport.ts';

@@ -16,7 +16,11 @@ export class Script {
   }
 
   /** EVALSHA, falling back to EVAL when the server lost its script cache (restart, SCRIPT FLUSH). */
-  async run(client: Redis, keys: readonly string[], args: readonly (string | number | Buffer)[]): Promise<unknown> {
+  async run(
+    client: Redis,
+    keys: readonly string[],
+    args: readonly (string | number | Buffer)[],
+  ): Promise<unknown> {
     try {
       return await client.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (error) {

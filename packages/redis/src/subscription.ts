@@ -19,8 +19,8 @@ import {
   type IncomingMessage,
   type Logger,
   redactText,
-  settleOnce,
   type SubscriptionSpec,
+  settleOnce,
   TARGET_GROUP_HEADER,
   type TransportSubscription,
 } from '@eventwire/core';
@@ -66,7 +66,11 @@ export class StreamSubscription implements TransportSubscription {
   #moving: Promise<void> | undefined;
   #moveAgain = false;
 
-  constructor(ctx: SubscriptionContext, spec: SubscriptionSpec, onMessage: (message: IncomingMessage) => void) {
+  constructor(
+    ctx: SubscriptionContext,
+    spec: SubscriptionSpec,
+    onMessage: (message: IncomingMessage) => void,
+  ) {
     this.#ctx = ctx;
     this.#spec = spec;
     this.#onMessage = onMessage;
@@ -109,12 +113,11 @@ export class StreamSubscription implements TransportSubscription {
     await this.#loop;
     await this.#moving?.catch(() => {});
     try {
-      await RELEASE.run(this.#ctx.command, [this.#stream], [
-        this.#spec.group,
-        this.#ctx.consumer,
-        RELEASED_CONSUMER,
-        this.#spec.leaseMs,
-      ]);
+      await RELEASE.run(
+        this.#ctx.command,
+        [this.#stream],
+        [this.#spec.group, this.#ctx.consumer, RELEASED_CONSUMER, this.#spec.leaseMs],
+      );
     } catch (error) {
       // Not lost: unsettled entries stay pending and are reclaimed once their lease expires.
       this.#warn(error, 'could not give back unsettled entries on close; they return after the lease');
@@ -135,20 +138,27 @@ export class StreamSubscription implements TransportSubscription {
       this.#credits.take(count);
       let entries: RawEntry[];
       try {
-        const reply = (await untilAborted(this.#stop.signal, this.#ctx.blocking.xreadgroupBuffer(
-          'GROUP',
-          this.#spec.group,
-          this.#ctx.consumer,
-          'COUNT',
-          count,
-          'BLOCK',
-          this.#ctx.blockMs,
-          'STREAMS',
-          this.#stream,
-          '>',
-        ))) as [Buffer, RawEntry[]][] | null;
+        const reply = (await untilAborted(
+          this.#stop.signal,
+          this.#ctx.blocking.xreadgroupBuffer(
+            'GROUP',
+            this.#spec.group,
+            this.#ctx.consumer,
+            'COUNT',
+            count,
+            'BLOCK',
+            this.#ctx.blockMs,
+            'STREAMS',
+            this.#stream,
+            '>',
+          ),
+        )) as [Buffer, RawEntry[]][] | null;
         entries = reply?.[0]?.[1] ?? [];
-        if (failures > 0) this.#ctx.logger.info({ topic: this.#spec.topic, group: this.#spec.group }, 'redis subscription resumed');
+        if (failures > 0)
+          this.#ctx.logger.info(
+            { topic: this.#spec.topic, group: this.#spec.group },
+            'redis subscription resumed',
+          );
         failures = 0;
       } catch (error) {
         this.#credits.give(count);
@@ -188,10 +198,22 @@ export class StreamSubscription implements TransportSubscription {
       // callBuffer loses the command name under auto-pipelining, so the command is built by hand.
       const command = new Command(
         'xautoclaim',
-        [this.#stream, this.#spec.group, this.#ctx.consumer, this.#spec.leaseMs, this.#cursor, 'COUNT', count],
+        [
+          this.#stream,
+          this.#spec.group,
+          this.#ctx.consumer,
+          this.#spec.leaseMs,
+          this.#cursor,
+          'COUNT',
+          count,
+        ],
         { replyEncoding: null },
       );
-      const [cursor, entries, deleted] = (await this.#ctx.command.sendCommand(command)) as [Buffer, RawEntry[], Buffer[] | undefined];
+      const [cursor, entries, deleted] = (await this.#ctx.command.sendCommand(command)) as [
+        Buffer,
+        RawEntry[],
+        Buffer[] | undefined,
+      ];
       this.#cursor = cursor.toString();
       // A cursor other than 0-0 means there may be more to take now.
       if (this.#cursor !== '0-0') this.#claimDue = true;
@@ -249,7 +271,11 @@ export class StreamSubscription implements TransportSubscription {
           headers[ATTEMPT_HEADER] = String(attempt + 1);
           headers[FIRST_FAILURE_HEADER] = wire.headers[FIRST_FAILURE_HEADER] ?? new Date().toISOString();
           const delay = Math.max(0, Math.ceil(delayMs));
-          await RETRY.run(command, [this.#stream, this.#delayed], [group, id, delay, ...toFields({ headers, body: wire.body })]);
+          await RETRY.run(
+            command,
+            [this.#stream, this.#delayed],
+            [group, id, delay, ...toFields({ headers, body: wire.body })],
+          );
           this.#scheduleMove(delay);
         },
         deadLetter: async (failure: DeadLetterFailure) => {
@@ -285,7 +311,11 @@ export class StreamSubscription implements TransportSubscription {
     const ids = [...this.#held];
     try {
       for (let i = 0; i < ids.length; i += 500) {
-        await HEARTBEAT.run(this.#ctx.command, [this.#stream], [this.#spec.group, this.#ctx.consumer, ...ids.slice(i, i + 500)]);
+        await HEARTBEAT.run(
+          this.#ctx.command,
+          [this.#stream],
+          [this.#spec.group, this.#ctx.consumer, ...ids.slice(i, i + 500)],
+        );
       }
     } catch (error) {
       this.#warn(error, 'could not extend the lease of held entries');
@@ -316,7 +346,11 @@ export class StreamSubscription implements TransportSubscription {
     }
     this.#moving = (async () => {
       try {
-        const [moved, wait] = (await MOVE_DUE.run(this.#ctx.command, [this.#stream, this.#delayed], [100])) as [number, number];
+        const [moved, wait] = (await MOVE_DUE.run(
+          this.#ctx.command,
+          [this.#stream, this.#delayed],
+          [100],
+        )) as [number, number];
         if (moved >= 100) this.#scheduleMove(0);
         else if (wait >= 0 && wait < this.#ctx.delayPollMs) this.#scheduleMove(wait);
       } catch (error) {
@@ -334,7 +368,11 @@ export class StreamSubscription implements TransportSubscription {
 
   #warn(error: unknown, message: string): void {
     this.#ctx.logger.warn(
-      { topic: this.#spec.topic, group: this.#spec.group, err: redactText(String((error as Error)?.message ?? error)) },
+      {
+        topic: this.#spec.topic,
+        group: this.#spec.group,
+        err: redactText(String((error as Error)?.message ?? error)),
+      },
       message,
     );
   }

@@ -2,8 +2,9 @@
  * The Redis Streams transport: a stream per topic, a consumer group per group.
  * See the package README for the semantics (ordering, delays, dead letters, trimming, limits).
  */
-import { hostname } from 'node:os';
+
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
   type Capabilities,
   jsonLogger,
@@ -83,7 +84,11 @@ class RedisTransport implements Transport {
     this.#client.on('ready', () => {
       this.#lastError = undefined;
     });
-    this.deadLetters = redisDeadLetters(() => this.#client, this.#keys, (what, work) => this.#wrap(what, work));
+    this.deadLetters = redisDeadLetters(
+      () => this.#client,
+      this.#keys,
+      (what, work) => this.#wrap(what, work),
+    );
   }
 
   async connect(): Promise<void> {
@@ -112,14 +117,23 @@ class RedisTransport implements Transport {
 
   async #ensureGroup(topic: string, group: string, from: StartFrom): Promise<void> {
     try {
-      await this.#client.xgroup('CREATE', this.#keys.stream(topic), group, from === 'beginning' ? '0' : '$', 'MKSTREAM');
+      await this.#client.xgroup(
+        'CREATE',
+        this.#keys.stream(topic),
+        group,
+        from === 'beginning' ? '0' : '$',
+        'MKSTREAM',
+      );
     } catch (error) {
       // An existing group resumes where it was: that is the contract, not a failure.
       if (!String((error as Error)?.message).includes('BUSYGROUP')) throw error;
     }
   }
 
-  async subscribe(spec: SubscriptionSpec, onMessage: Parameters<Transport['subscribe']>[1]): Promise<TransportSubscription> {
+  async subscribe(
+    spec: SubscriptionSpec,
+    onMessage: Parameters<Transport['subscribe']>[1],
+  ): Promise<TransportSubscription> {
     if (this.#closed) throw new TransportError('the redis transport is closed');
     await this.ensureGroup(spec.topic, spec.group, spec.from);
     const consumer = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -146,7 +160,8 @@ class RedisTransport implements Transport {
         logger: this.#logger,
         consumer,
         blockMs: this.#options.blockMs ?? 2000,
-        claimIntervalMs: this.#options.claimIntervalMs ?? Math.min(10_000, Math.max(1000, Math.floor(leaseMs / 4))),
+        claimIntervalMs:
+          this.#options.claimIntervalMs ?? Math.min(10_000, Math.max(1000, Math.floor(leaseMs / 4))),
         delayPollMs: this.#options.delayPollMs ?? 1000,
         ensureGroup: () => this.#ensureGroup(spec.topic, spec.group, spec.from),
       },
@@ -168,13 +183,19 @@ class RedisTransport implements Transport {
   async health(): Promise<TransportHealth> {
     const status = this.#client.status;
     if (status !== 'ready') {
-      return { status: 'down', reason: `${this.#where}: connection ${status}${this.#lastError ? ` (${this.#lastError})` : ''}` };
+      return {
+        status: 'down',
+        reason: `${this.#where}: connection ${status}${this.#lastError ? ` (${this.#lastError})` : ''}`,
+      };
     }
     try {
       await withTimeout(this.#client.ping(), 2000, 'PING timed out');
       return { status: 'up' };
     } catch (error) {
-      return { status: 'down', reason: `${this.#where}: ${redactText(String((error as Error)?.message ?? error))}` };
+      return {
+        status: 'down',
+        reason: `${this.#where}: ${redactText(String((error as Error)?.message ?? error))}`,
+      };
     }
   }
 
@@ -235,7 +256,11 @@ class RedisTransport implements Transport {
     if (trim === false) return;
     for (const topic of topics) {
       try {
-        const [, dropped] = (await TRIM.run(this.#client, [this.#keys.stream(topic)], [trim.maxLen ?? 0])) as [number, number];
+        const [, dropped] = (await TRIM.run(
+          this.#client,
+          [this.#keys.stream(topic)],
+          [trim.maxLen ?? 0],
+        )) as [number, number];
         if (dropped > 0) {
           this.#logger.warn(
             { topic, dropped, maxLen: trim.maxLen },
@@ -243,7 +268,10 @@ class RedisTransport implements Transport {
           );
         }
       } catch (error) {
-        this.#logger.warn({ topic, err: redactText(String((error as Error)?.message ?? error)) }, 'trim failed');
+        this.#logger.warn(
+          { topic, err: redactText(String((error as Error)?.message ?? error)) },
+          'trim failed',
+        );
       }
     }
   }

@@ -8,8 +8,17 @@ import { z } from 'zod';
 import { redis } from '../src/index.ts';
 
 const [url, topic, group] = process.argv.slice(2) as [string, string, string];
-const Event = defineEvent({ type: 'crash.item_recorded', version: 1, schema: z.object({ n: z.number() }), topic });
-const bus = await createBus({ source: 'crash-consumer', transport: redis({ url, logger: silentLogger }), logger: silentLogger });
+const Event = defineEvent({
+  type: 'crash.item_recorded',
+  version: 1,
+  schema: z.object({ n: z.number() }),
+  topic,
+});
+const bus = await createBus({
+  source: 'crash-consumer',
+  transport: redis({ url, logger: silentLogger }),
+  logger: silentLogger,
+});
 const sub = bus.subscribe(
   Event,
   async (event) => {

@@ -16,10 +16,17 @@ import { redis } from '../src/index.ts';
 const script = fileURLToPath(new URL('./crash-consumer.ts', import.meta.url));
 
 describeBroker('redis', () => {
-  test('a consumer SIGKILLed mid-handler: its events reach another consumer after the lease, none lost', { timeout: 120_000 }, async () => {
+  test('a consumer SIGKILLed mid-handler: its events reach another consumer after the lease, none lost', {
+    timeout: 120_000,
+  }, async () => {
     const topic = `ew-crash-${randomUUID().slice(0, 8)}`;
     const group = 'workers';
-    const Event = defineEvent({ type: 'crash.item_recorded', version: 1, schema: z.object({ n: z.number() }), topic });
+    const Event = defineEvent({
+      type: 'crash.item_recorded',
+      version: 1,
+      schema: z.object({ n: z.number() }),
+      topic,
+    });
     const transport = () => redis({ url: REDIS_URL, logger: silentLogger });
     const producer = await createBus({ source: 'crash-test', transport: transport(), logger: silentLogger });
     let child: ChildProcess | undefined;
@@ -31,12 +38,21 @@ describeBroker('redis', () => {
         stdio: ['ignore', 'pipe', 'inherit'],
       });
       const lines: string[] = [];
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => lines.push(...chunk.split('\n').filter(Boolean)));
+      child
+        .stdout!.setEncoding('utf8')
+        .on('data', (chunk: string) => lines.push(...chunk.split('\n').filter(Boolean)));
       await waitFor(() => lines.includes('ready'), { timeoutMs: 30_000, message: 'child consumer ready' });
 
-      const published = await producer.publishMany(Event, Array.from({ length: 20 }, (_, n) => ({ data: { n } })));
-      const startedInChild = () => new Set(lines.filter((l) => l.startsWith('started ')).map((l) => l.slice(8)));
-      await waitFor(() => startedInChild().size === 4, { timeoutMs: 30_000, message: 'child handlers running' });
+      const published = await producer.publishMany(
+        Event,
+        Array.from({ length: 20 }, (_, n) => ({ data: { n } })),
+      );
+      const startedInChild = () =>
+        new Set(lines.filter((l) => l.startsWith('started ')).map((l) => l.slice(8)));
+      await waitFor(() => startedInChild().size === 4, {
+        timeoutMs: 30_000,
+        message: 'child handlers running',
+      });
 
       const exited = new Promise((resolve) => child!.once('exit', resolve));
       child.kill('SIGKILL');

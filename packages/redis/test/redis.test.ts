@@ -24,7 +24,9 @@ describeBroker('redis', () => {
     const prefix = `ew-test-inbox:${randomUUID()}:`;
     const inbox = redisInbox(client, { ttlSeconds: 60, prefix });
     const key = { group: 'g', id: randomUUID() };
-    await expect(inbox.run(key, async () => Promise.reject(new Error('handler failed')))).rejects.toThrow('handler failed');
+    await expect(inbox.run(key, async () => Promise.reject(new Error('handler failed')))).rejects.toThrow(
+      'handler failed',
+    );
     let runs = 0;
     expect(await inbox.run(key, async () => ++runs)).toEqual({ duplicate: false, value: 1 });
     expect(await inbox.run(key, async () => ++runs)).toEqual({ duplicate: true });
@@ -43,7 +45,9 @@ describeBroker('redis', () => {
     const topic = `ew-trim-${randomUUID().slice(0, 8)}`;
     const warnings: Record<string, unknown>[] = [];
     const logger = { ...silentLogger, warn: (fields: Record<string, unknown>) => void warnings.push(fields) };
-    const transport = redis({ url: REDIS_URL, logger, trim: { intervalMs: 3_600_000 } }) as ReturnType<typeof redis> & {
+    const transport = redis({ url: REDIS_URL, logger, trim: { intervalMs: 3_600_000 } }) as ReturnType<
+      typeof redis
+    > & {
       trimNow(topics?: string[]): Promise<void>;
     };
     await transport.connect();
@@ -53,7 +57,10 @@ describeBroker('redis', () => {
       await transport.ensureGroup(topic, 'slow', 'latest');
       for (let i = 0; i < 300; i++) await client.xadd(stream, '*', 'n', String(i));
       // "fast" reads and acknowledges everything; "slow" has read 100 and acknowledged none.
-      const all = (await client.xreadgroup('GROUP', 'fast', 'c', 'COUNT', 1000, 'STREAMS', stream, '>')) as [string, [string, string[]][]][];
+      const all = (await client.xreadgroup('GROUP', 'fast', 'c', 'COUNT', 1000, 'STREAMS', stream, '>')) as [
+        string,
+        [string, string[]][],
+      ][];
       await client.xack(stream, 'fast', ...all[0]![1].map(([id]) => id));
       await client.xreadgroup('GROUP', 'slow', 'c', 'COUNT', 100, 'STREAMS', stream, '>');
       await transport.trimNow([topic]);
@@ -85,23 +92,53 @@ describeBroker('redis', () => {
   test('entries trimmed while pending: XAUTOCLAIM reports them deleted, the rest is delivered', async () => {
     const topic = `ew-deleted-${randomUUID().slice(0, 8)}`;
     const stream = layout.stream(topic);
-    const Event = defineEvent({ type: 'redis.item_recorded', version: 1, schema: z.object({ n: z.number() }), topic });
+    const Event = defineEvent({
+      type: 'redis.item_recorded',
+      version: 1,
+      schema: z.object({ n: z.number() }),
+      topic,
+    });
     const warnings: Record<string, unknown>[] = [];
     const logger = { ...silentLogger, warn: (fields: Record<string, unknown>) => void warnings.push(fields) };
-    const producer = await createBus({ source: 't', transport: redis({ url: REDIS_URL, logger: silentLogger }), logger: silentLogger });
-    const consumer = await createBus({ source: 't', transport: redis({ url: REDIS_URL, logger, claimIntervalMs: 200 }), logger: silentLogger });
+    const producer = await createBus({
+      source: 't',
+      transport: redis({ url: REDIS_URL, logger: silentLogger }),
+      logger: silentLogger,
+    });
+    const consumer = await createBus({
+      source: 't',
+      transport: redis({ url: REDIS_URL, logger, claimIntervalMs: 200 }),
+      logger: silentLogger,
+    });
     try {
       await producer.transport.ensureGroup(topic, 'g', 'latest');
-      const published = await producer.publishMany(Event, [0, 1, 2, 3].map((n) => ({ data: { n } })));
+      const published = await producer.publishMany(
+        Event,
+        [0, 1, 2, 3].map((n) => ({ data: { n } })),
+      );
       // A consumer that crashed holding all four, then an operator deleted two of them.
-      const read = (await client.xreadgroup('GROUP', 'g', 'crashed', 'COUNT', 10, 'STREAMS', stream, '>')) as [string, [string, string[]][]][];
+      const read = (await client.xreadgroup(
+        'GROUP',
+        'g',
+        'crashed',
+        'COUNT',
+        10,
+        'STREAMS',
+        stream,
+        '>',
+      )) as [string, [string, string[]][]][];
       const ids = read[0]![1].map(([id]) => id);
       await client.xdel(stream, ids[0]!, ids[1]!);
       await client.xclaim(stream, 'g', 'crashed', 0, ...ids.slice(2), 'IDLE', 120_000, 'JUSTID');
       // The deleted ones are still in the PEL; give them an old idle time too.
-      await client.xclaim(stream, 'g', 'crashed', 0, ...ids.slice(0, 2), 'IDLE', 120_000, 'JUSTID').catch(() => {});
+      await client
+        .xclaim(stream, 'g', 'crashed', 0, ...ids.slice(0, 2), 'IDLE', 120_000, 'JUSTID')
+        .catch(() => {});
       const seen = new Map<number, number>();
-      const sub = consumer.subscribe(Event, (e, ctx) => void seen.set(e.data.n, ctx.attempt), { group: 'g', timeoutMs: 1000 });
+      const sub = consumer.subscribe(Event, (e, ctx) => void seen.set(e.data.n, ctx.attempt), {
+        group: 'g',
+        timeoutMs: 1000,
+      });
       await consumer.start();
       await sub.ready;
       await waitFor(() => seen.size === 2, { timeoutMs: 20_000 });
@@ -120,14 +157,31 @@ describeBroker('redis', () => {
     const topic = `ew-wire-${randomUUID().slice(0, 8)}`;
     const stream = layout.stream(topic);
     const delayed = layout.delayed(topic, 'g');
-    const Event = defineEvent({ type: 'redis.item_recorded', version: 1, schema: z.object({ n: z.number() }), topic });
-    const bus = await createBus({ source: 'wire', transport: redis({ url: REDIS_URL, logger: silentLogger }), logger: silentLogger });
+    const Event = defineEvent({
+      type: 'redis.item_recorded',
+      version: 1,
+      schema: z.object({ n: z.number() }),
+      topic,
+    });
+    const bus = await createBus({
+      source: 'wire',
+      transport: redis({ url: REDIS_URL, logger: silentLogger }),
+      logger: silentLogger,
+    });
     try {
       await bus.transport.ensureGroup(topic, 'g', 'beginning');
       const sent = await bus.publish(Event, { n: 7 }, { subject: 'order-7' });
       const [[, fields]] = (await client.xrange(stream, '-', '+')) as [string, string[]][];
-      const map = Object.fromEntries(fields!.reduce<[string, string][]>((acc, v, i, a) => (i % 2 ? acc : [...acc, [v, a[i + 1]!]]), []));
-      expect(map).toMatchObject({ specversion: '1.0', id: sent.id, type: 'redis.item_recorded', subject: 'order-7', dataversion: '1', data: '{"n":7}' });
+      const map: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields!.length; i += 2) map[fields![i]!] = fields![i + 1]!;
+      expect(map).toMatchObject({
+        specversion: '1.0',
+        id: sent.id,
+        type: 'redis.item_recorded',
+        subject: 'order-7',
+        dataversion: '1',
+        data: '{"n":7}',
+      });
 
       let attempts = 0;
       const sub = bus.subscribe(
@@ -154,7 +208,11 @@ describeBroker('redis', () => {
   });
 
   test('health: down with a reason and no credentials when unreachable', async () => {
-    const transport = redis({ url: 'redis://someone:hunter2@127.0.0.1:1', logger: silentLogger, connection: { retryStrategy: () => 50 } });
+    const transport = redis({
+      url: 'redis://someone:hunter2@127.0.0.1:1',
+      logger: silentLogger,
+      connection: { retryStrategy: () => 50 },
+    });
     await expect(transport.connect()).rejects.toMatchObject({ code: 'EW_TRANSPORT' });
     const health = await transport.health();
     expect(health.status).toBe('down');

@@ -4,7 +4,9 @@ import { optionsFromUrl, transportFromUrl } from '../src/index.ts';
 
 describe('redis URLs', () => {
   test('eventwire parameters are taken out, the rest goes to ioredis', () => {
-    const options = optionsFromUrl('redis://user:secret@example.com:6380/2?prefix=app:&maxMessageBytes=4096&maxLen=1000&family=6');
+    const options = optionsFromUrl(
+      'redis://user:secret@example.com:6380/2?prefix=app:&maxMessageBytes=4096&maxLen=1000&family=6',
+    );
     expect(options).toMatchObject({ prefix: 'app:', maxMessageBytes: 4096, trim: { maxLen: 1000 } });
     expect(options.url).toBe('redis://user:secret@example.com:6380/2?family=6');
   });
@@ -24,7 +26,12 @@ describe('redis URLs', () => {
   test('transportFromUrl builds a transport without connecting', async () => {
     const transport = transportFromUrl('redis://127.0.0.1:1?maxMessageBytes=2048');
     expect(transport.name).toBe('redis');
-    expect(transport.capabilities).toMatchObject({ maxMessageBytes: 2048, wireMode: 'binary', ordering: 'none', replay: true });
+    expect(transport.capabilities).toMatchObject({
+      maxMessageBytes: 2048,
+      wireMode: 'binary',
+      ordering: 'none',
+      replay: true,
+    });
     await transport.close();
   });
 });

@@ -4,7 +4,7 @@
  * transient; admin reads retry them briefly instead of failing the caller.
  */
 const TRANSIENT =
-  /not the leader|leader not available|leadership election|coordinator (is )?(loading|not available)|not coordinator|unknown topic or partition|rebalance in progress|metadata/i;
+  /not the leader|leader not available|leadership election|coordinator (is )?(loading|not available)|not coordinator|unknown topic|rebalance in progress|metadata/i;
 
 export function isTransient(error: unknown): boolean {
   const e = error as { retriable?: boolean; canRetry?: boolean; message?: string } | undefined;

@@ -118,15 +118,15 @@ export function kafka(options: KafkaOptions): Transport {
       await wrap('ensureGroup', async () => {
         await topology.ensureTopic(topic);
         const groupId = kafkaGroupId(group, topic);
-        const committed = await client.committed(groupId, topic);
-        const count = await client.partitionCount(topic);
-        const missing: number[] = [];
-        for (let p = 0; p < (count ?? 0); p++) if ((committed.get(p) ?? -1n) < 0n) missing.push(p);
+        const [committed, positions] = await Promise.all([
+          client.committed(groupId, topic),
+          client.offsets(topic, from === 'beginning' ? 'earliest' : 'latest'),
+        ]);
+        const missing = [...positions.keys()].filter((p) => (committed.get(p) ?? -1n) < 0n);
         if (missing.length === 0) return;
         // Pin the group's start now, so that events published from here on are kept for it
         // even before its first consumer joins (Kafka would otherwise start at "latest" then).
-        const positions = await client.offsets(topic, from === 'beginning' ? 'earliest' : 'latest');
-        const offsets = new Map(missing.map((p) => [p, positions.get(p) ?? 0n]));
+        const offsets = new Map(missing.map((p) => [p, positions.get(p)!]));
         // False when members are active: they hold positions already and commit as they go.
         await client.commitInactiveGroup(groupId, topic, offsets);
       });

@@ -138,18 +138,22 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
     },
     async createTopics(topics: readonly TopicSpec[]) {
       const a = await getAdmin();
-      try {
-        await a.createTopics({
-          waitForLeaders: true,
-          topics: topics.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: t.replicationFactor })),
-        });
-      } catch (error) {
-        // Created concurrently by another process: that is what we wanted.
-        if (!/already exists/i.test(String((error as Error).message ?? error))) {
+      // Transient answers ("does not host this topic-partition" while a concurrent creation
+      // settles) are retried: creating again is harmless, it answers "already exists".
+      await retryTransient(async () => {
+        try {
+          await a.createTopics({
+            waitForLeaders: true,
+            topics: topics.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: t.replicationFactor })),
+          });
+        } catch (error) {
+          // Created concurrently by another process: that is what we wanted.
+          if (/already exists/i.test(String((error as Error).message ?? error))) return;
           const errors = (error as { errors?: { type?: string }[] }).errors;
-          if (!errors?.every((e) => e.type === 'TOPIC_ALREADY_EXISTS')) throw error;
+          if (errors?.length && errors.every((e) => e.type === 'TOPIC_ALREADY_EXISTS')) return;
+          throw error;
         }
-      }
+      }, 15_000);
     },
     async partitionCount(topic) {
       const a = await getAdmin();

@@ -196,9 +196,20 @@ async function dispatch(ctx: Context, command: string, rest: string[], values: R
   }
 }
 
+/** The first positional argument, skipping the values of global string options. */
+function commandOf(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return argv[i + 1];
+    if (arg === '--url' || arg === '--config') i++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
+
 /** Runs the CLI with `argv` (without node and the script). Resolves to the exit status. */
 export async function run(argv: readonly string[], io: Io = processIo(), env = process.env, cwd = process.cwd()): Promise<number> {
-  const command = argv.find((a) => !a.startsWith('-'));
+  const command = commandOf(argv);
   const known = command !== undefined && command in COMMAND_OPTIONS;
   let ctx: Context | undefined;
   let json = argv.includes('--json');

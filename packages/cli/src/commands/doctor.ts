@@ -22,7 +22,8 @@ export async function doctor(ctx: Context, options: { maxLag?: number | undefine
   const url = await ctx.url();
   let broker: { url: string; transport?: string; status: 'up' | 'down'; reason?: string } | undefined;
   const bus = await ctx.bus().catch((error: unknown) => {
-    broker = { url: safeUrl(url), status: 'down', reason: redact(error instanceof CliError ? error.message : String(error)) };
+    const message = error instanceof CliError ? error.message : String(error);
+    broker = { url: safeUrl(url), status: 'down', reason: redact(message.replace(/^cannot connect to \S+: /, '')) };
     return undefined;
   });
   const rows: Row[] = [];

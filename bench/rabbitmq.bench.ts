@@ -21,7 +21,7 @@ import amqp from 'amqplib';
 import { z } from 'zod';
 
 const url = process.env.EVENTWIRE_TEST_RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:55672';
-const total = Number(process.argv[2] ?? 6_000);
+const total = Number(process.argv[2] ?? 5_000);
 const BATCH = 100;
 const PARALLEL = 8;
 const IN_FLIGHT = 64;

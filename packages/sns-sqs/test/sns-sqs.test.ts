@@ -1,0 +1,180 @@
+/**
+ * What the conformance suite does not pin down for SNS+SQS: URL parsing, naming, publish-time
+ * refusals, and (on the real broker) the visibility heartbeat, the dead-letter reason and the
+ * redrive safety net.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  ConfigError,
+  type IncomingMessage,
+  OversizeError,
+  STRUCTURED_CONTENT_TYPE,
+  type Transport,
+  ValidationError,
+} from '@eventwire/core';
+import { waitFor } from '@eventwire/testing';
+import { afterEach, describe, expect, test } from 'vitest';
+import { describeBroker, SNS_SQS_URL } from '../../../test/support/brokers.ts';
+import { MAX_MESSAGE_BYTES, messageGroupId, parseUrl, queueNames, snsSqs, topicName, transportFromUrl } from '../src/index.ts';
+
+describe('sns-sqs URL and names', () => {
+  test('parses region, endpoint and options', () => {
+    expect(parseUrl('sns-sqs://eu-west-1?endpoint=http://127.0.0.1:4566&fifo=true&prefix=prod-&waitTimeSeconds=2&maxReceiveCount=7')).toEqual({
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:4566',
+      fifo: true,
+      namePrefix: 'prod-',
+      waitTimeSeconds: 2,
+      maxReceiveCount: 7,
+    });
+    expect(parseUrl('sns-sqs://')).toEqual({});
+  });
+
+  test('refuses credentials, unknown parameters and bad values with ConfigError', () => {
+    expect(() => parseUrl('sns-sqs://AKIA:secret@us-east-1')).toThrow(ConfigError);
+    expect(() => parseUrl('sns-sqs://AKIA:secret@us-east-1')).not.toThrow(/secret/);
+    expect(() => parseUrl('sns-sqs://us-east-1?colour=blue')).toThrow(ConfigError);
+    expect(() => parseUrl('sns-sqs://us-east-1?fifo=maybe')).toThrow(ConfigError);
+    expect(() => parseUrl('sns-sqs://us-east-1?endpoint=nope')).toThrow(ConfigError);
+  });
+
+  test('names are valid for AWS, stable, and distinct for distinct inputs', () => {
+    expect(topicName('', 'order.placed', false)).toMatch(/^[A-Za-z0-9_-]{1,256}$/);
+    expect(topicName('', 'order.placed', false)).toBe(topicName('', 'order.placed', false));
+    expect(topicName('', 'order.placed', false)).not.toBe(topicName('', 'order_placed', false));
+    expect(topicName('', 'orders', true)).toBe('orders.fifo');
+    const long = queueNames('', 'x'.repeat(200), 'g'.repeat(200), true);
+    expect(long.queue.length).toBeLessThanOrEqual(80);
+    expect(long.dlq.length).toBeLessThanOrEqual(80);
+    expect(long.queue.endsWith('.fifo') && long.dlq.endsWith('-dlq.fifo')).toBe(true);
+    expect(queueNames('', 'a', 'b-c', false).queue).not.toBe(queueNames('', 'a-b', 'c', false).queue);
+    expect(messageGroupId('key-1')).toBe('key-1');
+    expect(messageGroupId('ключ')).toMatch(/^h-[0-9a-f]{64}$/);
+  });
+
+  test('publish refuses what SQS cannot carry before sending anything', async () => {
+    // An unreachable endpoint: a refusal must come before any network call.
+    const transport = snsSqs({ endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+    const msg = (body: Uint8Array, headers: Record<string, string> = { 'content-type': STRUCTURED_CONTENT_TYPE }) => ({
+      topic: 't',
+      id: randomUUID(),
+      headers,
+      body,
+    });
+    await expect(transport.publish([msg(Buffer.alloc(MAX_MESSAGE_BYTES, 'a'))])).rejects.toBeInstanceOf(OversizeError);
+    await expect(transport.publish([msg(Buffer.alloc(0))])).rejects.toBeInstanceOf(ValidationError);
+    await expect(transport.publish([msg(Buffer.from([0xff, 0xfe]))])).rejects.toBeInstanceOf(ValidationError);
+    const eleven = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`h${i}`, 'v']));
+    await expect(transport.publish([msg(Buffer.from('{}'), eleven)])).rejects.toBeInstanceOf(ValidationError);
+    await transport.close();
+  });
+});
+
+describeBroker('sns-sqs', () => {
+  const open: Transport[] = [];
+  const transport = (extra: Parameters<typeof snsSqs>[0] = {}) => {
+    const t = snsSqs({ ...parseUrl(SNS_SQS_URL), waitTimeSeconds: 1, ...extra });
+    open.push(t);
+    return t;
+  };
+  afterEach(async () => {
+    await Promise.allSettled(open.splice(0).map((t) => t.close()));
+  });
+  const names = () => {
+    const run = randomUUID().slice(0, 8);
+    return { topic: `ewtest-${run}`, group: `g-${run}` };
+  };
+  const body = (n: number) =>
+    Buffer.from(JSON.stringify({ specversion: '1.0', id: randomUUID(), type: 't.happened', source: 'test', data: { n } }));
+  const spec = (topic: string, group: string, leaseMs: number) => ({
+    topic,
+    group,
+    from: 'latest' as const,
+    maxInFlight: 10,
+    ordering: 'none' as const,
+    leaseMs,
+  });
+
+  test('transportFromUrl connects and reports health', async () => {
+    const t = transportFromUrl(SNS_SQS_URL);
+    open.push(t);
+    await t.connect();
+    expect(await t.health()).toEqual({ status: 'up' });
+  });
+
+  test('a long handler keeps its message: the heartbeat extends visibility past the lease', async () => {
+    const { topic, group } = names();
+    const a = transport();
+    const b = transport();
+    await a.ensureGroup(topic, group, 'latest');
+    const held: IncomingMessage[] = [];
+    const subA = await a.subscribe(spec(topic, group, 2000), (m) => void held.push(m));
+    await a.publish([{ topic, id: randomUUID(), headers: {}, body: body(1) }]);
+    await waitFor(() => held.length === 1, { timeoutMs: 15_000 });
+    const stolen: IncomingMessage[] = [];
+    const subB = await b.subscribe(spec(topic, group, 2000), (m) => void stolen.push(m));
+    // Three leases long: without the heartbeat, B would have received it after 2 s.
+    const until = Date.now() + 6000;
+    await waitFor(() => Date.now() > until || stolen.length > 0, { timeoutMs: 10_000 });
+    expect(stolen).toHaveLength(0);
+    await held[0]!.ack();
+    await subA.close();
+    await subB.close();
+  });
+
+  test('dead letters keep the body, headers and reason; replay sends a first attempt', async () => {
+    const { topic, group } = names();
+    const t = transport();
+    await t.ensureGroup(topic, group, 'latest');
+    const got: IncomingMessage[] = [];
+    const sub = await t.subscribe(spec(topic, group, 30_000), (m) => void got.push(m));
+    const original = body(7);
+    await t.publish([{ topic, id: randomUUID(), headers: { 'content-type': STRUCTURED_CONTENT_TYPE, traceparent: 'x' }, body: original }]);
+    await waitFor(() => got.length === 1, { timeoutMs: 15_000 });
+    const now = new Date().toISOString();
+    await got[0]!.deadLetter({
+      topic,
+      group,
+      reason: 'non_retryable',
+      error: { name: 'Boom', message: 'it broke', stack: 'Boom: it broke\n at here' },
+      attempts: 1,
+      firstFailedAt: now,
+      lastFailedAt: now,
+    });
+    const [record] = await t.deadLetters.list(topic, group);
+    expect(record).toMatchObject({ reason: 'non_retryable', attempts: 1, error: { name: 'Boom', message: 'it broke' } });
+    expect(Buffer.from(record!.message.body).equals(original)).toBe(true);
+    expect(record!.message.headers).toEqual({ 'content-type': STRUCTURED_CONTENT_TYPE, traceparent: 'x' });
+    expect(await t.deadLetters.replay(topic, group)).toBe(1);
+    await waitFor(() => got.length === 2, { timeoutMs: 15_000 });
+    expect(got[1]!.attempt).toBe(1);
+    await got[1]!.ack();
+    expect(await t.deadLetters.list(topic, group)).toEqual([]);
+    await sub.close();
+  });
+
+  test('the redrive policy moves a message nobody settles to the dead letters', async () => {
+    const { topic, group } = names();
+    const t = transport({ maxReceiveCount: 2 });
+    await t.ensureGroup(topic, group, 'latest');
+    await t.publish([{ topic, id: randomUUID(), headers: {}, body: body(1) }]);
+    // Two receives left unsettled (each close gives the message back at once)...
+    for (let i = 1; i <= 2; i++) {
+      const got: IncomingMessage[] = [];
+      const sub = await t.subscribe(spec(topic, group, 30_000), (m) => void got.push(m));
+      await waitFor(() => got.length === 1, { timeoutMs: 15_000 });
+      expect(got[0]!.attempt).toBe(i);
+      await sub.close();
+    }
+    // ...and the next receive finds it moved by SQS.
+    const after: IncomingMessage[] = [];
+    const sub = await t.subscribe(spec(topic, group, 30_000), (m) => void after.push(m));
+    const records = await waitFor(async () => {
+      const list = await t.deadLetters.list(topic, group);
+      return list.length > 0 ? list : undefined;
+    }, { timeoutMs: 15_000 });
+    expect(records[0]).toMatchObject({ reason: 'max_attempts', error: { name: 'RedrivePolicy' } });
+    expect(after).toHaveLength(0);
+    await sub.close();
+  });
+});

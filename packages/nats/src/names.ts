@@ -1,0 +1,105 @@
+/**
+ * Topology names. JetStream stream and consumer names may not contain `.`, `*`, `>`, path
+ * separators or whitespace, and subjects use `.` as the token separator with `*`/`>` as
+ * wildcards. Topic and group names are free-form strings, so they are escaped here with an
+ * injective encoding: two different topics never share a stream or a subject.
+ */
+import { createHash } from 'node:crypto';
+
+/** Longest stream/consumer name we produce; longer names end in a hash. */
+const MAX_NAME = 200;
+
+/**
+ * Keeps `[A-Za-z0-9-]` and writes every other UTF-8 byte as `_xx` (lower-case hex). Because
+ * `_` itself is always escaped, the output never contains `__` and decodes uniquely.
+ */
+export function escapeName(value: string): string {
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const ch = String.fromCharCode(byte);
+    out += /[A-Za-z0-9-]/.test(ch) ? ch : `_${byte.toString(16).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** Bounds a name's length: a long name keeps a readable head and gets a hash of the whole. */
+function bounded(name: string): string {
+  if (name.length <= MAX_NAME) return name;
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 20);
+  return `${name.slice(0, MAX_NAME - 22)}-h${hash}`;
+}
+
+/**
+ * Subject tokens for a topic: a dotted topic (`order.placed`) keeps its dots so that NATS tools
+ * show familiar subjects (`ew.t.order.placed`); each token is escaped. A topic with an empty
+ * token (`a..b`, `.a`) is escaped as a whole (one token, no dot), which keeps the mapping
+ * injective since escaped tokens never contain `.`.
+ */
+export function topicTokens(topic: string): string {
+  const parts = topic.split('.');
+  if (parts.every((p) => p.length > 0)) return parts.map(escapeName).join('.');
+  return escapeName(topic);
+}
+
+/** How topics map onto streams. */
+export type StreamLayout =
+  /** One stream per topic (default): independent limits, retention and purges per topic. */
+  | { kind: 'per-topic' }
+  /** One stream holding every topic, one subject per topic. */
+  | { kind: 'single'; stream: string };
+
+/** All the names of one deployment (one `prefix`). */
+export class Names {
+  readonly prefix: string;
+  readonly layout: StreamLayout;
+
+  constructor(prefix: string, layout: StreamLayout) {
+    if (!/^[A-Za-z0-9-]+$/.test(prefix)) {
+      throw new Error(`prefix "${prefix}" may only contain letters, digits and "-"`);
+    }
+    this.prefix = prefix;
+    this.layout = layout;
+  }
+
+  /** The stream that stores a topic's events. */
+  stream(topic: string): string {
+    if (this.layout.kind === 'single') return this.layout.stream;
+    return bounded(`${this.prefix}_t_${escapeName(topic)}`);
+  }
+
+  /** The subjects a stream is created with. */
+  streamSubjects(topic: string): string[] {
+    if (this.layout.kind === 'single') return [`${this.prefix}.t.>`, `${this.prefix}.r.>`];
+    return [this.subject(topic), `${this.prefix}.r.${escapeName(topic)}.*`];
+  }
+
+  /** The subject events of a topic are published to. */
+  subject(topic: string): string {
+    return `${this.prefix}.t.${topicTokens(topic)}`;
+  }
+
+  /**
+   * The subject a dead letter is replayed to: only the failed group's consumer listens to it,
+   * so other groups never see the copy (the target-group header is set as well, for tools that
+   * read the stream directly).
+   */
+  replaySubject(topic: string, group: string): string {
+    return `${this.prefix}.r.${escapeName(topic)}.${escapeName(group)}`;
+  }
+
+  /** The durable consumer of a group. Per-topic streams scope it; a shared stream needs the topic in it. */
+  consumer(topic: string, group: string): string {
+    if (this.layout.kind === 'single') return bounded(`${escapeName(group)}__${escapeName(topic)}`);
+    return bounded(escapeName(group));
+  }
+
+  /** The dead-letter stream of a (topic, group). */
+  deadLetterStream(topic: string, group: string): string {
+    return bounded(`${this.prefix}_dlq_${escapeName(topic)}__${escapeName(group)}`);
+  }
+
+  /** The single subject of a dead-letter stream. */
+  deadLetterSubject(topic: string, group: string): string {
+    return `${this.prefix}.dlq.${escapeName(topic)}.${escapeName(group)}`;
+  }
+}

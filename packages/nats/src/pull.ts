@@ -1,0 +1,314 @@
+/**
+ * One subscription = one pull loop on a durable consumer, with exact flow control.
+ *
+ * Why not the client's `consume()`: it refills on what it *received*, not on what was
+ * *settled*, so a slow handler lets its buffer grow, and closing it drops messages already on
+ * the wire (they would wait out `ack_wait`). Here every pull request reserves credits
+ * (`Credits`) for its whole batch, so delivered-and-unsettled plus still-requested never exceeds
+ * `spec.maxInFlight`; each request has its own reply subject, so a request the server has
+ * forgotten (restart, missed heartbeats) can be dropped and its credits reused, and anything
+ * that later arrives for it is handed straight back (`-NAK`). Closing drains the inbox (the
+ * server's in-flight messages still arrive) and naks everything still held, so another
+ * consumer gets them at once.
+ */
+import {
+  Credits,
+  type DeadLetterFailure,
+  type IncomingMessage,
+  type Logger,
+  type SubscriptionSpec,
+  settleOnce,
+  type TransportSubscription,
+} from '@eventwire/core';
+import { createInbox, type Msg, type NatsConnection, nanos, type Subscription } from '@nats-io/transport-node';
+import { ack, nak, parseAckSubject, term, working } from './ack.ts';
+import { fromNatsHeaders } from './headers.ts';
+
+export interface PullDeps {
+  nc: NatsConnection;
+  /** `$JS.API`, or the domain/prefixed form. */
+  apiPrefix: string;
+  stream: string;
+  consumer: string;
+  spec: SubscriptionSpec;
+  onMessage: (message: IncomingMessage) => void;
+  expiresMs: number;
+  heartbeatMs: number;
+  /** The consumer's `max_deliver` (-1: none). */
+  maxDeliver: number;
+  /** Copies a delivery to the (topic, group) dead letters; resolves once JetStream stored it. */
+  deadLetter: (msg: Msg, failure: DeadLetterFailure) => Promise<void>;
+  /** Checks the consumer and recreates it (and its stream) when it is gone. */
+  recover: () => Promise<void>;
+  connected: () => boolean;
+  logger: Logger;
+  /** The connection's custom inbox prefix, if any (subject permissions). */
+  inboxPrefix?: string | undefined;
+}
+
+interface PullRequest {
+  /**
+   * Its own subscription: JetStream delivers messages under their stream subject, so only the
+   * subscription (sid) tells which request a message answers.
+   */
+  sub: Subscription;
+  /** Messages the server may still send for this request (credits reserved for them). */
+  remaining: number;
+  /** Last message or heartbeat seen for it. */
+  lastSeen: number;
+  expiresAt: number;
+}
+
+interface Held {
+  reply: string;
+  lastWorking: number;
+  /** Gives the message back to the server (used at close). */
+  release: () => Promise<void>;
+}
+
+/** Internal `retry` delay meaning "give it back now, this is not a failed attempt". */
+const RELEASE = -1;
+/** Outstanding pull requests per subscription: one filling while the previous one drains. */
+const MAX_REQUESTS = 2;
+
+export class PullSubscription implements TransportSubscription {
+  readonly #d: PullDeps;
+  readonly #credits: Credits;
+  readonly #requests = new Map<string, PullRequest>();
+  readonly #held = new Set<Held>();
+  readonly #inbox: string;
+  #seq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #recovering: Promise<void> | undefined;
+  #pauseUntil = 0;
+
+  constructor(deps: PullDeps) {
+    this.#d = deps;
+    this.#inbox = createInbox(deps.inboxPrefix);
+    this.#credits = new Credits(Math.max(1, deps.spec.maxInFlight));
+  }
+
+  start(): void {
+    const tick = Math.max(250, Math.min(this.#d.heartbeatMs, this.#d.spec.leaseMs / 3));
+    this.#timer = setInterval(() => this.#tick(), tick);
+    this.#timer.unref();
+    this.#pull();
+  }
+
+  /** After a reconnect the server may have lost every waiting request: start over. */
+  onReconnect(): void {
+    for (const id of [...this.#requests.keys()]) this.#end(id);
+    this.#pull();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    // drain = unsubscribe, but still receive what the server sent before it saw the
+    // unsubscribe; #onMsg naks those since we are closed.
+    const requests = [...this.#requests.values()];
+    this.#requests.clear();
+    await withTimeout(
+      Promise.allSettled(requests.map((r) => r.sub.drain())),
+      5_000,
+    );
+    await Promise.allSettled([...this.#held].map((h) => h.release()));
+    await withTimeout(this.#d.connected() ? this.#d.nc.flush() : undefined, 5_000);
+  }
+
+  #pull(): void {
+    if (this.#closed || this.#recovering || !this.#d.connected() || Date.now() < this.#pauseUntil) return;
+    while (this.#requests.size < MAX_REQUESTS) {
+      const free = this.#credits.available();
+      // A second request only when a worthwhile batch is free: many 1-message requests would
+      // cost a round trip each.
+      const threshold = this.#requests.size === 0 ? 1 : Math.ceil(this.#credits.max / 2);
+      if (free < threshold) return;
+      const id = String(++this.#seq);
+      const now = Date.now();
+      const reply = `${this.#inbox}.${id}`;
+      const request = { batch: free, expires: nanos(this.#d.expiresMs), idle_heartbeat: nanos(this.#d.heartbeatMs) };
+      try {
+        const sub = this.#d.nc.subscribe(reply, { callback: (err, msg) => this.#onMsg(id, err, msg) });
+        this.#credits.take(free);
+        this.#requests.set(id, { sub, remaining: free, lastSeen: now, expiresAt: now + this.#d.expiresMs });
+        this.#d.nc.publish(`${this.#d.apiPrefix}.CONSUMER.MSG.NEXT.${this.#d.stream}.${this.#d.consumer}`, JSON.stringify(request), {
+          reply,
+        });
+      } catch (error) {
+        // Connection closing or closed: nothing to ask for anymore.
+        this.#end(id);
+        this.#d.logger.debug({ err: String(error) }, 'nats: could not send a pull request');
+        return;
+      }
+    }
+  }
+
+  /** The request is over (fulfilled, expired, refused or forgotten): free what it still reserved. */
+  #end(id: string): void {
+    const request = this.#requests.get(id);
+    if (!request) return;
+    this.#requests.delete(id);
+    // Late arrivals for it are lost to us after this; the server stops delivering to a
+    // request once it sees no interest, and anything in between comes back after ack_wait.
+    request.sub.unsubscribe();
+    if (request.remaining > 0) this.#credits.give(request.remaining);
+  }
+
+  #onMsg(id: string, err: Error | null, msg: Msg): void {
+    if (err) {
+      this.#d.logger.warn({ err: err.message }, 'nats: pull inbox subscription failed');
+      return;
+    }
+    const request = this.#requests.get(id);
+    const code = msg.headers?.code ?? 0;
+    if (code > 0 || !msg.reply) {
+      if (!request || this.#closed) return;
+      if (code === 100) {
+        request.lastSeen = Date.now();
+        return;
+      }
+      this.#end(id);
+      this.#status(code, msg.headers?.description ?? '');
+      return;
+    }
+    if (this.#closed || !request) {
+      // For a request we already gave up on (or after close): hand it back at once.
+      nak(this.#d.nc, msg.reply);
+      return;
+    }
+    request.lastSeen = Date.now();
+    request.remaining--;
+    if (request.remaining <= 0) this.#end(id);
+    this.#deliver(msg);
+  }
+
+  /** A pull request ended with a status: 404/408 (nothing more, expired), 409 (refused), 503 (no consumer). */
+  #status(code: number, description: string): void {
+    const text = description.toLowerCase();
+    if (code === 503 || (code === 409 && text.includes('consumer deleted')) || (code === 404 && text.includes('consumer'))) {
+      this.#recover(`pull request answered ${code} ${description}`);
+      return;
+    }
+    if (code === 409 && !text.includes('leadership')) {
+      // Exceeded MaxWaiting and similar: ask again a little later instead of hammering.
+      this.#d.logger.debug({ code, description }, 'nats: pull request refused; retrying shortly');
+      this.#pauseUntil = Date.now() + 500;
+      return;
+    }
+    this.#pull();
+  }
+
+  #recover(why: string): void {
+    if (this.#recovering || this.#closed) return;
+    this.#d.logger.warn({ stream: this.#d.stream, consumer: this.#d.consumer, why }, 'nats: checking the consumer');
+    this.#recovering = (async () => {
+      for (let delay = 250; !this.#closed; delay = Math.min(delay * 2, 5_000)) {
+        try {
+          await this.#d.recover();
+          return;
+        } catch (error) {
+          this.#d.logger.warn({ err: String(error) }, 'nats: could not recreate the consumer; retrying');
+          await new Promise((r) => setTimeout(r, delay).unref());
+        }
+      }
+    })().finally(() => {
+      this.#recovering = undefined;
+      this.#pull();
+    });
+  }
+
+  #tick(): void {
+    if (this.#closed) return;
+    const now = Date.now();
+    // Keep the lease of what we hold: ack_wait never redelivers work in progress.
+    const every = this.#d.spec.leaseMs / 3;
+    for (const held of this.#held) {
+      if (now - held.lastWorking >= every) {
+        held.lastWorking = now;
+        if (this.#d.connected()) working(this.#d.nc, held.reply);
+      }
+    }
+    // Two missed heartbeats (or a request well past its expiry): the server forgot it.
+    let missed = false;
+    for (const [id, request] of this.#requests) {
+      const silent = now - request.lastSeen > 2 * this.#d.heartbeatMs + 1_000;
+      if (silent || now > request.expiresAt + this.#d.heartbeatMs + 1_000) {
+        missed ||= silent && now <= request.expiresAt;
+        this.#end(id);
+      }
+    }
+    if (missed && this.#d.connected()) this.#recover('heartbeats missed');
+    this.#pull();
+  }
+
+  #deliver(msg: Msg): void {
+    const reply = msg.reply!;
+    const nc = this.#d.nc;
+    const attempt = parseAckSubject(reply)?.delivered ?? 1;
+    const held: Held = { reply, lastWorking: Date.now(), release: async () => {} };
+    this.#held.add(held);
+    const settle = settleOnce(
+      {
+        ack: async () => {
+          this.#held.delete(held);
+          ack(nc, reply);
+        },
+        retry: async (delayMs: number) => {
+          this.#held.delete(held);
+          if (delayMs !== RELEASE && this.#d.maxDeliver > 0 && attempt >= this.#d.maxDeliver) {
+            // JetStream would never deliver it again: keep it in the dead letters instead.
+            const now = new Date().toISOString();
+            await this.#deadLetter(msg, {
+              topic: this.#d.spec.topic,
+              group: this.#d.spec.group,
+              reason: 'max_attempts',
+              error: { name: 'MaxDeliverReached', message: `JetStream max_deliver (${this.#d.maxDeliver}) reached` },
+              attempts: attempt,
+              firstFailedAt: now,
+              lastFailedAt: now,
+            });
+            return;
+          }
+          nak(nc, reply, Math.max(0, delayMs));
+        },
+        deadLetter: async (failure: DeadLetterFailure) => {
+          this.#held.delete(held);
+          await this.#deadLetter(msg, failure);
+        },
+      },
+      () => {
+        this.#credits.give();
+        this.#pull();
+      },
+    );
+    held.release = () => settle.retry(RELEASE);
+    this.#d.onMessage({ headers: fromNatsHeaders(msg.headers), body: msg.data, attempt, ...settle });
+  }
+
+  async #deadLetter(msg: Msg, failure: DeadLetterFailure): Promise<void> {
+    try {
+      await this.#d.deadLetter(msg, failure);
+    } catch (error) {
+      // Not stored: give it back (soon, not at once, the broker is likely in trouble) so it
+      // fails again and is dead-lettered then.
+      nak(this.#d.nc, msg.reply!, 1_000);
+      throw error;
+    }
+    term(this.#d.nc, msg.reply!, `dead-lettered: ${failure.reason}`);
+  }
+}
+
+async function withTimeout(work: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!work) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}

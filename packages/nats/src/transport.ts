@@ -1,0 +1,384 @@
+/**
+ * The NATS JetStream transport: a stream per topic (or one shared stream), a durable pull
+ * consumer per group, `nak(delay)` for retries, a dead-letter stream per (topic, group), and
+ * publish-side dedup with `Nats-Msg-Id` = event id.
+ */
+import {
+  type Capabilities,
+  type DeadLetterStore,
+  type IncomingMessage,
+  type Logger,
+  type OutgoingMessage,
+  OversizeError,
+  PartialPublishError,
+  redactText,
+  redactUrl,
+  silentLogger,
+  type StartFrom,
+  type SubscriptionSpec,
+  type Transport,
+  TransportError,
+  type TransportHealth,
+  type TransportSubscription,
+} from '@eventwire/core';
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { headerBytes, MSG_ID_HEADER, toNatsHeaders } from './headers.ts';
+import { Names } from './names.ts';
+import type { NatsTransportOptions } from './options.ts';
+import { PullSubscription } from './pull.ts';
+import { NatsDeadLetters } from './dead-letters.ts';
+import { isNotFound, Topology } from './topology.ts';
+
+/** Room kept below the server's `max_payload` for header encoding and dead-letter metadata. */
+const HEADER_RESERVE = 8 * 1024;
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+export interface NatsTransportInternals {
+  /** For diagnostics and tests: the logger used for connection events. */
+  logger?: Logger;
+}
+
+/** A JetStream transport. Use {@link nats} or `createBus({ url: 'nats://...' })`. */
+export class NatsTransport implements Transport {
+  readonly name = 'nats';
+  readonly capabilities: Capabilities;
+  readonly deadLetters: DeadLetterStore;
+  readonly names: Names;
+  readonly #options: NatsTransportOptions;
+  readonly #logger: Logger;
+  readonly #topology: Topology;
+  readonly #dead: NatsDeadLetters;
+  readonly #subscriptions = new Set<PullSubscription>();
+  #nc: NatsConnection | undefined;
+  #js: JetStreamClient | undefined;
+  #jsm: JetStreamManager | undefined;
+  #connecting: Promise<void> | undefined;
+  #connected = false;
+  #downReason = 'not connected';
+  #closed = false;
+
+  constructor(options: NatsTransportOptions = {}, internals: NatsTransportInternals = {}) {
+    this.#options = options;
+    this.#logger = internals.logger ?? silentLogger;
+    this.names = new Names(options.prefix ?? 'ew', options.stream ? { kind: 'single', stream: options.stream } : { kind: 'per-topic' });
+    this.#topology = new Topology(() => Promise.resolve(this.#manager()), this.names, {
+      storage: options.storage ?? 'file',
+      replicas: options.replicas ?? 1,
+      retention: options.retention ?? 'limits',
+      maxAgeMs: options.maxAgeMs ?? 0,
+      maxBytes: options.maxBytes ?? -1,
+      duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
+      maxDeliver: options.maxDeliver ?? 1000,
+      maxAckPending: options.maxAckPending ?? 10_000,
+    });
+    this.#dead = new NatsDeadLetters({
+      js: () => this.#client(),
+      jsm: () => Promise.resolve(this.#manager()),
+      names: this.names,
+      topology: this.#topology,
+      publishTimeoutMs: this.#publishTimeout(),
+    });
+    this.deadLetters = this.#wrapStore(this.#dead);
+    this.capabilities = {
+      // JetStream hands one consumer a subject's messages in stream order; core keeps per-key
+      // order on top of that. (Redeliveries after a retry come back later, as everywhere.)
+      ordering: 'partition',
+      nativeDelay: true,
+      nativeDeadLetter: true,
+      replay: true,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_PAYLOAD - HEADER_RESERVE,
+      consumerGroups: true,
+      wireMode: 'binary',
+      transactionalPublish: false,
+    };
+  }
+
+  /** The NATS connection (after `connect()`), for advanced use such as request/reply next to the bus. */
+  get connection(): NatsConnection | undefined {
+    return this.#nc;
+  }
+
+  connect(): Promise<void> {
+    if (this.#closed) return Promise.reject(new TransportError('nats transport is closed'));
+    this.#connecting ??= this.#connect().catch((error) => {
+      this.#connecting = undefined;
+      throw error;
+    });
+    return this.#connecting;
+  }
+
+  async #connect(): Promise<void> {
+    const servers = this.#options.connection?.servers ?? this.#options.servers ?? 'nats://127.0.0.1:4222';
+    const list = (Array.isArray(servers) ? servers : [servers]).map((s) => redactUrl(s));
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        name: 'eventwire',
+        reconnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 1_000,
+        ...this.#options.connection,
+        servers,
+      });
+    } catch (error) {
+      throw new TransportError(`cannot connect to NATS at ${list.join(',')}: ${redactText(errorText(error))}`, { cause: error });
+    }
+    try {
+      // Verifies that JetStream is enabled for this account (an account info request).
+      this.#jsm = await jetstreamManager(nc, this.#options.jetstream);
+      this.#js = jetstream(nc, this.#options.jetstream);
+    } catch (error) {
+      await nc.close().catch(() => {});
+      throw new TransportError(`JetStream is not available at ${list.join(',')}: ${redactText(errorText(error))}`, { cause: error });
+    }
+    this.#nc = nc;
+    this.#connected = true;
+    if (this.#options.maxMessageBytes === undefined) {
+      const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+      this.capabilities.maxMessageBytes = Math.max(1024, maxPayload - HEADER_RESERVE);
+    }
+    void this.#watch(nc);
+  }
+
+  /** Follows the connection: health, and restarting pull loops after a reconnect. */
+  async #watch(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      switch (status.type) {
+        case 'disconnect':
+          this.#connected = false;
+          this.#downReason = 'disconnected from the NATS server; reconnecting';
+          this.#logger.warn({ system: 'nats' }, this.#downReason);
+          break;
+        case 'reconnect':
+          this.#connected = true;
+          this.#logger.info({ system: 'nats' }, 'reconnected to the NATS server');
+          // The server may have restarted: re-check topology lazily, restart pull requests.
+          this.#topology.forget();
+          for (const sub of this.#subscriptions) sub.onReconnect();
+          break;
+        default:
+          break;
+      }
+    }
+    this.#connected = false;
+    this.#downReason = 'connection closed';
+  }
+
+  #conn(): NatsConnection {
+    if (!this.#nc || this.#closed) throw new TransportError(this.#closed ? 'nats transport is closed' : 'nats transport is not connected; call connect() first');
+    return this.#nc;
+  }
+
+  #client(): JetStreamClient {
+    this.#conn();
+    return this.#js!;
+  }
+
+  #manager(): JetStreamManager {
+    this.#conn();
+    return this.#jsm!;
+  }
+
+  #publishTimeout(): number {
+    return this.#options.publishTimeoutMs ?? 5_000;
+  }
+
+  #apiPrefix(): string {
+    const js = this.#options.jetstream;
+    if (js?.apiPrefix) return js.apiPrefix;
+    return js?.domain ? `$JS.${js.domain}.API` : '$JS.API';
+  }
+
+  async publish(messages: readonly OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const nc = this.#conn();
+    const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+    // Encode and size-check everything first: an oversize message means nothing is sent.
+    const prepared = messages.map((m) => {
+      const headers = toNatsHeaders(m.headers);
+      const bytes = m.body.byteLength + headerBytes(headers) + MSG_ID_HEADER.length + 4 + m.id.length;
+      if (bytes > maxPayload) throw new OversizeError(bytes, maxPayload);
+      return { subject: this.names.subject(m.topic), headers, message: m };
+    });
+    await this.#ensureStreams(messages);
+    let pending = prepared.map((_, i) => i);
+    let errors = new Map<number, unknown>();
+    // Two rounds at most: the second only for messages refused because the stream was gone
+    // (deleted by an operator; recreated here). Re-sending is safe: Nats-Msg-Id dedups.
+    for (let round = 0; round < 2 && pending.length > 0; round++) {
+      errors = await this.#send(prepared, pending);
+      pending = [...errors.keys()];
+      if (pending.length === 0) return;
+      const missing = [...errors.values()].some(isNoStream);
+      if (!missing || round === 1) break;
+      this.#topology.forget();
+      await this.#ensureStreams(pending.map((i) => messages[i]!));
+    }
+    const first = errors.values().next().value;
+    if (errors.size === messages.length) {
+      throw new TransportError(`JetStream did not accept the publish: ${redactText(errorText(first))}`, { cause: first });
+    }
+    throw new PartialPublishError(
+      [...errors.keys()].sort((a, b) => a - b),
+      first,
+    );
+  }
+
+  async #send(
+    prepared: { subject: string; headers: MsgHdrs; message: OutgoingMessage }[],
+    indexes: number[],
+  ): Promise<Map<number, unknown>> {
+    const js = this.#client();
+    const timeout = this.#publishTimeout();
+    // All sent at once on one connection: JetStream stores them in this order, and the acks
+    // come back pipelined instead of one round trip per message.
+    const results = await Promise.allSettled(
+      indexes.map((i) => {
+        const p = prepared[i]!;
+        return js.publish(p.subject, p.message.body, { msgID: p.message.id, headers: p.headers, timeout });
+      }),
+    );
+    const errors = new Map<number, unknown>();
+    results.forEach((r, k) => {
+      if (r.status === 'rejected') errors.set(indexes[k]!, r.reason);
+    });
+    return errors;
+  }
+
+  async #ensureStreams(messages: readonly OutgoingMessage[]): Promise<void> {
+    const topics = [...new Set(messages.map((m) => m.topic))];
+    try {
+      await Promise.all(topics.map((t) => this.#topology.ensureStream(t)));
+    } catch (error) {
+      throw new TransportError(`could not create the JetStream stream: ${redactText(errorText(error))}`, { cause: error });
+    }
+  }
+
+  async ensureGroup(topic: string, group: string, from: StartFrom): Promise<void> {
+    this.#conn();
+    try {
+      await this.#topology.ensureConsumer(topic, group, from);
+    } catch (error) {
+      throw new TransportError(`could not create the JetStream consumer for group "${group}": ${redactText(errorText(error))}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async subscribe(spec: SubscriptionSpec, onMessage: (message: IncomingMessage) => void): Promise<TransportSubscription> {
+    const nc = this.#conn();
+    const { topic, group, from, leaseMs } = spec;
+    const prepare = async (fresh: boolean) => {
+      await this.#topology.ensureConsumer(topic, group, from, { fresh });
+      await this.#topology.setAckWait(topic, group, leaseMs);
+    };
+    try {
+      await prepare(false);
+    } catch (error) {
+      throw new TransportError(`could not subscribe group "${group}" to "${topic}": ${redactText(errorText(error))}`, { cause: error });
+    }
+    const sub = new PullSubscription({
+      nc,
+      apiPrefix: this.#apiPrefix(),
+      stream: this.names.stream(topic),
+      consumer: this.names.consumer(topic, group),
+      spec,
+      onMessage,
+      expiresMs: this.#options.pullExpiresMs ?? 30_000,
+      heartbeatMs: this.#options.idleHeartbeatMs ?? 5_000,
+      maxDeliver: this.#options.maxDeliver ?? 1000,
+      deadLetter: (msg, failure) => this.#dead.store(msg, failure),
+      recover: () => prepare(true),
+      connected: () => this.#connected && !nc.isClosed(),
+      logger: this.#logger,
+      inboxPrefix: this.#options.connection?.inboxPrefix,
+    });
+    this.#subscriptions.add(sub);
+    sub.start();
+    return {
+      close: async () => {
+        this.#subscriptions.delete(sub);
+        await sub.close();
+      },
+    };
+  }
+
+  async health(): Promise<TransportHealth> {
+    const nc = this.#nc;
+    if (!nc) return { status: 'down', reason: this.#closed ? 'transport closed' : 'not connected' };
+    if (nc.isClosed()) return { status: 'down', reason: 'connection closed' };
+    if (!this.#connected) return { status: 'down', reason: this.#downReason };
+    try {
+      await withDeadline(this.#jsm!.getAccountInfo(), 3_000, 'JetStream did not answer within 3 s');
+      return { status: 'up' };
+    } catch (error) {
+      return { status: 'down', reason: `JetStream is not answering: ${redactText(errorText(error))}` };
+    }
+  }
+
+  async lag(topic: string, group: string): Promise<number | undefined> {
+    try {
+      const info = await this.#manager().consumers.info(this.names.stream(topic), this.names.consumer(topic, group));
+      return info.num_pending + info.num_ack_pending;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#subscriptions].map((s) => s.close()));
+    this.#subscriptions.clear();
+    const nc = this.#nc;
+    if (!nc || nc.isClosed()) return;
+    // Flush acks and naks still in the client's buffer, unless the server is away.
+    if (this.#connected) await withDeadline(nc.flush(), 5_000, 'flush timed out').catch(() => {});
+    await nc.close().catch(() => {});
+  }
+
+  /** Admin calls get the same typed errors as the rest of the SPI. */
+  #wrapStore(store: NatsDeadLetters): DeadLetterStore {
+    const wrap =
+      <A extends unknown[], R>(what: string, fn: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        this.#conn();
+        try {
+          return await fn(...args);
+        } catch (error) {
+          if (error instanceof TransportError) throw error;
+          throw new TransportError(`could not ${what} dead letters: ${redactText(errorText(error))}`, { cause: error });
+        }
+      };
+    return {
+      list: wrap('list', (topic: string, group: string, options?: { limit?: number }) => store.list(topic, group, options)),
+      replay: wrap('replay', (topic: string, group: string, ids?: readonly string[]) => store.replay(topic, group, ids)),
+      purge: wrap('purge', (topic: string, group: string, ids?: readonly string[]) => store.purge(topic, group, ids)),
+    };
+  }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function isNoStream(error: unknown): boolean {
+  const text = `${(error as Error)?.name ?? ''} ${errorText(error)}`;
+  return /no responders|stream not found|503/i.test(text);
+}
+
+async function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(message)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

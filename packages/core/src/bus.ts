@@ -144,8 +144,9 @@ class EventBus implements Bus {
       async () => {
         const messages = envelopes.map((e) => this.#encode(definition.topic, e as Envelope));
         if (tx === undefined) return this.transport.publish(messages);
-        if (this.transport.capabilities.transactionalPublish) return this.transport.publish(messages, { tx });
+        // An explicit outbox wins: the caller's transaction may be on another database than the transport's.
         if (this.#options.outbox) return this.#options.outbox.write(tx, messages);
+        if (this.transport.capabilities.transactionalPublish) return this.transport.publish(messages, { tx });
         throw new ConfigError(
           `publish with { tx } needs an outbox: the ${this.transport.name} transport cannot write inside a database transaction; pass createBus({ outbox: postgresOutbox(...) })`,
         );

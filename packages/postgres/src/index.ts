@@ -1,7 +1,7 @@
 export type { Database } from './database.ts';
 export type { Queryable, QueryResult, SqlDriver } from './driver.ts';
 export { postgresInbox } from './inbox.ts';
-export { migrate, SCHEMA_VERSION } from './migrations.ts';
+export { migrate, migrateWithin, SCHEMA_VERSION } from './migrations.ts';
 export { postgresOutbox } from './outbox.ts';
 export { openPglite } from './pglite-driver.ts';
 export type { QueueTransportOptions } from './queue-transport.ts';

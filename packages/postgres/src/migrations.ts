@@ -1,4 +1,4 @@
-import type { SqlDriver } from './driver.ts';
+import type { Queryable, SqlDriver } from './driver.ts';
 
 /**
  * Versioned schema, applied in order, each once. Append new versions; never edit an applied one.
@@ -74,18 +74,34 @@ const MIGRATION_LOCK = 746_173_001;
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
 
 export async function migrate(db: SqlDriver): Promise<void> {
-  for (const { version, sql } of MIGRATIONS) {
-    await db.transaction(async (tx) => {
-      await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await tx.query(
-        'create table if not exists ew_migrations (version int primary key, applied_at timestamptz not null default now())',
-      );
-      const applied = await tx.query('select 1 from ew_migrations where version = $1', [version]);
-      if (applied.rowCount > 0) return;
-      for (const statement of splitStatements(sql)) await tx.query(statement);
-      await tx.query('insert into ew_migrations (version) values ($1)', [version]);
-    });
-  }
+  for (const migration of MIGRATIONS) await db.transaction((tx) => apply(tx, migration));
+}
+
+/**
+ * Applies missing migrations inside a transaction the caller already holds (the outbox does this
+ * on its first write, since with PGlite no second transaction can start while the caller's is open).
+ * If that transaction rolls back, so does the migration, and the next write applies it again.
+ */
+export async function migrateWithin(tx: Queryable): Promise<void> {
+  for (const migration of MIGRATIONS) await apply(tx, migration);
+}
+
+/** True when the schema is at the latest version, as `q` sees it (no error if it does not exist). */
+export async function schemaIsCurrent(q: Queryable): Promise<boolean> {
+  // Two statements: a query naming a missing table fails at parse time, and would abort `q`'s transaction.
+  const exists = await q.query<{ ok: boolean }>(`select to_regclass('ew_migrations') is not null as ok`);
+  if (!exists.rows[0]?.ok) return false;
+  const { rows } = await q.query<{ version: number }>('select coalesce(max(version), 0)::int as version from ew_migrations');
+  return (rows[0]?.version ?? 0) >= SCHEMA_VERSION;
+}
+
+async function apply(tx: Queryable, { version, sql }: { version: number; sql: string }): Promise<void> {
+  await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+  await tx.query('create table if not exists ew_migrations (version int primary key, applied_at timestamptz not null default now())');
+  const applied = await tx.query('select 1 from ew_migrations where version = $1', [version]);
+  if (applied.rowCount > 0) return;
+  for (const statement of splitStatements(sql)) await tx.query(statement);
+  await tx.query('insert into ew_migrations (version) values ($1)', [version]);
 }
 
 /** pg and PGlite both take one statement per parameterless `query`; split on `;` at line ends. */

@@ -5,20 +5,23 @@
  */
 import type { OutgoingMessage, Outbox } from '@eventwire/core';
 import { type Database, driverFor } from './database.ts';
-import { migrate } from './migrations.ts';
+import { migrateWithin, schemaIsCurrent } from './migrations.ts';
 import { OUTBOX_CHANNEL } from './sql.ts';
 
 /** An outbox in `database`; pass it as `createBus({ outbox })`. Creates its tables on first use. */
 export function postgresOutbox(database: Database): Outbox {
   const db = driverFor(database);
-  let migrated: Promise<void> | undefined;
+  // Set once the schema was seen complete; until then each write checks (cheaply) and migrates.
+  let current = false;
   return {
     async write(tx, messages: readonly OutgoingMessage[]) {
       if (messages.length === 0) return;
-      // Migrations run outside the caller's transaction (PGlite: the driver joins it, which is fine too).
-      migrated ??= migrate(db);
-      await migrated;
       const q = db.wrapTransaction(tx);
+      // Inside the caller's transaction: with PGlite no other transaction can run while it is open.
+      if (!current) {
+        if (await schemaIsCurrent(q)) current = true;
+        else await migrateWithin(q);
+      }
       const values: string[] = [];
       const params: unknown[] = [];
       for (const m of messages) {

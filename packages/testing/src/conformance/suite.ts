@@ -126,6 +126,8 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       capabilities ??= (await options.transport()).capabilities;
       const reason = settings.skip?.();
       if (reason) {
+        // Reporters (JSON) carry task meta; `pnpm conformance` prints the reason from it.
+        (ctx.task.meta as Record<string, unknown>).skipReason = reason;
         ctx.skip(reason);
         return;
       }

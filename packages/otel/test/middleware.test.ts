@@ -333,4 +333,30 @@ describe('openTelemetry middleware', () => {
     logger.info({ a: 1 }, 'outside any span');
     expect(lines).toEqual([{ a: 1, msg: 'outside any span' }]);
   });
+
+  it('activateSendSpan: the send span is active while the transport publishes (for broker-client spans)', async () => {
+    for (const activate of [false, true]) {
+      h = harness();
+      const transport = memoryTransport({ broker: memoryBroker(`activate-${Math.random()}`) });
+      const publish = transport.publish.bind(transport);
+      let activeInside: string | undefined;
+      transport.publish = (messages, options) => {
+        activeInside = trace.getActiveSpan()?.spanContext().spanId;
+        return publish(messages, options);
+      };
+      const otel = openTelemetry({
+        tracerProvider: h.tracerProvider,
+        meterProvider: h.meterProvider,
+        activateSendSpan: activate,
+      });
+      const bus = await createBus({ transport, source: 't', logger: silentLogger, middleware: [otel] });
+      const request = h.tracerProvider.getTracer('app').startSpan('request');
+      await context.with(trace.setSpan(context.active(), request), () => bus.publish(Pinged, { n: 1 }));
+      request.end();
+      await bus.close({ drainMs: 100 });
+      const send = h.spans().find((s) => s.name === 'send otel.test.pinged')!;
+      expect(activeInside).toBe(activate ? send.spanContext().spanId : request.spanContext().spanId);
+      await h.shutdown();
+    }
+  });
 });

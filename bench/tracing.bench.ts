@@ -1,0 +1,236 @@
+/**
+ * Cost of tracing: end-to-end throughput (publish -> handle) on the memory transport with no
+ * middleware, against the @eventwire/otel middleware with a registered SDK (always-on sampler,
+ * batch span processor, a meter provider with a reader).
+ *
+ *   node --conditions=source bench/tracing.bench.ts [events-per-round] [rounds]
+ *
+ * Rounds alternate between the variants so that machine noise (shared CPUs) hits both alike;
+ * the reported figure is the median throughput of each variant.
+ */
+import { createRequire } from 'node:module';
+import {
+  type BusOptions,
+  createBus,
+  defineEvent,
+  memoryBroker,
+  memoryTransport,
+  silentLogger,
+} from '@eventwire/core';
+import { openTelemetry } from '@eventwire/otel';
+import { z } from 'zod';
+
+// The OpenTelemetry API and SDK are (dev) dependencies of @eventwire/otel, not of the workspace root:
+// load them from there. The API keeps its globals on a process-wide symbol, so every copy agrees.
+const fromOtel = createRequire(new URL('../packages/otel/package.json', import.meta.url));
+const {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  AlwaysOnSampler,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+} = fromOtel('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
+const { MeterProvider, MetricReader } = fromOtel(
+  '@opentelemetry/sdk-metrics',
+) as typeof import('@opentelemetry/sdk-metrics');
+const { context, createContextKey, metrics, ROOT_CONTEXT, trace } = fromOtel(
+  '@opentelemetry/api',
+) as typeof import('@opentelemetry/api');
+const { AsyncLocalStorageContextManager } = fromOtel(
+  '@opentelemetry/context-async-hooks',
+) as typeof import('@opentelemetry/context-async-hooks');
+
+const EVENTS = Number(process.argv[2] ?? 20_000);
+const ROUNDS = Number(process.argv[3] ?? 5);
+const IN_FLIGHT = 64; // concurrent publishes
+const CONCURRENCY = 16; // handlers at once
+const WINDOW = 1024; // events published and not handled yet, at most
+
+const Ticked = defineEvent({ type: 'bench.tick.happened', version: 1, schema: z.object({ n: z.number() }) });
+
+// A registered SDK, as in production: always-on sampling, the batch span processor with its
+// default settings exporting to a sink (no I/O), a meter provider with a reader.
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+let exported = 0;
+const tracerProvider = new BasicTracerProvider({
+  sampler: new AlwaysOnSampler(),
+  spanProcessors: [
+    new BatchSpanProcessor({
+      export(spans, done) {
+        exported += spans.length;
+        done({ code: 0 });
+      },
+      async shutdown() {},
+    }),
+  ],
+});
+// The same, sampling 10% of new traces (a common production setting), for comparison.
+const sampledProvider = new BasicTracerProvider({
+  sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.1) }),
+  spanProcessors: [
+    new BatchSpanProcessor({
+      export(spans, done) {
+        exported += spans.length;
+        done({ code: 0 });
+      },
+      async shutdown() {},
+    }),
+  ],
+});
+class Reader extends MetricReader {
+  protected async onShutdown() {}
+  protected async onForceFlush() {}
+}
+const reader = new Reader();
+const meterProvider = new MeterProvider({ readers: [reader] });
+
+type Variant = { name: string; middleware: () => BusOptions['middleware'] };
+const variants: Variant[] = [
+  { name: 'no tracing', middleware: () => [] },
+  {
+    name: 'otel (always-on, traces + metrics)',
+    middleware: () => [openTelemetry({ tracerProvider, meterProvider })],
+  },
+];
+if (process.env.BENCH_DETAIL) {
+  variants.push(
+    {
+      name: 'otel (10% sampled, traces + metrics)',
+      middleware: () => [openTelemetry({ tracerProvider: sampledProvider, meterProvider })],
+    },
+    { name: 'otel traces only', middleware: () => [openTelemetry({ tracerProvider, metrics: false })] },
+    { name: 'otel metrics only', middleware: () => [openTelemetry({ meterProvider, traces: false })] },
+    {
+      name: 'pass-through middleware (core cost of any middleware)',
+      middleware: () => [{ publish: (_e, _i, next) => next(), process: (_e, _i, next) => next() }],
+    },
+    {
+      name: 'context only: context.with() around publish and process, no spans',
+      middleware: () => {
+        const key = createContextKey('bench');
+        return [
+          {
+            publish: (_e, _i, next) => context.with(context.active().setValue(key, 1), next),
+            process: (_e, _i, next) => context.with(ROOT_CONTEXT.setValue(key, 2), next),
+          },
+        ];
+      },
+    },
+    {
+      name: 'context only, around process only',
+      middleware: () => {
+        const key = createContextKey('bench');
+        return [{ process: (_e, _i, next) => context.with(ROOT_CONTEXT.setValue(key, 2), next) }];
+      },
+    },
+    {
+      name: 'otel, no SDK registered (API no-op)',
+      middleware: () => [
+        openTelemetry({
+          tracerProvider: trace.getTracerProvider(),
+          meterProvider: metrics.getMeterProvider(),
+        }),
+      ],
+    },
+  );
+}
+
+async function round(variant: Variant, index: number): Promise<{ wall: number; cpu: number }> {
+  const broker = memoryBroker(`bench-tracing-${index}`);
+  const bus = await createBus({
+    transport: memoryTransport({ broker }),
+    source: 'bench',
+    logger: silentLogger,
+    middleware: variant.middleware() ?? [],
+  });
+  let handled = 0;
+  let next = 0;
+  let gate: { wait: Promise<void>; open: () => void } | undefined;
+  let finish!: () => void;
+  const allHandled = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  bus.subscribe(
+    Ticked,
+    () => {
+      if (++handled === EVENTS) finish();
+      if (gate && next - handled < WINDOW / 2) {
+        const open = gate.open;
+        gate = undefined;
+        open();
+      }
+    },
+    { group: 'bench', concurrency: CONCURRENCY },
+  );
+  await bus.start();
+  const started = performance.now();
+  const cpuStarted = process.cpuUsage();
+  // Steady state: producers stay at most WINDOW events ahead of the handlers, so that the
+  // broker's queue stays short and the run measures the per-event path, not queue growth.
+  const worker = async () => {
+    while (next < EVENTS) {
+      if (next - handled >= WINDOW) {
+        if (!gate) {
+          let open!: () => void;
+          const wait = new Promise<void>((resolve) => {
+            open = resolve;
+          });
+          gate = { wait, open };
+        }
+        await gate.wait;
+        continue;
+      }
+      await bus.publish(Ticked, { n: next++ });
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  await allHandled;
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuStarted);
+  await bus.close({ drainMs: 1000 });
+  return { wall: EVENTS / seconds, cpu: EVENTS / ((cpu.user + cpu.system) / 1e6) };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+if (process.env.BENCH_ONLY) {
+  const keep = variants.filter((v, i) => i === 0 || v.name.includes(process.env.BENCH_ONLY!));
+  variants.splice(0, variants.length, ...keep);
+}
+
+// Warm up both paths (JIT), then alternate.
+for (const v of variants) await round(v, -1);
+const results = new Map<string, { wall: number; cpu: number }[]>(variants.map((v) => [v.name, []]));
+for (let r = 0; r < ROUNDS; r++) {
+  const order = r % 2 === 0 ? variants : [...variants].reverse();
+  for (const v of order) results.get(v.name)!.push(await round(v, r));
+}
+await reader.collect();
+await tracerProvider.forceFlush();
+
+const baseline = results.get(variants[0]!.name)!;
+const baseWall = median(baseline.map((x) => x.wall));
+const baseCpu = median(baseline.map((x) => x.cpu));
+const pct = (x: number, base: number) => `${x >= base ? '+' : ''}${((x / base - 1) * 100).toFixed(1)}%`;
+console.log(
+  `node ${process.version}, ${EVENTS} events x ${ROUNDS} rounds, ${IN_FLIGHT} publishes in flight, handler concurrency ${CONCURRENCY}, load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)}`,
+);
+console.log(
+  '| variant | events per CPU-second (median) | vs no tracing | events/s wall (median) | vs no tracing | wall rounds |',
+);
+console.log('|---|---:|---:|---:|---:|---|');
+for (const v of variants) {
+  const xs = results.get(v.name)!;
+  const cpu = median(xs.map((x) => x.cpu));
+  const wall = median(xs.map((x) => x.wall));
+  const first = v === variants[0];
+  console.log(
+    `| ${v.name} | ${Math.round(cpu)} | ${first ? '—' : pct(cpu, baseCpu)} | ${Math.round(wall)} | ${first ? '—' : pct(wall, baseWall)} | ${xs.map((x) => Math.round(x.wall)).join(', ')} |`,
+  );
+}
+console.log(`spans exported: ${exported} (2 per event per traced round, warm-up included)`);
+await tracerProvider.shutdown();
+await meterProvider.shutdown();

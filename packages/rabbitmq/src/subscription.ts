@@ -184,7 +184,9 @@ export class RabbitSubscription implements TransportSubscription {
       // Cancelled by the broker (queue deleted): consume again once the queue is back.
       if (this.#channel === channel) {
         this.#channel = undefined;
+        this.#consumerTag = undefined;
         void channel.close().catch(() => {});
+        this.#scheduleReopen();
       }
       return;
     }

@@ -4,7 +4,9 @@
  * quorum queue delivery limit as a safety net. Skipped when the broker is unreachable, failed
  * when EVENTWIRE_REQUIRE_BROKERS=all.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, OutgoingMessage, SubscriptionSpec, Transport } from '@eventwire/core';
 import { waitFor } from '@eventwire/testing';
 import amqp from 'amqplib';
@@ -133,4 +135,59 @@ describeBroker('rabbitmq', () => {
     // Nothing else comes back: the acks after the reconnect went through.
     expect(deliveries.filter((d) => d.headers.id !== 'e3')).toEqual([]);
   }, 120_000);
+
+  test('a consumer killed with SIGKILL: its unsettled messages go to the next consumer, counted as attempt 2', async () => {
+    const { transport, spec, message } = await setup();
+    const script = fileURLToPath(new URL('./fixtures/crash-consumer.ts', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      ['--conditions=source', script, RABBITMQ_URL, spec.topic, spec.group],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    cleanups.push(async () => void child.kill('SIGKILL'));
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    await waitFor(() => output.includes('ready'), { timeoutMs: 20_000 });
+    await transport.publish([message(1), message(2)]);
+    await waitFor(() => output.includes('e1 1') && output.includes('e2 1'), { timeoutMs: 10_000 });
+    child.kill('SIGKILL');
+
+    const deliveries: IncomingMessage[] = [];
+    const sub = await transport.subscribe(spec, (m) => deliveries.push(m));
+    cleanups.push(() => sub.close());
+    // The kernel closes the dead process's socket, so RabbitMQ requeues at once (no lease to wait out).
+    await waitFor(() => deliveries.length === 2, { timeoutMs: 15_000 });
+    expect(deliveries.map((d) => [d.headers.id, d.attempt]).sort()).toEqual([
+      ['e1', 2],
+      ['e2', 2],
+    ]);
+    for (const d of deliveries) await d.ack();
+  });
+
+  test('queue deleted under a live subscription: it re-declares and consumes again', async () => {
+    const { transport, spec, message } = await setup();
+    const deliveries: IncomingMessage[] = [];
+    const sub = await transport.subscribe(spec, (m) => {
+      deliveries.push(m);
+      void m.ack();
+    });
+    cleanups.push(() => sub.close());
+    const connection = await amqp.connect(RABBITMQ_URL);
+    const channel = await connection.createChannel();
+    await channel.deleteQueue(`ew.${spec.topic}/g`);
+    await connection.close();
+    // The subscription is back once its queue exists and is bound again.
+    await waitFor(
+      async () => {
+        await transport.publish([message(deliveries.length + 100)]);
+        return deliveries.length > 0;
+      },
+      { timeoutMs: 20_000, intervalMs: 250 },
+    );
+    expect(await transport.health()).toEqual({ status: 'up' });
+  });
 });

@@ -4,6 +4,7 @@
  */
 import {
   type Capabilities,
+  EventwireError,
   type IncomingMessage,
   type OutgoingMessage,
   PartialPublishError,
@@ -75,7 +76,7 @@ export class RabbitMqTransport implements Transport {
         }),
       );
     } catch (error) {
-      throw error instanceof TransportError
+      throw error instanceof EventwireError
         ? error
         : (declarationError(error, 'exchange') ??
             new TransportError(`cannot declare exchange: ${describe(error)}`, { cause: error }));

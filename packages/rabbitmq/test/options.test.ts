@@ -89,3 +89,13 @@ describe('CloudEvents binary mode in AMQP headers', () => {
     });
   });
 });
+
+describe('publish input errors', () => {
+  test('a topic name too long for RabbitMQ is a ConfigError, not a transport failure', async () => {
+    const { rabbitmq } = await import('../src/index.ts');
+    const transport = rabbitmq({ url: 'amqp://127.0.0.1:1' });
+    await expect(
+      transport.publish([{ topic: 't'.repeat(300), id: '1', headers: {}, body: Buffer.from('{}') }]),
+    ).rejects.toBeInstanceOf(ConfigError);
+  });
+});

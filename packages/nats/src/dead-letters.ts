@@ -9,7 +9,7 @@ import {
   type DeadLetterStore,
   TARGET_GROUP_HEADER,
 } from '@eventwire/core';
-import { type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
+import { type JetStreamPublishOptions, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import type { Msg } from '@nats-io/transport-node';
 import { parseAckSubject } from './ack.ts';
 import { FAILURE_HEADER, fromNatsHeaders, percentDecode, percentEncode, toNatsHeaders } from './headers.ts';
@@ -20,7 +20,8 @@ import { isMessageNotFound, isNotFound, type Topology } from './topology.ts';
 const FAILURE_LIMIT = 6 * 1024;
 
 export interface DeadLetterDeps {
-  js: () => JetStreamClient;
+  /** JetStream publish, through the transport's publish window. */
+  publish: (subject: string, body: Uint8Array, options: Partial<JetStreamPublishOptions>) => Promise<unknown>;
   jsm: () => Promise<JetStreamManager>;
   names: Names;
   topology: Topology;
@@ -61,7 +62,7 @@ export class NatsDeadLetters implements DeadLetterStore {
     const seq = parseAckSubject(msg.reply)?.streamSeq;
     // Dedup on the original's stream sequence: a dead letter whose `term` got lost and that is
     // dead-lettered again on redelivery is stored once.
-    await this.#d.js().publish(this.#d.names.deadLetterSubject(topic, group), msg.data, {
+    await this.#d.publish(this.#d.names.deadLetterSubject(topic, group), msg.data, {
       headers,
       timeout: this.#d.publishTimeoutMs,
       ...(seq ? { msgID: `${this.#d.names.stream(topic)}:${seq}` } : {}),
@@ -102,7 +103,7 @@ export class NatsDeadLetters implements DeadLetterStore {
       // To the group's replay subject: only this group's consumer reads it. The target-group
       // header says the same to anything that reads the stream directly.
       const headers = toNatsHeaders({ ...record.message.headers, [TARGET_GROUP_HEADER]: group });
-      await this.#d.js().publish(this.#d.names.replaySubject(topic, group), record.message.body, {
+      await this.#d.publish(this.#d.names.replaySubject(topic, group), record.message.body, {
         headers,
         msgID: `replay:${stream}:${record.id}`,
         timeout: this.#d.publishTimeoutMs,

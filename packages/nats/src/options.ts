@@ -51,7 +51,12 @@ export interface NatsTransportOptions {
   maxDeliver?: number;
   /** `max_ack_pending` of the group consumers (all subscriptions of a group together). Default 10,000. */
   maxAckPending?: number;
-  /** How long a publish waits for JetStream's ack, in ms. Default 5,000. */
+  /**
+   * Publishes awaiting JetStream's ack at once on this connection; more wait their turn (in
+   * order) before they are sent, so that their timeout does not run while they queue. Default 256.
+   */
+  maxPendingPublishes?: number;
+  /** How long a publish waits for JetStream's ack once sent, in ms. Default 5,000. */
   publishTimeoutMs?: number;
   /**
    * Largest event (body plus headers, as core counts it). Default: the server's `max_payload`

@@ -26,6 +26,7 @@ import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-n
 import { headerBytes, MSG_ID_HEADER, toNatsHeaders } from './headers.ts';
 import { Names } from './names.ts';
 import type { NatsTransportOptions } from './options.ts';
+import { PublishWindow } from './publish-window.ts';
 import { PullSubscription } from './pull.ts';
 import { NatsDeadLetters } from './dead-letters.ts';
 import { isNotFound, Topology } from './topology.ts';
@@ -50,6 +51,7 @@ export class NatsTransport implements Transport {
   readonly #topology: Topology;
   readonly #dead: NatsDeadLetters;
   readonly #subscriptions = new Set<PullSubscription>();
+  readonly #window: PublishWindow;
   #nc: NatsConnection | undefined;
   #js: JetStreamClient | undefined;
   #jsm: JetStreamManager | undefined;
@@ -61,6 +63,7 @@ export class NatsTransport implements Transport {
   constructor(options: NatsTransportOptions = {}, internals: NatsTransportInternals = {}) {
     this.#options = options;
     this.#logger = internals.logger ?? silentLogger;
+    this.#window = new PublishWindow(options.maxPendingPublishes ?? 256);
     this.names = new Names(options.prefix ?? 'ew', options.stream ? { kind: 'single', stream: options.stream } : { kind: 'per-topic' });
     this.#topology = new Topology(() => Promise.resolve(this.#manager()), this.names, {
       storage: options.storage ?? 'file',
@@ -73,7 +76,7 @@ export class NatsTransport implements Transport {
       maxAckPending: options.maxAckPending ?? 10_000,
     });
     this.#dead = new NatsDeadLetters({
-      js: () => this.#client(),
+      publish: (subject, body, options) => this.#window.run(() => this.#client().publish(subject, body, options)),
       jsm: () => Promise.resolve(this.#manager()),
       names: this.names,
       topology: this.#topology,
@@ -236,7 +239,7 @@ export class NatsTransport implements Transport {
     const results = await Promise.allSettled(
       indexes.map((i) => {
         const p = prepared[i]!;
-        return js.publish(p.subject, p.message.body, { msgID: p.message.id, headers: p.headers, timeout });
+        return this.#window.run(() => js.publish(p.subject, p.message.body, { msgID: p.message.id, headers: p.headers, timeout }));
       }),
     );
     const errors = new Map<number, unknown>();

@@ -25,6 +25,7 @@ import {
   type TransportSubscription,
 } from '@eventwire/core';
 import { Command, type Redis } from 'ioredis';
+import { AckBatcher } from './ack-batcher.ts';
 import { fromFields, toFields } from './fields.ts';
 import type { Keys } from './keys.ts';
 import { HEARTBEAT, MOVE_DUE, RELEASE, RETRY } from './scripts.ts';
@@ -65,6 +66,8 @@ export class StreamSubscription implements TransportSubscription {
   #moveAt = Number.POSITIVE_INFINITY;
   #moving: Promise<void> | undefined;
   #moveAgain = false;
+  readonly #settleWaiters: (() => void)[] = [];
+  readonly #acks: AckBatcher;
 
   constructor(
     ctx: SubscriptionContext,
@@ -77,6 +80,7 @@ export class StreamSubscription implements TransportSubscription {
     this.#credits = new Credits(Math.max(1, spec.maxInFlight));
     this.#stream = ctx.keys.stream(spec.topic);
     this.#delayed = ctx.keys.delayed(spec.topic, spec.group);
+    this.#acks = new AckBatcher(ctx.command, this.#stream, spec.group);
   }
 
   get #stopping(): boolean {
@@ -132,6 +136,11 @@ export class StreamSubscription implements TransportSubscription {
       } catch {
         break;
       }
+      // Fetch in batches: while more than half the window is still held, wait for settles
+      // instead of paying a round trip for every single free credit.
+      const low = Math.ceil(this.#credits.max / 2);
+      while (!this.#stopping && this.#credits.available() < low && this.#held.size > 0)
+        await this.#nextSettle();
       if (this.#claimDue) await this.#reclaim();
       const count = this.#credits.available();
       if (count <= 0 || this.#stopping) continue;
@@ -262,9 +271,7 @@ export class StreamSubscription implements TransportSubscription {
     this.#held.add(id);
     const settle = settleOnce(
       {
-        ack: async () => {
-          await command.xack(this.#stream, group, id);
-        },
+        ack: () => this.#acks.ack(id),
         retry: async (delayMs: number) => {
           const headers: Record<string, string> = { ...wire.headers };
           headers[TARGET_GROUP_HEADER] = group;
@@ -301,9 +308,22 @@ export class StreamSubscription implements TransportSubscription {
       () => {
         this.#held.delete(id);
         this.#credits.give();
+        for (const wake of this.#settleWaiters.splice(0)) wake();
       },
     );
     this.#onMessage({ ...wire, attempt, ...settle });
+  }
+
+  /** Resolves at the next settle, or when the subscription stops. */
+  #nextSettle(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#stop.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.#settleWaiters.push(done);
+      this.#stop.signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   async #heartbeat(): Promise<void> {

@@ -23,7 +23,8 @@ function payloadOf(d: EventDefinition<any>): Record<string, unknown> {
 /** CloudEvents binary-mode attributes that travel next to the payload. */
 const HEADERS = {
   type: 'object',
-  description: 'CloudEvents 1.0 attributes (binary mode: one header per attribute; structured mode: in the body).',
+  description:
+    'CloudEvents 1.0 attributes (binary mode: one header per attribute; structured mode: in the body).',
   properties: {
     'ce-id': { type: 'string', description: 'Event id (UUIDv7); the dedup key.' },
     'ce-type': { type: 'string' },
@@ -50,7 +51,9 @@ export function asyncApiDocument(options: AsyncApiOptions): Record<string, unkno
   const messages: Record<string, unknown> = {};
   const topics = [...options.topics.keys()].sort();
   for (const topic of topics) {
-    const defs = [...options.topics.get(topic)!].sort((a, b) => a.type.localeCompare(b.type) || a.version - b.version);
+    const defs = [...options.topics.get(topic)!].sort(
+      (a, b) => a.type.localeCompare(b.type) || a.version - b.version,
+    );
     const channelId = id(topic);
     const channelMessages: Record<string, unknown> = {};
     for (const d of defs) {

@@ -52,7 +52,12 @@ export interface LoadedConfig {
   groups: Map<string, string[]>;
 }
 
-export const CONFIG_NAMES = ['eventwire.config.ts', 'eventwire.config.mts', 'eventwire.config.js', 'eventwire.config.mjs'];
+export const CONFIG_NAMES = [
+  'eventwire.config.ts',
+  'eventwire.config.mts',
+  'eventwire.config.js',
+  'eventwire.config.mjs',
+];
 
 export function findConfig(explicit: string | undefined, cwd = process.cwd()): string {
   if (explicit) {
@@ -101,11 +106,13 @@ export function resolveConfig(
   if (!config || typeof config !== 'object') {
     throw new CliError(`${path} must export the config as default (export default defineConfig({ ... }))`);
   }
-  if (!Array.isArray(config.events)) throw new CliError(`${path}: \`events\` must be an array of event definitions`);
+  if (!Array.isArray(config.events))
+    throw new CliError(`${path}: \`events\` must be an array of event definitions`);
   const topics = new Map<string, EventDefinition<any>[]>();
   const seen = new Set<string>();
   config.events.forEach((d, i) => {
-    if (!isDefinition(d)) throw new CliError(`${path}: events[${i}] is not an event definition (made with defineEvent)`);
+    if (!isDefinition(d))
+      throw new CliError(`${path}: events[${i}] is not an event definition (made with defineEvent)`);
     const id = `${d.type}@${d.version}`;
     if (seen.has(id)) throw new CliError(`${path}: ${d.type} v${d.version} is listed twice`);
     seen.add(id);
@@ -151,7 +158,9 @@ export function definitionOf(
   if (version === undefined) return all.reduce((a, b) => (b.version > a.version ? b : a));
   const found = all.find((d) => d.version === version);
   if (!found) {
-    throw new CliError(`${type} has no version ${version}; known versions: ${all.map((d) => d.version).join(', ')}`);
+    throw new CliError(
+      `${type} has no version ${version}; known versions: ${all.map((d) => d.version).join(', ')}`,
+    );
   }
   return found;
 }
@@ -165,7 +174,8 @@ export function groupPairs(
   const pairs: { topic: string; group: string }[] = [];
   for (const [t, groups] of loaded.groups) {
     if (topic !== undefined && t !== topic) continue;
-    for (const g of groups) if (filter.group === undefined || g === filter.group) pairs.push({ topic: t, group: g });
+    for (const g of groups)
+      if (filter.group === undefined || g === filter.group) pairs.push({ topic: t, group: g });
   }
   if (filter.group !== undefined && pairs.length === 0) {
     const known = [...new Set([...loaded.groups.values()].flat())].join(', ') || '(none)';

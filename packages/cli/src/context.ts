@@ -24,7 +24,12 @@ export interface Context {
 
 const CONNECT_TIMEOUT_MS = 15_000;
 
-export function createContext(io: Io, options: GlobalOptions, env = process.env, cwd = process.cwd()): Context {
+export function createContext(
+  io: Io,
+  options: GlobalOptions,
+  env = process.env,
+  cwd = process.cwd(),
+): Context {
   let config: Promise<LoadedConfig> | undefined;
   let bus: Promise<Bus> | undefined;
   rememberUrl(options.url);
@@ -44,7 +49,9 @@ export function createContext(io: Io, options: GlobalOptions, env = process.env,
     async url() {
       const url = options.url ?? env.EVENTWIRE_URL ?? (await context.config()).config.url;
       if (!url) {
-        throw new CliError('no broker URL: pass --url <url>, set EVENTWIRE_URL, or set `url` in eventwire.config.ts');
+        throw new CliError(
+          'no broker URL: pass --url <url>, set EVENTWIRE_URL, or set `url` in eventwire.config.ts',
+        );
       }
       return url;
     },
@@ -70,7 +77,10 @@ export async function connectBus(url: string, source: string): Promise<Bus> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new CliError(`cannot connect to ${safeUrl(url)}: no answer within ${CONNECT_TIMEOUT_MS / 1000} s`)),
+      () =>
+        reject(
+          new CliError(`cannot connect to ${safeUrl(url)}: no answer within ${CONNECT_TIMEOUT_MS / 1000} s`),
+        ),
       CONNECT_TIMEOUT_MS,
     );
     timer.unref();
@@ -80,7 +90,12 @@ export async function connectBus(url: string, source: string): Promise<Bus> {
   } catch (error) {
     if (error instanceof CliError) throw error;
     const e = error as Error & { code?: string };
-    if (e.name === 'ConfigError' || e.name === 'AdapterNotInstalledError' || e.code === 'EW_CONFIG' || e.code === 'EW_ADAPTER_MISSING') {
+    if (
+      e.name === 'ConfigError' ||
+      e.name === 'AdapterNotInstalledError' ||
+      e.code === 'EW_CONFIG' ||
+      e.code === 'EW_ADAPTER_MISSING'
+    ) {
       throw new CliError(e.message);
     }
     const reason = e.message || e.code || String(error);

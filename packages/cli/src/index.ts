@@ -1,5 +1,11 @@
-export { asyncApiDocument, type AsyncApiOptions } from './asyncapi.ts';
-export { defineConfig, type EventwireConfig, type LoadedConfig, loadConfig, resolveConfig } from './config.ts';
+export { type AsyncApiOptions, asyncApiDocument } from './asyncapi.ts';
+export {
+  defineConfig,
+  type EventwireConfig,
+  type LoadedConfig,
+  loadConfig,
+  resolveConfig,
+} from './config.ts';
 export { CliError, UsageError } from './errors.ts';
 export { run } from './main.ts';
 export {

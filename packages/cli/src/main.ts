@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { dlqList, dlqPurge, dlqReplay, dlqShow } from './commands/dlq.ts';
 import { doctor } from './commands/doctor.ts';
 import { publish } from './commands/publish.ts';
@@ -123,18 +123,29 @@ const COMMAND_OPTIONS: Record<string, ParseArgsConfig['options']> = {
     key: { type: 'string' },
     id: { type: 'string' },
   },
-  schema: { format: { type: 'string' }, out: { type: 'string' }, update: { type: 'boolean' }, snapshot: { type: 'string' } },
+  schema: {
+    format: { type: 'string' },
+    out: { type: 'string' },
+    update: { type: 'boolean' },
+    snapshot: { type: 'string' },
+  },
   doctor: { 'max-lag': { type: 'string' } },
 };
 
 function positiveInt(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, not "${value}"`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`--${name} must be a non-negative integer, not "${value}"`);
   return n;
 }
 
-async function dispatch(ctx: Context, command: string, rest: string[], values: Record<string, unknown>): Promise<number> {
+async function dispatch(
+  ctx: Context,
+  command: string,
+  rest: string[],
+  values: Record<string, unknown>,
+): Promise<number> {
   switch (command) {
     case 'dlq': {
       const [sub, ...args] = rest;
@@ -165,15 +176,21 @@ async function dispatch(ctx: Context, command: string, rest: string[], values: R
           return dlqPurge(ctx, options);
         default:
           throw new UsageError(
-            sub ? `unknown dlq command "${sub}": use list, show, replay or purge` : 'dlq needs a command: list, show, replay or purge',
+            sub
+              ? `unknown dlq command "${sub}": use list, show, replay or purge`
+              : 'dlq needs a command: list, show, replay or purge',
           );
       }
     }
     case 'tail':
       if (rest.length > 1) throw new UsageError(`unexpected argument "${rest[1]}" for tail`);
-      return tail(ctx, rest[0], { count: positiveInt('count', values.count), groupLess: values['group-less'] as boolean });
+      return tail(ctx, rest[0], {
+        count: positiveInt('count', values.count),
+        groupLess: values['group-less'] as boolean,
+      });
     case 'publish':
-      if (rest.length > 1) throw new UsageError(`unexpected argument "${rest[1]}" for publish (quote the --data JSON)`);
+      if (rest.length > 1)
+        throw new UsageError(`unexpected argument "${rest[1]}" for publish (quote the --data JSON)`);
       return publish(ctx, rest[0], {
         data: values.data as string | undefined,
         version: positiveInt('version', values.version),
@@ -184,9 +201,15 @@ async function dispatch(ctx: Context, command: string, rest: string[], values: R
     case 'schema': {
       const [sub, ...args] = rest;
       if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}" for schema ${sub}`);
-      if (sub === 'export') return schemaExport(ctx, { format: values.format as string, out: values.out as string });
-      if (sub === 'check') return schemaCheck(ctx, { update: values.update as boolean, snapshot: values.snapshot as string });
-      throw new UsageError(sub ? `unknown schema command "${sub}": use export or check` : 'schema needs a command: export or check');
+      if (sub === 'export')
+        return schemaExport(ctx, { format: values.format as string, out: values.out as string });
+      if (sub === 'check')
+        return schemaCheck(ctx, { update: values.update as boolean, snapshot: values.snapshot as string });
+      throw new UsageError(
+        sub
+          ? `unknown schema command "${sub}": use export or check`
+          : 'schema needs a command: export or check',
+      );
     }
     case 'doctor':
       if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}" for doctor`);
@@ -208,7 +231,12 @@ function commandOf(argv: readonly string[]): string | undefined {
 }
 
 /** Runs the CLI with `argv` (without node and the script). Resolves to the exit status. */
-export async function run(argv: readonly string[], io: Io = processIo(), env = process.env, cwd = process.cwd()): Promise<number> {
+export async function run(
+  argv: readonly string[],
+  io: Io = processIo(),
+  env = process.env,
+  cwd = process.cwd(),
+): Promise<number> {
   const command = commandOf(argv);
   const known = command !== undefined && command in COMMAND_OPTIONS;
   let ctx: Context | undefined;

@@ -19,12 +19,18 @@ export function snapshotOf(definitions: readonly EventDefinition<any>[]): Schema
     events[d.type]![String(d.version)] = { topic: d.topic, schema: d.jsonSchema() };
   }
   return {
-    $comment: 'eventwire schema snapshot: JSON Schema of each event version. Update with `eventwire schema check --update`.',
+    $comment:
+      'eventwire schema snapshot: JSON Schema of each event version. Update with `eventwire schema check --update`.',
     events,
   };
 }
 
-export type BreakKind = 'removed_version' | 'removed_field' | 'changed_type' | 'new_required_field' | 'changed_values';
+export type BreakKind =
+  | 'removed_version'
+  | 'removed_field'
+  | 'changed_type'
+  | 'new_required_field'
+  | 'changed_values';
 
 export interface SchemaBreak {
   kind: BreakKind;
@@ -78,7 +84,12 @@ export function checkSchemas(snapshot: SchemaSnapshot, current: SchemaSnapshot):
   for (const [type, versions] of Object.entries(current.events)) {
     for (const v of Object.keys(versions)) {
       if (!snapshot.events?.[type]?.[v]) {
-        additions.push({ type, version: Number(v), path: '', message: `${type} v${v}: new ${snapshot.events?.[type] ? 'version' : 'event type'}` });
+        additions.push({
+          type,
+          version: Number(v),
+          path: '',
+          message: `${type} v${v}: new ${snapshot.events?.[type] ? 'version' : 'event type'}`,
+        });
       }
     }
   }
@@ -120,7 +131,8 @@ function typesOf(schema: JsonSchema, root: JsonSchema): string[] {
     const t = v.type;
     if (typeof t === 'string') out.add(t === 'integer' ? 'integer' : t);
     else if (Array.isArray(t)) for (const x of t) out.add(String(x));
-    else if ('const' in v) out.add(v.const === null ? 'null' : typeof v.const === 'object' ? 'object' : typeof v.const);
+    else if ('const' in v)
+      out.add(v.const === null ? 'null' : typeof v.const === 'object' ? 'object' : typeof v.const);
     else if (Array.isArray(v.enum)) for (const e of v.enum) out.add(e === null ? 'null' : typeof e);
     else if (v.properties) out.add('object');
     else if (v.items || v.prefixItems) out.add('array');
@@ -151,7 +163,13 @@ function compare(ctx: Ctx, oldRaw: unknown, newRaw: unknown, path: string): void
   const a = deref(oldRaw, ctx.rootOld);
   const b = deref(newRaw, ctx.rootNew);
   const push = (kind: BreakKind, message: string) =>
-    ctx.breaks.push({ kind, type: ctx.type, version: ctx.version, path, message: `${ctx.type} v${ctx.version}: ${message}` });
+    ctx.breaks.push({
+      kind,
+      type: ctx.type,
+      version: ctx.version,
+      path,
+      message: `${ctx.type} v${ctx.version}: ${message}`,
+    });
 
   const ta = typesOf(a, ctx.rootOld);
   const tb = typesOf(b, ctx.rootNew);
@@ -159,13 +177,19 @@ function compare(ctx: Ctx, oldRaw: unknown, newRaw: unknown, path: string): void
   const numeric = (t: string[]) => t.map((x) => (x === 'integer' ? 'number' : x));
   if (!ta.includes('any') && !tb.includes('any') && ta.join('|') !== tb.join('|')) {
     const same = numeric(ta).join('|') === numeric(tb).join('|');
-    push('changed_type', `${label(path)} changed type${same ? ' (integer/number)' : ''} from ${ta.join(' | ')} to ${tb.join(' | ')}`);
+    push(
+      'changed_type',
+      `${label(path)} changed type${same ? ' (integer/number)' : ''} from ${ta.join(' | ')} to ${tb.join(' | ')}`,
+    );
     return;
   }
   const va = valuesOf(a, ctx.rootOld);
   const vb = valuesOf(b, ctx.rootNew);
   if ((va || vb) && (va ?? []).join(',') !== (vb ?? []).join(',')) {
-    push('changed_values', `${label(path)} changed allowed values from ${va ? va.join(', ') : 'any'} to ${vb ? vb.join(', ') : 'any'}`);
+    push(
+      'changed_values',
+      `${label(path)} changed allowed values from ${va ? va.join(', ') : 'any'} to ${vb ? vb.join(', ') : 'any'}`,
+    );
   }
 
   const oa = objectPart(a, ctx.rootOld);
@@ -210,7 +234,12 @@ function compare(ctx: Ctx, oldRaw: unknown, newRaw: unknown, path: string): void
           message: `${ctx.type} v${ctx.version}: new required field "${child}"`,
         });
       } else {
-        ctx.additions.push({ type: ctx.type, version: ctx.version, path: child, message: `${ctx.type} v${ctx.version}: new optional field "${child}"` });
+        ctx.additions.push({
+          type: ctx.type,
+          version: ctx.version,
+          path: child,
+          message: `${ctx.type} v${ctx.version}: new optional field "${child}"`,
+        });
       }
     }
   }

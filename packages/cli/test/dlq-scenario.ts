@@ -33,7 +33,11 @@ export async function seedDeadLetters(url: string, count: number): Promise<{ ids
     Array.from({ length: count }, (_, i) => ({ data: order(i + 1), options: { subject: `o-${i + 1}` } })),
   );
   const dl = bus.deadLetters(OrderPlaced, 'email');
-  await waitFor(async () => analytics.size === count && (await dl.list()).length === count, 30_000, 'dead letters');
+  await waitFor(
+    async () => analytics.size === count && (await dl.list()).length === count,
+    30_000,
+    'dead letters',
+  );
   await bus.close({ drainMs: 1000 });
   void failed;
   return { ids: envelopes.map((e) => e.id) };
@@ -42,7 +46,11 @@ export async function seedDeadLetters(url: string, count: number): Promise<{ ids
 /**
  * Opens the bus with both groups succeeding, for `ms`, and reports which events each handled.
  */
-export async function consumeFor(url: string, ms: number, until?: (seen: { email: string[]; analytics: string[] }) => boolean) {
+export async function consumeFor(
+  url: string,
+  ms: number,
+  until?: (seen: { email: string[]; analytics: string[] }) => boolean,
+) {
   const bus = await createBus({ url, source: 'cli-test' });
   const seen = { email: [] as string[], analytics: [] as string[] };
   bus.subscribe(OrderPlacedV2, async (e) => void seen.email.push(e.id), { group: 'email' });

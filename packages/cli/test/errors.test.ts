@@ -10,7 +10,17 @@ describe('eventwire CLI: usage and errors', () => {
     expect(none.stdout).toContain('Usage: eventwire <command>');
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
-    for (const c of ['dlq list', 'dlq show', 'dlq replay', 'dlq purge', 'tail', 'publish', 'schema export', 'schema check', 'doctor']) {
+    for (const c of [
+      'dlq list',
+      'dlq show',
+      'dlq replay',
+      'dlq purge',
+      'tail',
+      'publish',
+      'schema export',
+      'schema check',
+      'doctor',
+    ]) {
       expect(help.stdout).toContain(c);
     }
     const dlq = await cli(['dlq', '--help']);
@@ -22,7 +32,9 @@ describe('eventwire CLI: usage and errors', () => {
   it('unknown commands and options are usage errors (exit 2)', async () => {
     const command = await cli(['frobnicate']);
     expect(command.code).toBe(2);
-    expect(command.stderr).toContain('unknown command "frobnicate"; commands: dlq, tail, publish, schema, doctor');
+    expect(command.stderr).toContain(
+      'unknown command "frobnicate"; commands: dlq, tail, publish, schema, doctor',
+    );
     const sub = await cli([...config, 'dlq', 'drop']);
     expect(sub.code).toBe(2);
     expect(sub.stderr).toContain('unknown dlq command "drop"');
@@ -55,7 +67,9 @@ describe('eventwire CLI: usage and errors', () => {
     const url = 'postgres://eventwire:s3cr3t-pw@127.0.0.1:1/eventwire';
     const list = await cli([...config, '--url', url, 'dlq', 'list']);
     expect(list.code).toBe(1);
-    expect(list.stderr).toMatch(/cannot connect to postgres:\/\/\*\*\*(:\*\*\*)?@127\.0\.0\.1:1\/eventwire: .*ECONNREFUSED/);
+    expect(list.stderr).toMatch(
+      /cannot connect to postgres:\/\/\*\*\*(:\*\*\*)?@127\.0\.0\.1:1\/eventwire: .*ECONNREFUSED/,
+    );
     expect(list.stderr + list.stdout).not.toContain('s3cr3t-pw');
 
     const doctor = await cli([...config, 'doctor', '--json'], { env: { EVENTWIRE_URL: url } });
@@ -67,7 +81,9 @@ describe('eventwire CLI: usage and errors', () => {
     expect(doctor.stdout + doctor.stderr).not.toContain('s3cr3t-pw');
     const human = await cli([...config, '--url', url, 'doctor']);
     expect(human.code).toBe(1);
-    expect(human.stdout).toMatch(/FAIL broker postgres:\/\/\*\*\*(:\*\*\*)?@127\.0\.0\.1:1\/eventwire: down - .*ECONNREFUSED/);
+    expect(human.stdout).toMatch(
+      /FAIL broker postgres:\/\/\*\*\*(:\*\*\*)?@127\.0\.0\.1:1\/eventwire: down - .*ECONNREFUSED/,
+    );
   });
 
   it('a config that is not one names the problem', async () => {

@@ -31,7 +31,12 @@ export function cli(args: readonly string[], options: CliOptions = {}): Promise<
     const child = execFile(
       process.execPath,
       ['--conditions=source', '--no-warnings', bin, ...args],
-      { cwd: options.cwd ?? repoRoot, env, timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 },
+      {
+        cwd: options.cwd ?? repoRoot,
+        env,
+        timeout: options.timeoutMs ?? 60_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -90,7 +95,11 @@ export function tempDir(prefix = 'ew-cli-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -38,7 +38,9 @@ export function operationsTests(target: OperationsTarget): void {
     const email = out.groups.find((g: any) => g.group === 'email');
     expect(email).toMatchObject({ topic, count: 3, oldestId: expect.any(String) });
     expect(email.oldest).toMatch(/^\d{4}-\d\d-\d\dT/);
-    expect(email.reasons).toEqual([{ reason: 'non_retryable', error: 'NonRetryableError', message: 'smtp down', count: 3 }]);
+    expect(email.reasons).toEqual([
+      { reason: 'non_retryable', error: 'NonRetryableError', message: 'smtp down', count: 3 },
+    ]);
     expect(out.groups.find((g: any) => g.group === 'analytics').count).toBe(0);
 
     const human = await run('dlq', 'list', '--group', 'email');
@@ -91,8 +93,15 @@ export function operationsTests(target: OperationsTarget): void {
     const out = parsed(result);
     expect(out.ok).toBe(false);
     expect(out.broker.status).toBe('up');
-    expect(out.groups.find((g: any) => g.group === 'email')).toMatchObject({ deadLetters: 3, problems: ['3 dead letters'] });
-    expect(out.groups.find((g: any) => g.group === 'analytics')).toMatchObject({ deadLetters: 0, lag: 0, problems: [] });
+    expect(out.groups.find((g: any) => g.group === 'email')).toMatchObject({
+      deadLetters: 3,
+      problems: ['3 dead letters'],
+    });
+    expect(out.groups.find((g: any) => g.group === 'analytics')).toMatchObject({
+      deadLetters: 0,
+      lag: 0,
+      problems: [],
+    });
     const human = await run('doctor');
     expect(human.code).toBe(1);
     expect(human.stdout).toMatch(/TOPIC\s+GROUP\s+GROUP EXISTS\s+LAG\s+DEAD LETTERS\s+STATUS/);
@@ -112,7 +121,11 @@ export function operationsTests(target: OperationsTarget): void {
     const id = list.groups[0].oldestId;
     const result = await run('dlq', 'replay', '--group', 'email', '--id', id, '--json');
     expect(result.code, result.stderr).toBe(0);
-    expect(parsed(result)).toMatchObject({ dryRun: false, total: 1, groups: [{ group: 'email', count: 1, ids: [id] }] });
+    expect(parsed(result)).toMatchObject({
+      dryRun: false,
+      total: 1,
+      groups: [{ group: 'email', count: 1, ids: [id] }],
+    });
     const seen = await consumeFor(url, 15_000, (s) => s.email.length >= 1);
     expect(seen.email).toEqual([ids[0]]);
     expect(seen.analytics).toEqual([]);
@@ -122,7 +135,9 @@ export function operationsTests(target: OperationsTarget): void {
   it('dlq purge: refuses without a terminal or --yes, then purges with --yes', async () => {
     const refused = await run('dlq', 'purge', '--group', 'email');
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('refusing to purge without confirmation: stdin is not a terminal; pass --yes');
+    expect(refused.stderr).toContain(
+      'refusing to purge without confirmation: stdin is not a terminal; pass --yes',
+    );
     expect(parsed(await run('dlq', 'list', '--json')).total).toBe(2);
     const purged = await run('dlq', 'purge', '--group', 'email', '--yes', '--json');
     expect(purged.code, purged.stderr).toBe(0);
@@ -140,17 +155,38 @@ export function operationsTests(target: OperationsTarget): void {
 
   it('publish: a valid event reaches the groups', async () => {
     const data = { orderId: 'o-99', total: { cents: 990, currency: 'EUR' } };
-    const result = await run('publish', 'order.placed', '--data', JSON.stringify(data), '--subject', 'o-99', '--json');
+    const result = await run(
+      'publish',
+      'order.placed',
+      '--data',
+      JSON.stringify(data),
+      '--subject',
+      'o-99',
+      '--json',
+    );
     expect(result.code, result.stderr).toBe(0);
     const { envelope } = parsed(result);
-    expect(envelope).toMatchObject({ type: 'order.placed', version: 2, source: 'cli-fixture', subject: 'o-99', data });
+    expect(envelope).toMatchObject({
+      type: 'order.placed',
+      version: 2,
+      source: 'cli-fixture',
+      subject: 'o-99',
+      data,
+    });
     const seen = await consumeFor(url, 15_000, (s) => s.analytics.length >= 1 && s.email.length >= 1);
     expect(seen.analytics).toEqual([envelope.id]);
     expect(seen.email).toEqual([envelope.id]);
   });
 
   it('publish: an invalid payload is rejected, listing each problem, and nothing is sent', async () => {
-    const result = await run('publish', 'order.placed', '--version', '1', '--data', '{"orderId":42,"currency":"GBP"}');
+    const result = await run(
+      'publish',
+      'order.placed',
+      '--version',
+      '1',
+      '--data',
+      '{"orderId":42,"currency":"GBP"}',
+    );
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('invalid order.placed v1 data, nothing was published');
     expect(result.stderr).toMatch(/orderId: .*string/i);
@@ -161,31 +197,41 @@ export function operationsTests(target: OperationsTarget): void {
     expect(notJson.stderr).toContain('--data is not valid JSON');
     const unknown = await run('publish', 'order.shipped', '--data', '{}');
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain('unknown event type "order.shipped"; known types: order.placed, user.signed_up');
+    expect(unknown.stderr).toContain(
+      'unknown event type "order.shipped"; known types: order.placed, user.signed_up',
+    );
     const version = await run('publish', 'order.placed', '--version', '7', '--data', '{}');
     expect(version.stderr).toContain('order.placed has no version 7; known versions: 1, 2');
     const seen = await consumeFor(url, 1500);
     expect(seen).toEqual({ email: [], analytics: [] });
   });
 
-  it.runIf(target.concurrent)('tail: prints an event published while it runs, without disturbing any group', async () => {
-    const tail = cliProcess(['--config', fixtureConfig, 'tail', 'order.placed', '--json', '--count', '1'], { env: env() });
-    await tail.ready;
-    const { OrderPlaced } = await import('./fixtures/app/events.ts');
-    const bus = await createBus({ url, source: 'cli-test' });
-    const published = await bus.publish(OrderPlaced, order(7), { subject: 'o-7' });
-    await bus.close();
-    const code = await Promise.race([tail.exited, new Promise<number>((r) => setTimeout(() => r(-1), 20_000))]);
-    if (code === -1) tail.child.kill('SIGINT');
-    expect(code, tail.stderr).toBe(0);
-    const line = JSON.parse(tail.stdout.trim().split('\n')[0]!);
-    expect(line).toMatchObject({ id: published.id, type: 'order.placed', version: 1, data: order(7) });
-    expect(tail.stderr).toMatch(/throwaway group ew-tail-[0-9a-f]{8}/);
-    // The application groups still get the event, as if nobody had looked.
-    const seen = await consumeFor(url, 15_000, (s) => s.analytics.length >= 1 && s.email.length >= 1);
-    expect(seen).toEqual({ email: [published.id], analytics: [published.id] });
-    expect(parsed(await run('dlq', 'list', '--json')).total).toBe(0);
-  });
+  it.runIf(target.concurrent)(
+    'tail: prints an event published while it runs, without disturbing any group',
+    async () => {
+      const tail = cliProcess(['--config', fixtureConfig, 'tail', 'order.placed', '--json', '--count', '1'], {
+        env: env(),
+      });
+      await tail.ready;
+      const { OrderPlaced } = await import('./fixtures/app/events.ts');
+      const bus = await createBus({ url, source: 'cli-test' });
+      const published = await bus.publish(OrderPlaced, order(7), { subject: 'o-7' });
+      await bus.close();
+      const code = await Promise.race([
+        tail.exited,
+        new Promise<number>((r) => setTimeout(() => r(-1), 20_000)),
+      ]);
+      if (code === -1) tail.child.kill('SIGINT');
+      expect(code, tail.stderr).toBe(0);
+      const line = JSON.parse(tail.stdout.trim().split('\n')[0]!);
+      expect(line).toMatchObject({ id: published.id, type: 'order.placed', version: 1, data: order(7) });
+      expect(tail.stderr).toMatch(/throwaway group ew-tail-[0-9a-f]{8}/);
+      // The application groups still get the event, as if nobody had looked.
+      const seen = await consumeFor(url, 15_000, (s) => s.analytics.length >= 1 && s.email.length >= 1);
+      expect(seen).toEqual({ email: [published.id], analytics: [published.id] });
+      expect(parsed(await run('dlq', 'list', '--json')).total).toBe(0);
+    },
+  );
 
   it.runIf(target.concurrent)('tail: human output and stop on SIGINT', async () => {
     const tail = cliProcess(['--config', fixtureConfig, 'tail', 'order.placed'], { env: env() });
@@ -195,7 +241,8 @@ export function operationsTests(target: OperationsTarget): void {
     const published = await bus.publish(OrderPlaced, order(8), { subject: 'o-8' });
     await bus.close();
     const deadline = Date.now() + 15_000;
-    while (!tail.stdout.includes(published.id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!tail.stdout.includes(published.id) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     tail.child.kill('SIGINT');
     expect(await tail.exited).toBe(0);
     expect(tail.stdout).toContain(`order.placed v1 ${published.id} subject=o-8 {"orderId":"o-8"`);

@@ -44,7 +44,10 @@ describe('eventwire schema export', () => {
     expect(validate(doc), JSON.stringify(validate.errors, null, 2)).toBe(true);
     expect(doc).toMatchObject({ asyncapi: '3.0.0', info: { title: 'Checkout', version: '2.1.0' } });
     expect(doc.channels['order.placed'].address).toBe('order.placed');
-    expect(Object.keys(doc.channels['order.placed'].messages)).toEqual(['order.placed.v1', 'order.placed.v2']);
+    expect(Object.keys(doc.channels['order.placed'].messages)).toEqual([
+      'order.placed.v1',
+      'order.placed.v2',
+    ]);
     expect(Object.keys(doc.operations).sort()).toEqual([
       'receive.order.placed.analytics',
       'receive.order.placed.email',
@@ -52,7 +55,10 @@ describe('eventwire schema export', () => {
       'send.order.placed',
       'send.user.signed_up',
     ]);
-    expect(doc.operations['receive.order.placed.email']).toMatchObject({ action: 'receive', 'x-eventwire-group': 'email' });
+    expect(doc.operations['receive.order.placed.email']).toMatchObject({
+      action: 'receive',
+      'x-eventwire-group': 'email',
+    });
     expect(doc.components.messages['order.placed.v2'].payload.properties.total.type).toBe('object');
 
     // The validator is not vacuous: a broken document fails.
@@ -94,12 +100,18 @@ describe('eventwire schema check', () => {
     expect(result.code, result.stdout + result.stderr).toBe(0);
     const out = parsed(result);
     expect(out.ok).toBe(true);
-    expect(out.additions).toContainEqual(expect.objectContaining({ type: 'order.placed', version: 1, path: 'coupon' }));
+    expect(out.additions).toContainEqual(
+      expect.objectContaining({ type: 'order.placed', version: 1, path: 'coupon' }),
+    );
   });
 
   it.each([
     ['removed-field', 'removed_field', 'order.placed v1: removed field "note"'],
-    ['changed-type', 'changed_type', 'order.placed v1: field "totalCents" changed type from integer to string'],
+    [
+      'changed-type',
+      'changed_type',
+      'order.placed v1: field "totalCents" changed type from integer to string',
+    ],
     ['new-required', 'new_required_field', 'order.placed v1: new required field "channel"'],
   ])('fails on a break: %s', async (name, kind, message) => {
     const result = await check(name);
@@ -107,7 +119,9 @@ describe('eventwire schema check', () => {
     expect(result.stdout).toContain(`BREAK ${kind}: ${message}`);
     const json = parsed(await check(name, '--json'));
     expect(json.ok).toBe(false);
-    expect(json.breaks).toEqual([expect.objectContaining({ kind, type: 'order.placed', version: 1, message })]);
+    expect(json.breaks).toEqual([
+      expect.objectContaining({ kind, type: 'order.placed', version: 1, message }),
+    ]);
   });
 
   it('lists each break of a nested change', async () => {
@@ -121,7 +135,8 @@ describe('eventwire schema check', () => {
   it('--update accepts a break and rewrites the snapshot', async () => {
     const copy = join(tempDir(), 'eventwire.schemas.json');
     writeFileSync(copy, readFileSync(snapshot));
-    const run = (...args: string[]) => cli([...config, 'schema', 'check', '--snapshot', copy, ...args], variant('removed-field'));
+    const run = (...args: string[]) =>
+      cli([...config, 'schema', 'check', '--snapshot', copy, ...args], variant('removed-field'));
     const updated = await run('--update');
     expect(updated.code).toBe(0);
     expect(updated.stdout).toContain('accepted break: order.placed v1: removed field "note"');
@@ -130,18 +145,26 @@ describe('eventwire schema check', () => {
 });
 
 describe('checkSchemas (pure)', () => {
-  const snap = (schema: object): SchemaSnapshot => ({ events: { 'a.happened': { '1': { topic: 't', schema: schema as never } } } });
+  const snap = (schema: object): SchemaSnapshot => ({
+    events: { 'a.happened': { '1': { topic: 't', schema: schema as never } } },
+  });
   const obj = (properties: object, required: string[] = []) => ({ type: 'object', properties, required });
 
   it('a field that became required is a break; one that became optional is not', () => {
     const before = snap(obj({ a: { type: 'string' }, b: { type: 'string' } }, ['a']));
     const after = snap(obj({ a: { type: 'string' }, b: { type: 'string' } }, ['b']));
-    expect(checkSchemas(before, after).breaks.map((b) => b.message)).toEqual(['a.happened v1: field "b" became required']);
+    expect(checkSchemas(before, after).breaks.map((b) => b.message)).toEqual([
+      'a.happened v1: field "b" became required',
+    ]);
   });
 
   it('nullable, enum values, array items and removed versions', () => {
     const before = snap(
-      obj({ s: { type: 'string' }, e: { type: 'string', enum: ['x', 'y'] }, list: { type: 'array', items: obj({ sku: { type: 'string' } }) } }),
+      obj({
+        s: { type: 'string' },
+        e: { type: 'string', enum: ['x', 'y'] },
+        list: { type: 'array', items: obj({ sku: { type: 'string' } }) },
+      }),
     );
     const after = snap(
       obj({
@@ -161,10 +184,19 @@ describe('checkSchemas (pure)', () => {
   it('new types and versions are compatible', () => {
     const before = snap(obj({}));
     const after: SchemaSnapshot = {
-      events: { 'a.happened': { '1': { topic: 't', schema: obj({}) as never }, '2': { topic: 't', schema: obj({}) as never } }, 'b.happened': { '1': { topic: 'b', schema: obj({}) as never } } },
+      events: {
+        'a.happened': {
+          '1': { topic: 't', schema: obj({}) as never },
+          '2': { topic: 't', schema: obj({}) as never },
+        },
+        'b.happened': { '1': { topic: 'b', schema: obj({}) as never } },
+      },
     };
     const result = checkSchemas(before, after);
     expect(result.breaks).toEqual([]);
-    expect(result.additions.map((a) => a.message)).toEqual(['a.happened v2: new version', 'b.happened v1: new event type']);
+    expect(result.additions.map((a) => a.message)).toEqual([
+      'a.happened v2: new version',
+      'b.happened v1: new event type',
+    ]);
   });
 });

@@ -144,8 +144,18 @@ export async function dlqShow(ctx: Context, id: string | undefined, options: Dlq
       `last failure:   ${d.lastFailedAt}`,
     ];
     if (d.error.stack) lines.push('stack:', ...d.error.stack.split('\n').map((l) => `  ${l}`));
-    if (d.envelope) lines.push('envelope:', ...JSON.stringify(d.envelope, null, 2).split('\n').map((l) => `  ${l}`));
-    else lines.push(`raw message (undecodable): headers ${JSON.stringify(d.message.headers)}`, `  body (${d.message.bodyEncoding}): ${d.message.body}`);
+    if (d.envelope)
+      lines.push(
+        'envelope:',
+        ...JSON.stringify(d.envelope, null, 2)
+          .split('\n')
+          .map((l) => `  ${l}`),
+      );
+    else
+      lines.push(
+        `raw message (undecodable): headers ${JSON.stringify(d.message.headers)}`,
+        `  body (${d.message.bodyEncoding}): ${d.message.body}`,
+      );
     ctx.io.out(`${lines.join('\n')}\n\n`);
   }
   return 0;
@@ -176,7 +186,9 @@ export async function dlqReplay(ctx: Context, options: DlqOptions): Promise<numb
   }
   const result = [];
   if (!options.dryRun) {
-    const bar = ctx.options.json ? progress({ ...ctx.io, errIsTty: false }, '', 0) : progress(ctx.io, 'replaying', total);
+    const bar = ctx.options.json
+      ? progress({ ...ctx.io, errIsTty: false }, '', 0)
+      : progress(ctx.io, 'replaying', total);
     let done = 0;
     for (const { target, ids } of plan) {
       let replayed = 0;
@@ -190,7 +202,8 @@ export async function dlqReplay(ctx: Context, options: DlqOptions): Promise<numb
     }
     bar.end();
   } else {
-    for (const { target, ids } of plan) result.push({ topic: target.topic, group: target.group, count: ids.length, ids });
+    for (const { target, ids } of plan)
+      result.push({ topic: target.topic, group: target.group, count: ids.length, ids });
   }
   const replayed = result.reduce((n, r) => n + r.count, 0);
   if (ctx.options.json) {
@@ -211,7 +224,9 @@ export async function dlqReplay(ctx: Context, options: DlqOptions): Promise<numb
 
 async function confirm(ctx: Context, question: string): Promise<boolean> {
   if (!ctx.io.inIsTty) {
-    throw new CliError('refusing to purge without confirmation: stdin is not a terminal; pass --yes to purge anyway');
+    throw new CliError(
+      'refusing to purge without confirmation: stdin is not a terminal; pass --yes to purge anyway',
+    );
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
@@ -232,14 +247,18 @@ export async function dlqPurge(ctx: Context, options: DlqOptions): Promise<numbe
   }
   const total = plan.reduce((n, p) => n + p.ids.length, 0);
   if (total === 0) {
-    if (options.id) throw new CliError(`no dead letter with id ${options.id.join(', ')} in the selected groups`);
+    if (options.id)
+      throw new CliError(`no dead letter with id ${options.id.join(', ')} in the selected groups`);
     if (ctx.options.json) ctx.io.out(json({ total: 0, groups: [] }));
     else ctx.io.out('nothing to purge\n');
     return 0;
   }
   if (!options.yes) {
     const what = plan.map((p) => `${p.target.topic}/${p.target.group}: ${p.ids.length}`).join(', ');
-    const ok = await confirm(ctx, `Delete ${total} dead letter${total === 1 ? '' : 's'} (${what})? This cannot be undone.`);
+    const ok = await confirm(
+      ctx,
+      `Delete ${total} dead letter${total === 1 ? '' : 's'} (${what})? This cannot be undone.`,
+    );
     if (!ok) {
       ctx.io.err('purge cancelled\n');
       return 1;
@@ -248,11 +267,14 @@ export async function dlqPurge(ctx: Context, options: DlqOptions): Promise<numbe
   const result = [];
   for (const { target, ids } of plan) {
     let purged = 0;
-    for (let i = 0; i < ids.length; i += REPLAY_CHUNK) purged += await target.store.purge(ids.slice(i, i + REPLAY_CHUNK));
+    for (let i = 0; i < ids.length; i += REPLAY_CHUNK)
+      purged += await target.store.purge(ids.slice(i, i + REPLAY_CHUNK));
     result.push({ topic: target.topic, group: target.group, count: purged });
   }
   const purged = result.reduce((n, r) => n + r.count, 0);
   if (ctx.options.json) ctx.io.out(json({ total: purged, groups: result }));
-  else for (const r of result) ctx.io.out(`purged ${r.count} dead letter${r.count === 1 ? '' : 's'} of ${r.topic}/${r.group}\n`);
+  else
+    for (const r of result)
+      ctx.io.out(`purged ${r.count} dead letter${r.count === 1 ? '' : 's'} of ${r.topic}/${r.group}\n`);
   return 0;
 }

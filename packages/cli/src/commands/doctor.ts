@@ -23,12 +23,18 @@ export async function doctor(ctx: Context, options: { maxLag?: number | undefine
   let broker: { url: string; transport?: string; status: 'up' | 'down'; reason?: string } | undefined;
   const bus = await ctx.bus().catch((error: unknown) => {
     const message = error instanceof CliError ? error.message : String(error);
-    broker = { url: safeUrl(url), status: 'down', reason: redact(message.replace(/^cannot connect to \S+: /, '')) };
+    broker = {
+      url: safeUrl(url),
+      status: 'down',
+      reason: redact(message.replace(/^cannot connect to \S+: /, '')),
+    };
     return undefined;
   });
   const rows: Row[] = [];
   if (bus) {
-    const health = await bus.transport.health().catch((error: unknown) => ({ status: 'down' as const, reason: String(error) }));
+    const health = await bus.transport
+      .health()
+      .catch((error: unknown) => ({ status: 'down' as const, reason: String(error) }));
     broker = { url: safeUrl(url), transport: bus.transport.name, status: health.status };
     if (health.reason) broker.reason = redact(health.reason);
     if (health.status === 'up') {
@@ -36,13 +42,21 @@ export async function doctor(ctx: Context, options: { maxLag?: number | undefine
       const known = new Map<string, Promise<string[] | undefined>>();
       for (const { topic, group } of pairs) {
         const problems: string[] = [];
-        if (!known.has(topic)) known.set(topic, t.listGroups ? t.listGroups(topic).catch(() => undefined) : Promise.resolve(undefined));
+        if (!known.has(topic))
+          known.set(
+            topic,
+            t.listGroups ? t.listGroups(topic).catch(() => undefined) : Promise.resolve(undefined),
+          );
         const groups = await known.get(topic)!;
         const groupExists = groups ? groups.includes(group) : null;
         if (groupExists === false) problems.push('group missing (start its consumer once)');
         const lag = (await t.lag?.(topic, group).catch(() => undefined)) ?? null;
-        if (lag !== null && options.maxLag !== undefined && lag > options.maxLag) problems.push(`lag ${lag} > ${options.maxLag}`);
-        const dead = await t.deadLetters.list(topic, group, { limit: 100_000 }).then((r) => r.length, () => null);
+        if (lag !== null && options.maxLag !== undefined && lag > options.maxLag)
+          problems.push(`lag ${lag} > ${options.maxLag}`);
+        const dead = await t.deadLetters.list(topic, group, { limit: 100_000 }).then(
+          (r) => r.length,
+          () => null,
+        );
         if (dead) problems.push(`${dead} dead letter${dead === 1 ? '' : 's'}`);
         rows.push({ topic, group, groupExists, lag, deadLetters: dead, problems });
       }

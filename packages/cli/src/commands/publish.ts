@@ -12,7 +12,11 @@ export interface PublishCliOptions {
 }
 
 /** Validates the data against the definition (nothing is sent when it is invalid), then publishes. */
-export async function publish(ctx: Context, type: string | undefined, options: PublishCliOptions): Promise<number> {
+export async function publish(
+  ctx: Context,
+  type: string | undefined,
+  options: PublishCliOptions,
+): Promise<number> {
   if (!type) throw new UsageError("publish needs an event type: eventwire publish <type> --data '<json>'");
   if (options.data === undefined) throw new UsageError(`publish needs the payload: --data '<json>'`);
   const config = await ctx.config();

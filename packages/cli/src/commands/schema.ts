@@ -8,7 +8,10 @@ import { checkSchemas, type SchemaSnapshot, snapshotOf } from '../schemas.ts';
 
 export const SNAPSHOT_NAME = 'eventwire.schemas.json';
 
-export async function schemaExport(ctx: Context, options: { format?: string | undefined; out?: string | undefined }): Promise<number> {
+export async function schemaExport(
+  ctx: Context,
+  options: { format?: string | undefined; out?: string | undefined },
+): Promise<number> {
   const format = options.format ?? 'jsonschema';
   if (format !== 'jsonschema' && format !== 'asyncapi') {
     throw new UsageError(`unknown --format "${format}": use jsonschema or asyncapi`);
@@ -35,7 +38,10 @@ export async function schemaExport(ctx: Context, options: { format?: string | un
   return 0;
 }
 
-export async function schemaCheck(ctx: Context, options: { snapshot?: string | undefined; update?: boolean | undefined }): Promise<number> {
+export async function schemaCheck(
+  ctx: Context,
+  options: { snapshot?: string | undefined; update?: boolean | undefined },
+): Promise<number> {
   const config = await ctx.config();
   const path = options.snapshot
     ? isAbsolute(options.snapshot)
@@ -60,12 +66,16 @@ export async function schemaCheck(ctx: Context, options: { snapshot?: string | u
       ctx.io.out(json({ ok: true, updated: shown, breaks: result.breaks, additions: result.additions }));
     } else {
       for (const b of result.breaks) ctx.io.out(`accepted break: ${b.message}\n`);
-      ctx.io.out(`${snapshot ? 'updated' : 'created'} ${shown} (${Object.keys(current.events).length} event types)\n`);
+      ctx.io.out(
+        `${snapshot ? 'updated' : 'created'} ${shown} (${Object.keys(current.events).length} event types)\n`,
+      );
     }
     return 0;
   }
   if (!snapshot) {
-    throw new CliError(`no schema snapshot at ${shown}: create it with \`eventwire schema check --update\` and commit it`);
+    throw new CliError(
+      `no schema snapshot at ${shown}: create it with \`eventwire schema check --update\` and commit it`,
+    );
   }
   const ok = result.breaks.length === 0;
   if (ctx.options.json) {
@@ -77,7 +87,9 @@ export async function schemaCheck(ctx: Context, options: { snapshot?: string | u
     ctx.io.out(`schemas are compatible with ${shown}\n`);
     return 0;
   }
-  ctx.io.out(`${result.breaks.length} breaking change${result.breaks.length === 1 ? '' : 's'} against ${shown}:\n`);
+  ctx.io.out(
+    `${result.breaks.length} breaking change${result.breaks.length === 1 ? '' : 's'} against ${shown}:\n`,
+  );
   for (const b of result.breaks) ctx.io.out(`  BREAK ${b.kind}: ${b.message}\n`);
   ctx.io.out(
     'publish the change as a new event version (defineEvent({ version: n + 1, from: ... })), or accept it with `eventwire schema check --update`\n',

@@ -33,7 +33,6 @@ export async function tail(ctx: Context, name: string | undefined, options: Tail
   const transport = bus.transport;
   const group = `ew-tail-${randomUUID().slice(0, 8)}`;
   let received = 0;
-  let subscription: TransportSubscription | undefined;
   let finish!: (code: number) => void;
   const finished = new Promise<number>((resolve) => {
     finish = resolve;
@@ -41,7 +40,7 @@ export async function tail(ctx: Context, name: string | undefined, options: Tail
   const print = (text: string) => ctx.io.out(text);
 
   await transport.ensureGroup(topic, group, 'latest');
-  subscription = await transport.subscribe(
+  const subscription: TransportSubscription = await transport.subscribe(
     { topic, group, from: 'latest', maxInFlight: 64, ordering: 'none', leaseMs: 60_000 },
     (message) => {
       void (async () => {
@@ -50,8 +49,16 @@ export async function tail(ctx: Context, name: string | undefined, options: Tail
           print(ctx.options.json ? `${JSON.stringify(envelope)}\n` : line(envelope));
         } catch (error) {
           const body = bodyText(message.body);
-          const problem = { undecodable: redact((error as Error).message), headers: message.headers, body: body.text };
-          print(ctx.options.json ? `${JSON.stringify(problem)}\n` : `undecodable message: ${problem.undecodable}\n`);
+          const problem = {
+            undecodable: redact((error as Error).message),
+            headers: message.headers,
+            body: body.text,
+          };
+          print(
+            ctx.options.json
+              ? `${JSON.stringify(problem)}\n`
+              : `undecodable message: ${problem.undecodable}\n`,
+          );
         }
         await message.ack().catch(() => {});
         received++;

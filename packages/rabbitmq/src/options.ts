@@ -44,6 +44,14 @@ export interface RabbitMqOptions {
    * group share the work round-robin. Changing it on an existing queue is a declaration conflict.
    */
   singleActiveConsumer?: boolean;
+  /**
+   * Opt-in replay from the start (`from: 'beginning'`): every topic also gets a RabbitMQ stream,
+   * `<prefix>.<topic>.log`, bound to its exchange, that keeps published events for `maxAge`
+   * (RabbitMQ duration, e.g. `7D`, `12h`; default `7D`). A new group that asks for the beginning
+   * gets the retained events copied into its queue before it starts. Costs one more durable
+   * write per publish. Default `false`.
+   */
+  replay?: boolean | { maxAge?: string };
   /** Largest body plus headers accepted, in bytes. Must not exceed the broker's `max_message_size`. Default 16 MiB. */
   maxMessageBytes?: number;
   /** AMQP heartbeat in seconds: how fast a dead peer is noticed. Default 10 (unless the URL sets `heartbeat`). */
@@ -61,6 +69,8 @@ export interface ResolvedOptions {
   deliveryLimit: number;
   delayBuckets: readonly number[];
   singleActiveConsumer: boolean;
+  /** Retention of the per-topic replay stream, or undefined when replay is off. */
+  replayMaxAge: string | undefined;
   maxMessageBytes: number;
   reconnect: { initialMs: number; maxMs: number };
 }

@@ -63,6 +63,7 @@ export class RabbitSubscription implements TransportSubscription {
   readonly #options: ResolvedOptions;
   readonly #onMessage: (message: IncomingMessage) => void;
   readonly #names: GroupNames;
+  readonly #topic: string;
   /** Delivered and not settled, across channels: the memory bound. */
   readonly #credits: Credits;
   #settledWaiters: (() => void)[] = [];
@@ -85,6 +86,7 @@ export class RabbitSubscription implements TransportSubscription {
     this.#options = options;
     this.#onMessage = onMessage;
     this.#names = groupNames(options, spec.topic, spec.group);
+    this.#topic = spec.topic;
     this.#credits = new Credits(Math.max(1, spec.maxInFlight));
   }
 
@@ -127,7 +129,7 @@ export class RabbitSubscription implements TransportSubscription {
     channel.on('error', () => {});
     channel.on('close', () => this.#channelClosed(channel));
     try {
-      await declareGroup(channel, this.#options, this.#names);
+      await declareGroup(channel, this.#options, this.#topic, this.#names);
       await channel.prefetch(this.#credits.max);
       if (this.#closed) {
         await channel.close().catch(() => {});

@@ -7,6 +7,8 @@
  *   in order with basic.get and requeue).
  * - `<prefix>.<topic>/<group>.retry.<ms>`: one TTL queue per delay bucket, created on first use;
  *   expired messages are dead-lettered back to the group's queue through the default exchange.
+ * - `<prefix>.<topic>.log`: with the `replay` option only, a stream bound to the exchange that
+ *   retains the topic's events for new groups that start from the beginning.
  *
  * Every declaration is idempotent (same name, same arguments), so any process can re-declare
  * at any time, e.g. after a reconnect or a broker restart.
@@ -36,6 +38,11 @@ export function exchangeName(options: ResolvedOptions, topic: string): string {
   return checked(`${options.prefix}.${topic}`);
 }
 
+/** The replay stream of a topic (no `/`, so it never collides with a group's queue). */
+export function logName(options: ResolvedOptions, topic: string): string {
+  return checked(`${options.prefix}.${topic}.log`);
+}
+
 export function groupNames(options: ResolvedOptions, topic: string, group: string): GroupNames {
   const queue = checked(`${options.prefix}.${topic}/${group}`);
   return { exchange: exchangeName(options, topic), queue, dlq: checked(`${queue}.dlq`) };
@@ -55,13 +62,27 @@ export async function declareExchange(channel: Channel, exchange: string): Promi
   await channel.assertExchange(exchange, 'topic', { durable: true });
 }
 
-/** Exchange, group queue bound to it, and the dead-letter queue. */
+/** The topic's exchange, and its replay stream when replay is on. */
+export async function declareTopic(channel: Channel, options: ResolvedOptions, topic: string): Promise<void> {
+  const exchange = exchangeName(options, topic);
+  await declareExchange(channel, exchange);
+  if (options.replayMaxAge === undefined) return;
+  const log = logName(options, topic);
+  await channel.assertQueue(log, {
+    durable: true,
+    arguments: { 'x-queue-type': 'stream', 'x-max-age': options.replayMaxAge },
+  });
+  await channel.bindQueue(log, exchange, '#');
+}
+
+/** Exchange (and replay stream), group queue bound to it, and the dead-letter queue. */
 export async function declareGroup(
   channel: Channel,
   options: ResolvedOptions,
+  topic: string,
   names: GroupNames,
 ): Promise<void> {
-  await declareExchange(channel, names.exchange);
+  await declareTopic(channel, options, topic);
   await channel.assertQueue(names.dlq, { durable: true, arguments: { 'x-queue-type': 'classic' } });
   const args: Record<string, unknown> = {
     'x-queue-type': options.queueType,

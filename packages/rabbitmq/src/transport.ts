@@ -20,8 +20,16 @@ import { ConnectionManager, describe } from './connection.ts';
 import { RabbitDeadLetters } from './dead-letters.ts';
 import type { RabbitMqOptions, ResolvedOptions } from './options.ts';
 import { Publisher } from './publisher.ts';
+import { copyRetained, queueExists } from './replay.ts';
 import { RabbitSubscription } from './subscription.ts';
-import { declarationError, declareExchange, declareGroup, exchangeName, groupNames } from './topology.ts';
+import {
+  declarationError,
+  declareGroup,
+  declareTopic,
+  exchangeName,
+  type GroupNames,
+  groupNames,
+} from './topology.ts';
 import { resolveOptions } from './url.ts';
 import { toAmqp } from './wire.ts';
 
@@ -48,8 +56,8 @@ export class RabbitMqTransport implements Transport {
       ordering: 'partition',
       nativeDelay: true,
       nativeDeadLetter: true,
-      // A queue only holds what arrived after it was declared: no log to replay from.
-      replay: false,
+      // A queue only holds what arrived after it was declared; the opt-in stream per topic can.
+      replay: this.#options.replayMaxAge !== undefined,
       maxMessageBytes: this.#options.maxMessageBytes,
       consumerGroups: true,
       wireMode: 'binary',
@@ -71,7 +79,7 @@ export class RabbitMqTransport implements Transport {
         topics.map((topic) => {
           const exchange = exchangeName(this.#options, topic);
           return this.#publisher.declareOnce(`exchange:${exchange}`, (channel) =>
-            declareExchange(channel, exchange),
+            declareTopic(channel, this.#options, topic),
           );
         }),
       );
@@ -114,9 +122,24 @@ export class RabbitMqTransport implements Transport {
     throw new PartialPublishError(failed, cause);
   }
 
-  async ensureGroup(topic: string, group: string, _from: StartFrom): Promise<void> {
-    // `from` cannot be honoured beyond "latest": a new queue starts empty (capability replay: false).
+  async ensureGroup(topic: string, group: string, from: StartFrom): Promise<void> {
     const names = groupNames(this.#options, topic, group);
+    // Without the replay stream a new queue simply starts empty (capability replay: false).
+    const replay = from === 'beginning' && this.#options.replayMaxAge !== undefined;
+    const isNew = replay && !(await this.#guard(() => queueExists(this.#connection, names.queue)));
+    await this.#declareGroup(topic, names);
+    if (isNew) await copyRetained(this.#connection, this.#publisher, this.#options, topic, names);
+  }
+
+  async #guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw error instanceof EventwireError ? error : new TransportError(describe(error), { cause: error });
+    }
+  }
+
+  async #declareGroup(topic: string, names: GroupNames): Promise<void> {
     const model = this.#connection.require();
     let channel: Channel;
     try {
@@ -126,7 +149,7 @@ export class RabbitMqTransport implements Transport {
     }
     channel.on('error', () => {});
     try {
-      await declareGroup(channel, this.#options, names);
+      await declareGroup(channel, this.#options, topic, names);
     } catch (error) {
       throw (
         declarationError(error, `queue ${names.queue}`) ??

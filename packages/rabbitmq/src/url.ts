@@ -12,13 +12,15 @@ const OWN_PARAMS = [
   'prefix',
   'deliveryLimit',
   'singleActiveConsumer',
+  'replay',
   'maxMessageBytes',
   'delayBuckets',
 ] as const;
 
 /**
  * Reads eventwire's options from an `amqp(s)://` URL: `?queueType=classic&prefix=app&deliveryLimit=20`
- * `&singleActiveConsumer=true&maxMessageBytes=1048576&delayBuckets=100,1000,10000`.
+ * `&singleActiveConsumer=true&maxMessageBytes=1048576&delayBuckets=100,1000,10000&replay=7D`
+ * (`replay=true` for the default retention).
  * They are removed from the URL handed to amqplib, which would not know them.
  */
 export function optionsFromUrl(url: string): RabbitMqOptions {
@@ -41,6 +43,10 @@ export function optionsFromUrl(url: string): RabbitMqOptions {
   if (deliveryLimit !== null) options.deliveryLimit = Number(deliveryLimit);
   const sac = q.get('singleActiveConsumer');
   if (sac !== null) options.singleActiveConsumer = sac === 'true' || sac === '1';
+  const replay = q.get('replay');
+  if (replay !== null && replay !== 'false' && replay !== '0') {
+    options.replay = replay === 'true' || replay === '1' ? true : { maxAge: replay };
+  }
   const maxBytes = q.get('maxMessageBytes');
   if (maxBytes !== null) options.maxMessageBytes = Number(maxBytes);
   const buckets = q.get('delayBuckets');
@@ -70,6 +76,15 @@ export function resolveOptions(options: RabbitMqOptions): ResolvedOptions {
   if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1)
     throw new ConfigError('maxMessageBytes must be an integer >= 1');
 
+  const replayMaxAge = options.replay
+    ? ((typeof options.replay === 'object' ? options.replay.maxAge : undefined) ?? '7D')
+    : undefined;
+  if (replayMaxAge !== undefined && !/^\d+[YMDhms]$/.test(replayMaxAge)) {
+    throw new ConfigError(
+      `replay maxAge must be a RabbitMQ duration like 7D, 12h or 30m, got "${replayMaxAge}"`,
+    );
+  }
+
   // A heartbeat makes a crashed consumer's connection (and so its unacked messages) free quickly.
   const parsed = new URL(options.url);
   if (!parsed.searchParams.has('heartbeat'))
@@ -82,6 +97,7 @@ export function resolveOptions(options: RabbitMqOptions): ResolvedOptions {
     deliveryLimit,
     delayBuckets,
     singleActiveConsumer: options.singleActiveConsumer ?? false,
+    replayMaxAge,
     maxMessageBytes,
     reconnect: { initialMs: options.reconnect?.initialMs ?? 100, maxMs: options.reconnect?.maxMs ?? 5_000 },
   };

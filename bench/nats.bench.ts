@@ -1,0 +1,169 @@
+/**
+ * eventwire on NATS JetStream vs the raw JetStream client (@nats-io/jetstream v3), same server,
+ * same run, same kind of stream (file storage, one stream per topic), same message (the
+ * CloudEvents headers and JSON body eventwire sends, `Nats-Msg-Id` set on both sides).
+ *
+ *   node --conditions=source bench/nats.bench.ts [events]
+ *
+ * - publish: `events` messages in batches of 100, 8 batches in flight (eventwire: publishMany;
+ *   raw: 100 `js.publish` calls awaited together).
+ * - consume: the stream is filled first, then drained with 64 unacked in flight (eventwire:
+ *   concurrency 32 + prefetch 32; raw: `consumer.consume({ max_messages: 64 })`, ack each).
+ * Each side runs 3 times, alternating, and the medians are compared.
+ */
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { createBus, defineEvent, encodeBinary, newEventId, silentLogger } from '@eventwire/core';
+import { nats } from '@eventwire/nats';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect, headers as natsHeaders } from '@nats-io/transport-node';
+import { z } from 'zod';
+
+const url = process.env.EVENTWIRE_TEST_NATS_URL ?? 'nats://127.0.0.1:54222';
+const servers = url.split(',').map((s) => (s.startsWith('nats://') ? s : `nats://${s}`));
+const total = Number(process.argv[2] ?? 10_000);
+const BATCH = 100;
+const PARALLEL = 8;
+const IN_FLIGHT = 64;
+const ROUNDS = 3;
+const run = randomUUID().slice(0, 8);
+const prefix = `ewbench-${run}`;
+
+const Schema = z.object({ orderId: z.string(), totalCents: z.number().int(), note: z.string() });
+const data = (n: number) => ({ orderId: `order-${n}`, totalCents: n * 7, note: 'benchmark payload of a typical size' });
+const OrderPlaced = (topic: string) => defineEvent({ type: 'bench.order_placed', version: 1, schema: Schema, topic, key: (d) => d.orderId });
+
+/** What eventwire puts on the wire, built once per message for the raw side. */
+function rawMessage(n: number) {
+  const id = newEventId();
+  const wire = encodeBinary({
+    id, type: 'bench.order_placed', version: 1, source: 'bench', time: new Date().toISOString(),
+    correlationId: id, dataContentType: 'application/json', data: data(n), partitionKey: `order-${n}`,
+  });
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(wire.headers)) h.set(`ce-${k}`, encodeURIComponent(v));
+  return { id, headers: h, body: wire.body };
+}
+
+async function batches(work: (start: number, size: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: PARALLEL }, async () => {
+    while (next < total) {
+      const start = next;
+      next += BATCH;
+      await work(start, Math.min(BATCH, total - start));
+    }
+  }));
+}
+
+const nc = await connect({ servers });
+const js = jetstream(nc);
+const jsm = await jetstreamManager(nc);
+const created: string[] = [];
+
+async function rawStream(): Promise<{ stream: string; subject: string }> {
+  const stream = `${prefix}-raw-${created.length}`;
+  const subject = `${prefix}.raw.${created.length}`;
+  await jsm.streams.add({ name: stream, subjects: [subject], storage: StorageType.File, num_replicas: 1 });
+  created.push(stream);
+  return { stream, subject };
+}
+
+async function rawPublish(): Promise<number> {
+  const { subject } = await rawStream();
+  const started = performance.now();
+  await batches(async (start, size) => {
+    await Promise.all(Array.from({ length: size }, (_, i) => {
+      const m = rawMessage(start + i);
+      return js.publish(subject, m.body, { msgID: m.id, headers: m.headers });
+    }));
+  });
+  return performance.now() - started;
+}
+
+async function rawConsume(): Promise<number> {
+  const { stream, subject } = await rawStream();
+  await jsm.consumers.add(stream, { durable_name: 'g', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All });
+  await batches(async (start, size) => {
+    await Promise.all(Array.from({ length: size }, (_, i) => {
+      const m = rawMessage(start + i);
+      return js.publish(subject, m.body, { msgID: m.id, headers: m.headers });
+    }));
+  });
+  const consumer = await js.consumers.get(stream, 'g');
+  const started = performance.now();
+  const messages = await consumer.consume({ max_messages: IN_FLIGHT });
+  let handled = 0;
+  for await (const m of messages) {
+    JSON.parse(Buffer.from(m.data).toString('utf8'));
+    m.ack();
+    if (++handled >= total) break;
+  }
+  const elapsed = performance.now() - started;
+  await messages.close();
+  return elapsed;
+}
+
+async function ewPublish(): Promise<number> {
+  const topic = `bench.pub.${randomUUID().slice(0, 8)}`;
+  const bus = await createBus({ transport: nats({ servers, prefix }), source: 'bench', logger: silentLogger });
+  const Event = OrderPlaced(topic);
+  await bus.publish(Event, data(-1)); // creates the stream, like the raw side's streams.add
+  const started = performance.now();
+  await batches(async (start, size) => {
+    await bus.publishMany(Event, Array.from({ length: size }, (_, i) => ({ data: data(start + i) })));
+  });
+  const elapsed = performance.now() - started;
+  await bus.close();
+  return elapsed;
+}
+
+async function ewConsume(): Promise<number> {
+  const topic = `bench.con.${randomUUID().slice(0, 8)}`;
+  const Event = OrderPlaced(topic);
+  const producer = await createBus({ transport: nats({ servers, prefix }), source: 'bench', logger: silentLogger });
+  await producer.transport.ensureGroup(topic, 'g', 'beginning');
+  await batches(async (start, size) => {
+    await producer.publishMany(Event, Array.from({ length: size }, (_, i) => ({ data: data(start + i) })));
+  });
+  await producer.close();
+  const consumer = await createBus({ transport: nats({ servers, prefix }), source: 'bench', logger: silentLogger });
+  let handled = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const started = performance.now();
+  consumer.subscribe(Event, () => {
+    if (++handled === total) done();
+  }, { group: 'g', concurrency: IN_FLIGHT / 2, prefetch: IN_FLIGHT / 2 });
+  await consumer.start();
+  await finished;
+  const elapsed = performance.now() - started;
+  await consumer.close({ drainMs: 1000 });
+  return elapsed;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const results: Record<string, { raw: number[]; ew: number[] }> = { publish: { raw: [], ew: [] }, consume: { raw: [], ew: [] } };
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate which side goes first, so warm-up and background load do not favour one.
+    const order = round % 2 === 0 ? (['raw', 'ew'] as const) : (['ew', 'raw'] as const);
+    for (const side of order) results.publish![side].push(side === 'raw' ? await rawPublish() : await ewPublish());
+    for (const side of order) results.consume![side].push(side === 'raw' ? await rawConsume() : await ewConsume());
+  }
+} finally {
+  for await (const name of jsm.streams.names()) if (name.startsWith(prefix)) await jsm.streams.delete(name).catch(() => {});
+  await nc.close();
+}
+
+const rate = (ms: number) => Math.round((total / ms) * 1000);
+console.log(`NATS JetStream ${nc.info?.version ?? ''}, ${total} events per run, median of ${ROUNDS}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`);
+console.log('| operation | raw @nats-io/jetstream (msg/s) | eventwire (msg/s) | eventwire / raw |');
+console.log('|---|---:|---:|---:|');
+for (const [op, r] of Object.entries(results)) {
+  const raw = rate(median(r.raw));
+  const ew = rate(median(r.ew));
+  console.log(`| ${op} | ${raw} | ${ew} | ${(ew / raw).toFixed(2)} |`);
+}

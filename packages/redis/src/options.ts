@@ -33,10 +33,12 @@ export interface RedisTransportOptions {
   /** Largest event (body plus headers) accepted by publish, in bytes. Default 1 MiB. */
   maxMessageBytes?: number;
   /**
-   * A command (publish, ack...) not answered within this time rejects with a TransportError.
-   * Default 10 000 ms. Blocking reads never time out.
+   * A publish not confirmed by Redis within this time rejects with a TransportError (or a
+   * PartialPublishError naming the events not confirmed). Default 10 000 ms. Other commands
+   * fail after `connection.maxRetriesPerRequest` reconnect attempts (default 3 here); blocking
+   * reads never time out.
    */
-  commandTimeoutMs?: number;
+  publishTimeoutMs?: number;
   /** How long one blocking XREADGROUP waits before it is issued again. Default 5 000 ms. */
   blockMs?: number;
   /**

@@ -152,3 +152,24 @@ if maxLen > 0 and redis.call('XLEN', KEYS[1]) > maxLen then
   forced = redis.call('XTRIM', KEYS[1], 'MAXLEN', maxLen)
 end
 return {safe, forced}`);
+
+/**
+ * Forgets consumers that crashed long ago: those with nothing pending (their entries were
+ * claimed) and idle for longer than ARGV[2] ms. A live consumer re-issues its blocking read every
+ * few seconds, so it is never that idle; and nothing pending means nothing can be lost.
+ *
+ * KEYS: stream. ARGV: group, min idle ms, consumer name to keep.
+ */
+export const FORGET_DEAD_CONSUMERS = new Script(`
+local removed = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local name, pending, idle
+  for i = 1, #c, 2 do
+    if c[i] == 'name' then name = c[i + 1] elseif c[i] == 'pending' then pending = c[i + 1] elseif c[i] == 'idle' then idle = c[i + 1] end
+  end
+  if pending == 0 and idle > tonumber(ARGV[2]) and name ~= ARGV[3] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+    removed = removed + 1
+  end
+end
+return removed`);

@@ -28,7 +28,7 @@ import { Command, type Redis } from 'ioredis';
 import { AckBatcher } from './ack-batcher.ts';
 import { fromFields, toFields } from './fields.ts';
 import type { Keys } from './keys.ts';
-import { HEARTBEAT, MOVE_DUE, RELEASE, RETRY } from './scripts.ts';
+import { FORGET_DEAD_CONSUMERS, HEARTBEAT, MOVE_DUE, RELEASE, RETRY } from './scripts.ts';
 
 /** The consumer that holds entries given back by closed consumers until a live one claims them. */
 export const RELEASED_CONSUMER = 'released';
@@ -99,6 +99,14 @@ export class StreamSubscription implements TransportSubscription {
     });
     every(Math.max(250, Math.floor(this.#spec.leaseMs / 3)), () => void this.#heartbeat());
     every(this.#ctx.delayPollMs, () => void this.#moveDue());
+    // Crashed consumers' names: forgotten once their entries were claimed and an hour passed.
+    every(10 * 60_000, () => {
+      FORGET_DEAD_CONSUMERS.run(
+        this.#ctx.command,
+        [this.#stream],
+        [this.#spec.group, Math.max(3_600_000, this.#spec.leaseMs * 2), RELEASED_CONSUMER],
+      ).catch((error: unknown) => this.#warn(error, 'could not forget dead consumers'));
+    });
     void this.#moveDue();
   }
 

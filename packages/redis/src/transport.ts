@@ -74,7 +74,9 @@ class RedisTransport implements Transport {
       new Redis(url, {
         lazyConnect: true,
         enableAutoPipelining: true,
-        commandTimeout: options.commandTimeoutMs ?? 10_000,
+        // No ioredis commandTimeout: under auto-pipelining its timers leave unhandled rejections
+        // behind. Publish has its own deadline; other commands give up after a few reconnects.
+        maxRetriesPerRequest: 3,
         connectionName: 'eventwire',
         ...options.connection,
       });
@@ -101,12 +103,33 @@ class RedisTransport implements Transport {
   async publish(messages: readonly OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
     // Auto-pipelining sends concurrent XADDs in one write; each reply is the server's acceptance.
-    const results = await Promise.allSettled(
-      messages.map((m) => this.#client.xadd(this.#keys.stream(m.topic), '*', ...toFields(m))),
+    const fields = messages.map((m) => toFields(m));
+    const accepted = new Array<boolean>(messages.length).fill(false);
+    let cause: unknown;
+    const all = Promise.allSettled(
+      messages.map((m, i) =>
+        this.#client.xadd(this.#keys.stream(m.topic), '*', ...fields[i]!).then(
+          () => {
+            accepted[i] = true;
+          },
+          (error: unknown) => {
+            cause ??= error;
+          },
+        ),
+      ),
     );
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
+    const timeoutMs = this.#options.publishTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        cause ??= new Error(`not confirmed within ${timeoutMs} ms (it may still be written)`);
+        resolve();
+      }, timeoutMs);
+    });
+    await Promise.race([all, deadline]);
+    clearTimeout(timer);
+    const failed = accepted.flatMap((ok, i) => (ok ? [] : [i]));
     if (failed.length === 0) return;
-    const cause = (results[failed[0]!] as PromiseRejectedResult).reason;
     if (failed.length === messages.length) throw this.#error('publish', cause);
     throw new PartialPublishError(failed, this.#error('publish', cause));
   }

@@ -190,4 +190,45 @@ describeBroker('rabbitmq', () => {
     );
     expect(await transport.health()).toEqual({ status: 'up' });
   });
+
+  test('replay stream: a new group from the beginning gets retained events once; an existing group is not refilled', async () => {
+    const { transport, spec, message } = await setup({ replay: { maxAge: '1h' } });
+    expect(transport.capabilities.replay).toBe(true);
+    cleanups.push(async () => {
+      const connection = await amqp.connect(RABBITMQ_URL);
+      const channel = await connection.createChannel();
+      for (const q of [`ew.${spec.topic}/late`, `ew.${spec.topic}/late.dlq`, `ew.${spec.topic}.log`])
+        await channel.deleteQueue(q);
+      await connection.close();
+    });
+    await transport.publish([message(1), message(2), message(3)]);
+    const late = { ...spec, group: 'late', from: 'beginning' as const };
+    await transport.ensureGroup(late.topic, late.group, 'beginning');
+    // Asking again must not copy the history a second time.
+    await transport.ensureGroup(late.topic, late.group, 'beginning');
+    await transport.publish([message(4)]);
+    const seen: IncomingMessage[] = [];
+    const sub = await transport.subscribe(late, (m) => {
+      seen.push(m);
+      void m.ack();
+    });
+    cleanups.push(() => sub.close());
+    await waitFor(() => seen.length >= 4);
+    expect(seen.map((m) => m.headers.id)).toEqual(['e1', 'e2', 'e3', 'e4']);
+    expect(seen.every((m) => m.attempt === 1)).toBe(true);
+  });
+
+  test('without the replay option a new group starts empty, as its capability says', async () => {
+    const { transport, spec, message } = await setup();
+    expect(transport.capabilities.replay).toBe(false);
+    await transport.publish([message(1)]);
+    cleanups.push(async () => {
+      const connection = await amqp.connect(RABBITMQ_URL);
+      const channel = await connection.createChannel();
+      for (const q of [`ew.${spec.topic}/late`, `ew.${spec.topic}/late.dlq`]) await channel.deleteQueue(q);
+      await connection.close();
+    });
+    await transport.ensureGroup(spec.topic, 'late', 'beginning');
+    expect(await transport.lag?.(spec.topic, 'late')).toBe(0);
+  });
 });

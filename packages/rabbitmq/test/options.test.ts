@@ -28,6 +28,14 @@ describe('rabbitmq options', () => {
     expect(() => resolveOptions({ url: 'amqp://h', queueType: 'stream' as 'quorum' })).toThrow(ConfigError);
     expect(() => resolveOptions({ url: 'amqp://h', deliveryLimit: 0 })).toThrow(ConfigError);
     expect(() => resolveOptions({ url: 'amqp://h', delayBuckets: [] })).toThrow(ConfigError);
+    expect(() => resolveOptions({ url: 'amqp://h', replay: { maxAge: 'a week' } })).toThrow(ConfigError);
+  });
+
+  test('replay is off by default; on with replay=true (7D) or a retention', () => {
+    expect(resolveOptions(optionsFromUrl('amqp://h')).replayMaxAge).toBeUndefined();
+    expect(resolveOptions(optionsFromUrl('amqp://h?replay=true')).replayMaxAge).toBe('7D');
+    expect(resolveOptions(optionsFromUrl('amqp://h?replay=12h')).replayMaxAge).toBe('12h');
+    expect(resolveOptions(optionsFromUrl('amqp://h?replay=false')).replayMaxAge).toBeUndefined();
   });
 
   test('a retry never waits less than asked: delays round up to a bucket', () => {

@@ -33,8 +33,16 @@ export function rememberUrl(url: string | undefined): void {
   }
 }
 
-/** Removes credentials from anything we print: `user:pass@` in URLs and remembered passwords. */
+/** Removes credentials from what we print: `user:pass@` in URLs. */
 export function redact(text: string): string {
+  return redactText(text);
+}
+
+/**
+ * For error messages from drivers, which may quote a password outside a URL: also replaces every
+ * remembered password.
+ */
+export function redactError(text: string): string {
   let out = redactText(text);
   for (const secret of secrets) if (secret.length >= 3) out = out.split(secret).join('***');
   return out;

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createBus } from '@eventwire/core';
 import { beforeAll, expect, it } from 'vitest';
 import { consumeFor, order, seedDeadLetters } from './dlq-scenario.ts';
@@ -17,6 +16,9 @@ export interface OperationsTarget {
  * dlq list/show/replay/purge, doctor, publish and tail through the real binary, against one
  * broker. Tests run in order and share the seeded dead letters.
  */
+/** Each test starts several CLI processes; PGlite takes seconds to open on a busy machine. */
+const TIMEOUT = 240_000;
+
 export function operationsTests(target: OperationsTarget): void {
   let url = '';
   let ids: string[] = [];
@@ -28,7 +30,7 @@ export function operationsTests(target: OperationsTarget): void {
     process.env.FIXTURE_TOPIC_SUFFIX = target.suffix;
     url = target.url();
     ({ ids } = await seedDeadLetters(url, 3));
-  });
+  }, TIMEOUT);
 
   it('dlq list: count, oldest and grouped reasons per group', async () => {
     const result = await run('dlq', 'list', '--json');
@@ -48,7 +50,7 @@ export function operationsTests(target: OperationsTarget): void {
     expect(human.stdout).toMatch(/TOPIC\s+GROUP\s+DEAD/);
     expect(human.stdout).toContain('3x non_retryable (NonRetryableError: smtp down)');
     expect(human.stdout).not.toContain('analytics');
-  });
+  }, TIMEOUT);
 
   it('dlq show: the envelope and the failure', async () => {
     const list = parsed(await run('dlq', 'list', '--json', '--group', 'email'));
@@ -69,7 +71,7 @@ export function operationsTests(target: OperationsTarget): void {
     expect(human.stdout).toContain(`dead letter ${id}  topic ${topic}  group email`);
     expect(human.stdout).toContain('error:          NonRetryableError');
     expect(human.stdout).toContain(ids[0]!);
-  });
+  }, TIMEOUT);
 
   it('dlq: unknown id, group or topic give clear errors', async () => {
     const missing = await run('dlq', 'show', '999999999');
@@ -85,7 +87,7 @@ export function operationsTests(target: OperationsTarget): void {
     const usage = await run('dlq', 'replay');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('--id <id> (repeatable) or --all');
-  });
+  }, TIMEOUT);
 
   it('doctor: non-zero exit while a group has dead letters', async () => {
     const result = await run('doctor', '--json');
@@ -107,14 +109,14 @@ export function operationsTests(target: OperationsTarget): void {
     expect(human.stdout).toMatch(/TOPIC\s+GROUP\s+GROUP EXISTS\s+LAG\s+DEAD LETTERS\s+STATUS/);
     expect(human.stdout).toContain('FAIL: 3 dead letters');
     expect(human.stdout).toContain('problems found');
-  });
+  }, TIMEOUT);
 
   it('dlq replay --dry-run changes nothing', async () => {
     const result = await run('dlq', 'replay', '--all', '--dry-run', '--json');
     expect(result.code, result.stderr).toBe(0);
     expect(parsed(result)).toMatchObject({ dryRun: true, total: 3 });
     expect(parsed(await run('dlq', 'list', '--json')).total).toBe(3);
-  });
+  }, TIMEOUT);
 
   it('dlq replay: only the failed group handles the replayed event', async () => {
     const list = parsed(await run('dlq', 'list', '--json', '--group', 'email'));
@@ -130,7 +132,7 @@ export function operationsTests(target: OperationsTarget): void {
     expect(seen.email).toEqual([ids[0]]);
     expect(seen.analytics).toEqual([]);
     expect(parsed(await run('dlq', 'list', '--json')).total).toBe(2);
-  });
+  }, TIMEOUT);
 
   it('dlq purge: refuses without a terminal or --yes, then purges with --yes', async () => {
     const refused = await run('dlq', 'purge', '--group', 'email');
@@ -145,13 +147,13 @@ export function operationsTests(target: OperationsTarget): void {
     expect(parsed(await run('dlq', 'list', '--json')).total).toBe(0);
     const again = await run('dlq', 'purge', '--yes');
     expect(again.stdout).toContain('nothing to purge');
-  });
+  }, TIMEOUT);
 
   it('doctor: exit 0 when every group is healthy', async () => {
     const result = await run('doctor');
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toContain('all good');
-  });
+  }, TIMEOUT);
 
   it('publish: a valid event reaches the groups', async () => {
     const data = { orderId: 'o-99', total: { cents: 990, currency: 'EUR' } };
@@ -176,7 +178,7 @@ export function operationsTests(target: OperationsTarget): void {
     const seen = await consumeFor(url, 15_000, (s) => s.analytics.length >= 1 && s.email.length >= 1);
     expect(seen.analytics).toEqual([envelope.id]);
     expect(seen.email).toEqual([envelope.id]);
-  });
+  }, TIMEOUT);
 
   it('publish: an invalid payload is rejected, listing each problem, and nothing is sent', async () => {
     const result = await run(
@@ -204,7 +206,7 @@ export function operationsTests(target: OperationsTarget): void {
     expect(version.stderr).toContain('order.placed has no version 7; known versions: 1, 2');
     const seen = await consumeFor(url, 1500);
     expect(seen).toEqual({ email: [], analytics: [] });
-  });
+  }, TIMEOUT);
 
   it.runIf(target.concurrent)(
     'tail: prints an event published while it runs, without disturbing any group',
@@ -247,7 +249,6 @@ export function operationsTests(target: OperationsTarget): void {
     expect(await tail.exited).toBe(0);
     expect(tail.stdout).toContain(`order.placed v1 ${published.id} subject=o-8 {"orderId":"o-8"`);
     await consumeFor(url, 15_000, (s) => s.analytics.length >= 1 && s.email.length >= 1);
-  });
+  }, TIMEOUT);
 
-  void randomUUID;
 }

@@ -1,6 +1,6 @@
 import { groupPairs } from '../config.ts';
 import { type Context, safeUrl } from '../context.ts';
-import { CliError, redact } from '../errors.ts';
+import { CliError, redactError } from '../errors.ts';
 import { json, table } from '../output.ts';
 
 interface Row {
@@ -26,7 +26,7 @@ export async function doctor(ctx: Context, options: { maxLag?: number | undefine
     broker = {
       url: safeUrl(url),
       status: 'down',
-      reason: redact(message.replace(/^cannot connect to \S+: /, '')),
+      reason: redactError(message.replace(/^cannot connect to \S+: /, '')),
     };
     return undefined;
   });
@@ -36,7 +36,7 @@ export async function doctor(ctx: Context, options: { maxLag?: number | undefine
       .health()
       .catch((error: unknown) => ({ status: 'down' as const, reason: String(error) }));
     broker = { url: safeUrl(url), transport: bus.transport.name, status: health.status };
-    if (health.reason) broker.reason = redact(health.reason);
+    if (health.reason) broker.reason = redactError(health.reason);
     if (health.status === 'up') {
       const t = bus.transport;
       const known = new Map<string, Promise<string[] | undefined>>();

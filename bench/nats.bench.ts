@@ -21,7 +21,7 @@ import { z } from 'zod';
 
 const url = process.env.EVENTWIRE_TEST_NATS_URL ?? 'nats://127.0.0.1:54222';
 const servers = url.split(',').map((s) => (s.startsWith('nats://') ? s : `nats://${s}`));
-const total = Number(process.argv[2] ?? 10_000);
+const total = Number(process.argv[2] ?? 5_000);
 const BATCH = 100;
 const PARALLEL = 8;
 const IN_FLIGHT = 64;
@@ -56,10 +56,12 @@ async function batches(work: (start: number, size: number) => Promise<void>): Pr
   }));
 }
 
-const nc = await connect({ servers });
+// noAsyncTraces as eventwire sets it: the raw side gets the same client tuning.
+const nc = await connect({ servers, noAsyncTraces: true });
 const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
 const created: string[] = [];
+const serverVersion = nc.info?.version ?? '?';
 
 async function rawStream(): Promise<{ stream: string; subject: string }> {
   const stream = `${prefix}-raw-${created.length}`;
@@ -159,7 +161,7 @@ try {
 }
 
 const rate = (ms: number) => Math.round((total / ms) * 1000);
-console.log(`NATS JetStream ${nc.info?.version ?? ''}, ${total} events per run, median of ${ROUNDS}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`);
+console.log(`nats-server ${serverVersion}, ${total} events per run, median of ${ROUNDS}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`);
 console.log('| operation | raw @nats-io/jetstream (msg/s) | eventwire (msg/s) | eventwire / raw |');
 console.log('|---|---:|---:|---:|');
 for (const [op, r] of Object.entries(results)) {

@@ -53,7 +53,7 @@ export interface NatsTransportOptions {
   maxAckPending?: number;
   /**
    * Publishes awaiting JetStream's ack at once on this connection; more wait their turn (in
-   * order) before they are sent, so that their timeout does not run while they queue. Default 256.
+   * order) before they are sent, so that their timeout does not run while they queue. Default 1024.
    */
   maxPendingPublishes?: number;
   /** How long a publish waits for JetStream's ack once sent, in ms. Default 5,000. */

@@ -122,9 +122,11 @@ export class PullSubscription implements TransportSubscription {
     if (this.#closed || this.#recovering || !this.#d.connected() || Date.now() < this.#pauseUntil) return;
     while (this.#requests.size < MAX_REQUESTS) {
       const free = this.#credits.available();
-      // A second request only when a worthwhile batch is free: many 1-message requests would
-      // cost a round trip each.
-      const threshold = this.#requests.size === 0 ? 1 : Math.ceil(this.#credits.max / 2);
+      // Ask only for a worthwhile batch: many 1-message requests would cost a round trip each.
+      // With no request out, a quarter of the window is enough (what is held will settle and
+      // free more); with one out, half of it.
+      const max = this.#credits.max;
+      const threshold = this.#requests.size === 0 ? Math.ceil(max / 4) : Math.ceil(max / 2);
       if (free < threshold) return;
       const id = String(++this.#seq);
       const now = Date.now();

@@ -4,6 +4,9 @@
  * batch span processor, a meter provider with a reader).
  *
  *   node --conditions=source bench/tracing.bench.ts [events-per-round] [rounds]
+ *   EVENTWIRE_URL=redis://127.0.0.1:56379 node --conditions=source bench/tracing.bench.ts 2000 3
+ *   BENCH_DETAIL=1 ...   adds variants that split the cost (sampled, traces/metrics only, no SDK,
+ *                        bare context switches); BENCH_ONLY=<substring> keeps matching variants.
  *
  * Rounds alternate between the variants so that machine noise (shared CPUs) hits both alike;
  * the reported figure is the median throughput of each variant.
@@ -136,9 +139,9 @@ if (process.env.BENCH_DETAIL) {
 }
 
 async function round(variant: Variant, index: number): Promise<{ wall: number; cpu: number }> {
-  const broker = memoryBroker(`bench-tracing-${index}`);
+  const url = process.env.EVENTWIRE_URL;
   const bus = await createBus({
-    transport: memoryTransport({ broker }),
+    ...(url ? { url } : { transport: memoryTransport({ broker: memoryBroker(`bench-tracing-${index}`) }) }),
     source: 'bench',
     logger: silentLogger,
     middleware: variant.middleware() ?? [],
@@ -160,7 +163,8 @@ async function round(variant: Variant, index: number): Promise<{ wall: number; c
         open();
       }
     },
-    { group: 'bench', concurrency: CONCURRENCY },
+    // A fresh group per round on a real broker, so that no round sees another's events.
+    { group: `bench-${process.pid}-${index}-${variants.indexOf(variant)}`, concurrency: CONCURRENCY },
   );
   await bus.start();
   const started = performance.now();
@@ -211,12 +215,13 @@ for (let r = 0; r < ROUNDS; r++) {
 await reader.collect();
 await tracerProvider.forceFlush();
 
+const transportLabel = process.env.EVENTWIRE_URL?.replace(/\/\/[^@/]*@/, '//***@') ?? 'memory transport';
 const baseline = results.get(variants[0]!.name)!;
 const baseWall = median(baseline.map((x) => x.wall));
 const baseCpu = median(baseline.map((x) => x.cpu));
 const pct = (x: number, base: number) => `${x >= base ? '+' : ''}${((x / base - 1) * 100).toFixed(1)}%`;
 console.log(
-  `node ${process.version}, ${EVENTS} events x ${ROUNDS} rounds, ${IN_FLIGHT} publishes in flight, handler concurrency ${CONCURRENCY}, load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)}`,
+  `${transportLabel}, node ${process.version}, ${EVENTS} events x ${ROUNDS} rounds, ${IN_FLIGHT} publishes in flight, handler concurrency ${CONCURRENCY}, load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)}`,
 );
 console.log(
   '| variant | events per CPU-second (median) | vs no tracing | events/s wall (median) | vs no tracing | wall rounds |',
@@ -232,5 +237,58 @@ for (const v of variants) {
   );
 }
 console.log(`spans exported: ${exported} (2 per event per traced round, warm-up included)`);
-await tracerProvider.shutdown();
-await meterProvider.shutdown();
+
+// The middleware alone: CPU per event of its publish + process hooks around an empty `next`,
+// against the CPU per event of the whole pipeline without tracing measured above. This is the
+// steadiest figure on a shared machine (no broker, no queueing, no scheduling in it).
+{
+  const hookVariants: [string, ReturnType<typeof openTelemetry>][] = [
+    ['otel always-on, traces + metrics', openTelemetry({ tracerProvider, meterProvider })],
+    ['otel 10% sampled', openTelemetry({ tracerProvider: sampledProvider, meterProvider })],
+    [
+      'otel, no SDK (API no-op)',
+      openTelemetry({ tracerProvider: trace.getTracerProvider(), meterProvider: metrics.getMeterProvider() }),
+    ],
+  ];
+  const info = { topic: Ticked.topic, system: 'memory' };
+  const processInfo = { ...info, group: 'bench', attempt: 1 };
+  const empty = async () => {};
+  const N = 50_000;
+  const perEvent = async (mw: ReturnType<typeof openTelemetry>) => {
+    const started = process.cpuUsage();
+    for (let i = 0; i < N; i++) {
+      const envelope = {
+        id: `id-${i}`,
+        type: Ticked.type,
+        version: 1,
+        source: 'bench',
+        time: '2026-01-01T00:00:00.000Z',
+        correlationId: `id-${i}`,
+        dataContentType: 'application/json',
+        data: { n: i },
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      };
+      await mw.publish!([envelope], info, empty);
+      await mw.process!(envelope, processInfo, empty);
+    }
+    const cpu = process.cpuUsage(started);
+    return (cpu.user + cpu.system) / N;
+  };
+  const baseUs = 1e6 / baseCpu;
+  console.log(`\nmiddleware hooks alone (publish + process per event, ${N} events, median of 5):`);
+  console.log(
+    `| hooks | CPU µs per event | share of the untraced pipeline (${baseUs.toFixed(1)} µs/event) |`,
+  );
+  console.log('|---|---:|---:|');
+  for (const [name, mw] of hookVariants) {
+    await perEvent(mw); // warm-up
+    const us = median(
+      await (async () => {
+        const xs: number[] = [];
+        for (let i = 0; i < 5; i++) xs.push(await perEvent(mw));
+        return xs;
+      })(),
+    );
+    console.log(`| ${name} | ${us.toFixed(2)} | ${((us / baseUs) * 100).toFixed(1)}% |`);
+  }
+}

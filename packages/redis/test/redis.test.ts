@@ -207,6 +207,61 @@ describeBroker('redis', () => {
     }
   });
 
+  test('a retry delay survives the consumer: a new consumer gets the copy when due, as attempt 2', async () => {
+    const topic = `ew-delay-${randomUUID().slice(0, 8)}`;
+    const Event = defineEvent({
+      type: 'redis.item_recorded',
+      version: 1,
+      schema: z.object({ n: z.number() }),
+      topic,
+    });
+    const options = {
+      group: 'g',
+      retry: { attempts: 3, backoff: { initialMs: 1500, maxMs: 1500, jitter: 'none' as const } },
+    };
+    const first = await createBus({
+      source: 't',
+      transport: redis({ url: REDIS_URL, logger: silentLogger }),
+      logger: silentLogger,
+    });
+    let failedAt = 0;
+    const sub = first.subscribe(
+      Event,
+      () => {
+        failedAt = Date.now();
+        throw new Error('fail, then the process goes away');
+      },
+      options,
+    );
+    await first.start();
+    await sub.ready;
+    const sent = await first.publish(Event, { n: 1 });
+    await waitFor(async () => (await client.zcard(layout.delayed(topic, 'g'))) === 1, { timeoutMs: 10_000 });
+    await first.close({ drainMs: 0 });
+
+    const second = await createBus({
+      source: 't',
+      transport: redis({ url: REDIS_URL, logger: silentLogger }),
+      logger: silentLogger,
+    });
+    try {
+      const got: { id: string; attempt: number; at: number }[] = [];
+      const again = second.subscribe(
+        Event,
+        (e, ctx) => void got.push({ id: e.id, attempt: ctx.attempt, at: Date.now() }),
+        options,
+      );
+      await second.start();
+      await again.ready;
+      await waitFor(() => got.length === 1, { timeoutMs: 15_000 });
+      expect(got[0]).toMatchObject({ id: sent.id, attempt: 2 });
+      expect(got[0]!.at - failedAt).toBeGreaterThanOrEqual(1400);
+    } finally {
+      await second.close({ drainMs: 0 });
+      await client.del(layout.stream(topic), layout.delayed(topic, 'g'));
+    }
+  });
+
   test('health: down with a reason and no credentials when unreachable', async () => {
     const transport = redis({
       url: 'redis://someone:hunter2@127.0.0.1:1',

@@ -1,6 +1,6 @@
 import { type Bus, createBus, redactUrl, silentLogger } from '@eventwire/core';
 import { type LoadedConfig, loadConfig } from './config.ts';
-import { CliError, rememberUrl } from './errors.ts';
+import { CliError, redactError, rememberUrl } from './errors.ts';
 import type { Io } from './output.ts';
 
 export interface GlobalOptions {
@@ -96,9 +96,9 @@ export async function connectBus(url: string, source: string): Promise<Bus> {
       e.code === 'EW_CONFIG' ||
       e.code === 'EW_ADAPTER_MISSING'
     ) {
-      throw new CliError(e.message);
+      throw new CliError(redactError(e.message));
     }
-    const reason = e.message || e.code || String(error);
+    const reason = redactError(e.message || e.code || String(error));
     throw new CliError(`cannot connect to ${safeUrl(url)}: ${reason}`);
   } finally {
     clearTimeout(timer);

@@ -5,7 +5,7 @@ import { publish } from './commands/publish.ts';
 import { schemaCheck, schemaExport } from './commands/schema.ts';
 import { tail } from './commands/tail.ts';
 import { type Context, createContext } from './context.ts';
-import { CliError, redactError, UsageError } from './errors.ts';
+import { CliError, redact, redactError, UsageError } from './errors.ts';
 import { type Io, processIo } from './output.ts';
 
 const GLOBAL_HELP = `Global options:
@@ -265,7 +265,8 @@ export async function run(
   } catch (error) {
     const e = error as Error;
     const code = error instanceof CliError ? error.exitCode : 1;
-    const message = redactError(error instanceof CliError ? e.message : `${e.name}: ${e.message}`);
+    // Our own messages only quote URLs (redacted); anything else may come from a driver.
+    const message = error instanceof CliError ? redact(e.message) : redactError(`${e.name}: ${e.message}`);
     if (json) io.err(`${JSON.stringify({ error: message, code })}\n`);
     io.err(`eventwire: ${message}\n`);
     if (code === 2) io.err(`Run \`eventwire ${known ? `${command} ` : ''}--help\` for usage.\n`);

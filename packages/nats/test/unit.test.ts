@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@eventwire/core';
+import { parseAckSubject } from '../src/ack.ts';
+import { percentDecode, percentEncode } from '../src/headers.ts';
+import { escapeName, Names, topicTokens } from '../src/names.ts';
+import { optionsFromUrl } from '../src/url.ts';
+
+describe('names', () => {
+  it('escapes everything JetStream forbids in names, injectively', () => {
+    const topics = ['order.placed', 'order_placed', 'order_2eplaced', 'a b', 'a*b', 'a>b', 'a/b', 'ä', 'a..b', '.a', 'a.'];
+    const escaped = topics.map(escapeName);
+    for (const name of escaped) expect(name).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(new Set(escaped).size).toBe(topics.length);
+    expect(escapeName('order.placed')).toBe('order_2eplaced');
+  });
+
+  it('keeps dotted topics readable in subjects and never produces wildcards or empty tokens', () => {
+    expect(topicTokens('order.placed')).toBe('order.placed');
+    const topics = ['a.b', 'a_2eb', 'a..b', '.a', 'a.', 'a.*', 'a.>', 'a b.c'];
+    const subjects = topics.map(topicTokens);
+    expect(new Set(subjects).size).toBe(topics.length);
+    for (const s of subjects) {
+      for (const token of s.split('.')) expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
+    }
+  });
+
+  it('maps topics and groups to streams, subjects and consumers', () => {
+    const perTopic = new Names('ew', { kind: 'per-topic' });
+    expect(perTopic.stream('order.placed')).toBe('ew_t_order_2eplaced');
+    expect(perTopic.subject('order.placed')).toBe('ew.t.order.placed');
+    expect(perTopic.consumer('order.placed', 'email')).toBe('email');
+    expect(perTopic.deadLetterStream('order.placed', 'email')).toBe('ew_dlq_order_2eplaced__email');
+    expect(perTopic.replaySubject('order.placed', 'email')).toBe('ew.r.order_2eplaced.email');
+    const single = new Names('ew', { kind: 'single', stream: 'EVENTS' });
+    expect(single.stream('x')).toBe('EVENTS');
+    expect(single.consumer('order.placed', 'email')).toBe('email__order_2eplaced');
+    expect(single.streamSubjects('x')).toEqual(['ew.t.>', 'ew.r.>']);
+  });
+
+  it('bounds long names with a hash', () => {
+    const names = new Names('ew', { kind: 'per-topic' });
+    const a = names.stream('x'.repeat(500));
+    const b = names.stream(`${'x'.repeat(499)}y`);
+    expect(a.length).toBeLessThanOrEqual(200);
+    expect(a).not.toBe(b);
+  });
+});
+
+describe('headers', () => {
+  it('percent-encodes what a NATS header cannot carry and decodes it back', () => {
+    const values = ['plain', 'with space', 'crlf\r\nvalue', 'ünïcødé ✓', '100%', '"quoted"', ' padded '];
+    for (const v of values) {
+      const encoded = percentEncode(v);
+      expect(encoded).toMatch(/^[\x21-\x7e]*$/);
+      expect(percentDecode(encoded)).toBe(v);
+    }
+    expect(percentDecode('%E0%A4%A')).toBe('%E0%A4%A');
+  });
+});
+
+describe('ack subjects', () => {
+  it('reads the delivery count and stream sequence of both ack subject forms', () => {
+    expect(parseAckSubject('$JS.ACK.S.C.3.17.9.1700000000000000000.0')).toEqual({ delivered: 3, streamSeq: 17 });
+    expect(parseAckSubject('$JS.ACK.dom.hash.S.C.2.5.4.1700000000000000000.0.rand')).toEqual({ delivered: 2, streamSeq: 5 });
+    expect(parseAckSubject('_INBOX.x')).toBeUndefined();
+  });
+});
+
+describe('url', () => {
+  it('parses servers, credentials and options', () => {
+    const o = optionsFromUrl('nats://alice:s3cr%40t@n1:4222,n2:4223?prefix=app&stream=EVENTS&replicas=3&maxAgeMs=60000&storage=memory');
+    expect(o.servers).toEqual(['nats://n1:4222', 'nats://n2:4223']);
+    expect(o.connection).toMatchObject({ user: 'alice', pass: 's3cr@t' });
+    expect(o).toMatchObject({ prefix: 'app', stream: 'EVENTS', replicas: 3, maxAgeMs: 60000, storage: 'memory' });
+    expect(optionsFromUrl('nats://tok@h:1').connection).toMatchObject({ token: 'tok' });
+    expect(optionsFromUrl('tls://h:1').connection?.tls).toEqual({});
+  });
+
+  it('rejects bad URLs with a ConfigError that does not show the password', () => {
+    expect(() => optionsFromUrl('nats://u:hunter2@h:1?replicas=many')).toThrow(ConfigError);
+    try {
+      optionsFromUrl('http://u:hunter2@h:1');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(String((error as Error).message)).not.toContain('hunter2');
+    }
+  });
+});

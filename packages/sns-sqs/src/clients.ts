@@ -18,7 +18,7 @@ export function createClients(options: ResolvedOptions): Clients {
     region: options.region,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     // Long polls hold a request open for waitTimeSeconds; anything much slower is a dead socket.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: (options.waitTimeSeconds + 15) * 1000 },
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: (options.waitTimeSeconds + 30) * 1000 },
     ...options.clientConfig,
   };
   const credentials = options.credentials ?? emulatorFallback(options);

@@ -21,7 +21,7 @@ export const MAX_MESSAGE_BYTES = 256 * 1024;
 const MAX_BATCH_BYTES = 256 * 1024;
 const MAX_BATCH_ENTRIES = 10;
 const MAX_ATTRIBUTES = 10;
-/** Batches in flight per publish call: enough to keep moto and AWS busy without a socket storm. */
+/** PublishBatch requests in flight per transport: enough to keep AWS busy without a socket storm. */
 const PARALLEL_BATCHES = 16;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -64,41 +64,49 @@ export function bodyText(body: Uint8Array): string {
   }
 }
 
+interface Waiter {
+  entry: PublishBatchRequestEntry;
+  bytes: number;
+  done: (error: unknown | undefined) => void;
+}
+
+/** Per-topic send queue: publish calls made in the same tick share PublishBatch requests. */
+interface TopicQueue {
+  topic: string;
+  fifo: boolean;
+  waiting: Waiter[];
+  inFlight: number;
+  scheduled: boolean;
+}
+
 export class Publisher {
   readonly #clients: Clients;
   readonly #topology: Topology;
+  readonly #queues = new Map<string, TopicQueue>();
+  #inFlight = 0;
+  readonly #blocked: (() => void)[] = [];
 
   constructor(clients: Clients, topology: Topology) {
     this.#clients = clients;
     this.#topology = topology;
   }
 
+  /**
+   * Resolves when SNS accepted every message. Messages of concurrent calls are coalesced into
+   * batches of 10 (one request instead of ten, for the application that publishes one event at
+   * a time from many places), with at most 16 requests in flight per transport. FIFO topics send
+   * one batch at a time, so that SNS receives each key's messages in publish order.
+   */
   async publish(messages: readonly OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
     // Check everything first: one message SQS cannot carry means nothing is sent.
     const prepared = messages.map((m, index) => this.#prepare(m, index));
-    const batches = this.#batches(prepared);
-    const failed: number[] = [];
-    const errors: unknown[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < batches.length) {
-        const batch = batches[next++]!;
-        try {
-          failed.push(...(await this.#send(batch)));
-        } catch (error) {
-          errors.push(error);
-          failed.push(...batch.map((p) => p.index));
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_BATCHES, batches.length) }, worker));
+    const outcomes = await Promise.all(prepared.map((p) => this.#enqueue(p)));
+    const failed = outcomes.flatMap((error, index) => (error === undefined ? [] : [index]));
     if (failed.length === 0) return;
-    const cause = errors[0];
-    if (failed.length === messages.length) {
-      throw cause !== undefined ? transportError('publish', cause) : new PartialPublishError(failed.sort((a, b) => a - b));
-    }
-    throw new PartialPublishError(failed.sort((a, b) => a - b), cause);
+    const cause = outcomes.find((e) => e !== undefined);
+    if (failed.length === messages.length) throw transportError('publish', cause);
+    throw new PartialPublishError(failed, cause);
   }
 
   #prepare(message: OutgoingMessage, index: number): Prepared {
@@ -117,52 +125,88 @@ export class Publisher {
     return { index, topic: message.topic, entry, bytes };
   }
 
-  /** Per topic, in order, up to 10 entries and 256 KiB per batch. */
-  #batches(prepared: Prepared[]): Prepared[][] {
-    const byTopic = new Map<string, Prepared[]>();
-    for (const p of prepared) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
-    const batches: Prepared[][] = [];
-    for (const list of byTopic.values()) {
-      let current: Prepared[] = [];
-      let size = 0;
-      for (const p of list) {
-        if (current.length === MAX_BATCH_ENTRIES || (current.length > 0 && size + p.bytes > MAX_BATCH_BYTES)) {
-          batches.push(current);
-          current = [];
-          size = 0;
-        }
-        current.push(p);
-        size += p.bytes;
-      }
-      if (current.length > 0) batches.push(current);
+  /** Resolves to undefined when SNS accepted the entry, else to the reason. */
+  #enqueue(p: Prepared): Promise<unknown | undefined> {
+    let queue = this.#queues.get(p.topic);
+    if (!queue) {
+      queue = { topic: p.topic, fifo: this.#topology.isFifo(p.topic), waiting: [], inFlight: 0, scheduled: false };
+      this.#queues.set(p.topic, queue);
     }
-    return batches;
+    const q = queue;
+    return new Promise((resolve) => {
+      q.waiting.push({ entry: p.entry, bytes: p.bytes, done: resolve });
+      if (!q.scheduled) {
+        q.scheduled = true;
+        // After the current tick, so that everything published in it can share requests.
+        setImmediate(() => {
+          q.scheduled = false;
+          this.#pump(q);
+        });
+      }
+    });
   }
 
-  /** Sends one batch; resolves to the indexes SNS did not accept. */
-  async #send(batch: Prepared[]): Promise<number[]> {
-    const topic = batch[0]!.topic;
-    let info = await this.#topology.topic(topic);
-    const command = () =>
-      new PublishBatchCommand({ TopicArn: info.arn, PublishBatchRequestEntries: batch.map((p) => p.entry) });
-    let out;
+  #pump(q: TopicQueue): void {
+    while (q.waiting.length > 0 && (!q.fifo || q.inFlight === 0)) {
+      const batch: Waiter[] = [];
+      let size = 0;
+      while (q.waiting.length > 0 && batch.length < MAX_BATCH_ENTRIES) {
+        const next = q.waiting[0]!;
+        if (batch.length > 0 && size + next.bytes > MAX_BATCH_BYTES) break;
+        batch.push(q.waiting.shift()!);
+        size += next.bytes;
+      }
+      q.inFlight++;
+      void this.#slot()
+        .then(() => this.#send(q.topic, batch))
+        .finally(() => {
+          this.#release();
+          q.inFlight--;
+          this.#pump(q);
+        });
+    }
+  }
+
+  async #slot(): Promise<void> {
+    while (this.#inFlight >= PARALLEL_BATCHES) await new Promise<void>((resolve) => this.#blocked.push(resolve));
+    this.#inFlight++;
+  }
+
+  #release(): void {
+    this.#inFlight--;
+    this.#blocked.shift()?.();
+  }
+
+  /** Sends one batch and settles each waiter with its own outcome. Never throws. */
+  async #send(topic: string, batch: Waiter[]): Promise<void> {
+    const entries = batch.map((w, i) => ({ ...w.entry, Id: String(i) }));
     try {
-      out = await this.#clients.sns.send(command());
+      let info = await this.#topology.topic(topic);
+      let out;
+      try {
+        out = await this.#clients.sns.send(new PublishBatchCommand({ TopicArn: info.arn, PublishBatchRequestEntries: entries }));
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        // The topic was deleted (or an emulator lost its state): create it again, once.
+        this.#topology.forget(topic);
+        info = await this.#topology.topic(topic);
+        out = await this.#clients.sns.send(new PublishBatchCommand({ TopicArn: info.arn, PublishBatchRequestEntries: entries }));
+      }
+      // An entry counts as accepted only when SNS says so: an entry missing from both lists
+      // (emulators do that) is not.
+      const accepted = new Set((out.Successful ?? []).map((s) => s.Id));
+      const refusals = new Map((out.Failed ?? []).map((f) => [f.Id, f]));
+      batch.forEach((w, i) => {
+        if (accepted.has(String(i))) return w.done(undefined);
+        const refusal = refusals.get(String(i));
+        w.done(
+          Object.assign(new Error(refusal?.Message ?? 'SNS did not report this entry as accepted'), {
+            name: refusal?.Code ?? 'NotAccepted',
+          }),
+        );
+      });
     } catch (error) {
-      if (!isNotFound(error)) throw error;
-      // The topic was deleted (or an emulator lost its state): create it again, once.
-      this.#topology.forget(topic);
-      info = await this.#topology.topic(topic);
-      out = await this.#clients.sns.send(command());
+      for (const w of batch) w.done(error);
     }
-    // An entry counts as accepted only when SNS says so: an entry missing from both lists
-    // (emulators do that) is not.
-    const accepted = new Set((out.Successful ?? []).map((s) => s.Id));
-    const failed = batch.filter((p) => !accepted.has(p.entry.Id)).map((p) => p.index);
-    if (failed.length === batch.length && out.Failed?.length) {
-      const first = out.Failed[0]!;
-      throw transportError('publish', Object.assign(new Error(first.Message ?? ''), { name: first.Code ?? 'PublishBatchFailed' }));
-    }
-    return failed;
   }
 }

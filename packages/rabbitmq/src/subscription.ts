@@ -92,7 +92,13 @@ export class RabbitSubscription implements TransportSubscription {
 
   async start(): Promise<void> {
     this.#unsubscribe = this.#connection.onConnect(() => this.#reopen());
-    await this.#open();
+    try {
+      await this.#open();
+    } catch (error) {
+      // The caller gets the error and no subscription: nothing may reopen behind its back.
+      await this.close();
+      throw error;
+    }
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,15 @@ export function runVitest(label: string, args: string[]): number {
   const report = join(mkdtempSync(join(tmpdir(), 'ew-vitest-')), 'report.json');
   const result = spawnSync(
     'pnpm',
-    ['exec', 'vitest', 'run', ...args, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],
+    [
+      'exec',
+      'vitest',
+      'run',
+      ...args,
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${report}`,
+    ],
     { stdio: 'inherit' },
   );
   interface Assertion {

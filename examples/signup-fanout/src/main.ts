@@ -22,7 +22,12 @@ await app.exec(`
   create table billing_customers (user_id text primary key, created_at timestamptz default now());
 `);
 
-const bus = await createBus({ url, source: 'signup-service', outbox: postgresOutbox(app), middleware: [log.middleware] });
+const bus = await createBus({
+  url,
+  source: 'signup-service',
+  outbox: postgresOutbox(app),
+  middleware: [log.middleware],
+});
 console.log(`eventwire demo on ${bus.transport.name} (${url.replace(/\/\/[^@/]*@/, '//***@')})\n`);
 
 // Billing runs on a connection that delivers every event twice: the at-least-once redelivery a
@@ -79,7 +84,12 @@ bus.subscribe(
   UserSignedUp,
   (event) => {
     if (!ours.has(event.data.userId)) return;
-    log.print('sales-notification', event.data.plan === 'enterprise' ? `told sales about ${event.data.name} (enterprise)` : `no sales follow-up for ${event.data.name} (${event.data.plan})`);
+    log.print(
+      'sales-notification',
+      event.data.plan === 'enterprise'
+        ? `told sales about ${event.data.name} (enterprise)`
+        : `no sales follow-up for ${event.data.name} (${event.data.plan})`,
+    );
   },
   { group: 'sales-notification' },
 );
@@ -98,7 +108,12 @@ const relay = await startRelay({ database: app, transport: bus.transport, pollIn
 
 for (const user of users) {
   await app.transaction(async (tx) => {
-    await tx.query('insert into users (id, email, name, plan) values ($1, $2, $3, $4)', [user.userId, user.email, user.name, user.plan]);
+    await tx.query('insert into users (id, email, name, plan) values ($1, $2, $3, $4)', [
+      user.userId,
+      user.email,
+      user.name,
+      user.plan,
+    ]);
     await bus.publish(UserSignedUp, user, { tx, subject: user.userId });
   });
   log.summary.published++;
@@ -117,21 +132,28 @@ const done = () =>
   log.summary.deadLettered >= 1 &&
   log.summary.duplicatesAbsorbed >= 3;
 try {
-  await waitFor(done, { timeoutMs: 60_000, message: () => JSON.stringify({ handled: Object.fromEntries(log.handled), ...log.summary }) });
+  await waitFor(done, {
+    timeoutMs: 60_000,
+    message: () => JSON.stringify({ handled: Object.fromEntries(log.handled), ...log.summary }),
+  });
 } finally {
   await relay.stop();
   await Promise.all([bus.close({ drainMs: 2000 }), billingBus.close({ drainMs: 2000 })]);
 }
 
-const customers = (await app.query<{ n: number }>('select count(*)::int as n from billing_customers')).rows[0]!.n;
+const customers = (await app.query<{ n: number }>('select count(*)::int as n from billing_customers'))
+  .rows[0]!.n;
 await app.close();
 
 console.log('\nSummary');
 console.log(`  published            ${log.summary.published}`);
-for (const group of Object.keys(expected)) console.log(`  handled ${group.padEnd(20)} ${log.handled.get(group) ?? 0}`);
+for (const group of Object.keys(expected))
+  console.log(`  handled ${group.padEnd(20)} ${log.handled.get(group) ?? 0}`);
 console.log(`  retried              ${log.summary.retried}`);
 console.log(`  dead-lettered        ${log.summary.deadLettered}  ${log.deadLetters.join('; ')}`);
-console.log(`  duplicates absorbed  ${log.summary.duplicatesAbsorbed} (billing customers created: ${customers})`);
+console.log(
+  `  duplicates absorbed  ${log.summary.duplicatesAbsorbed} (billing customers created: ${customers})`,
+);
 if (customers !== users.length) {
   console.error(`expected ${users.length} billing customers, found ${customers}`);
   process.exit(1);

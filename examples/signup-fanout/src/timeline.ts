@@ -21,11 +21,16 @@ export function timeline() {
     },
     onRetry(event, info) {
       summary.retried++;
-      print(info.group, `attempt ${info.attempt} for ${user(event.data)} failed (${(info.error as Error).message}); retry in ${info.delayMs} ms`);
+      print(
+        info.group,
+        `attempt ${info.attempt} for ${user(event.data)} failed (${(info.error as Error).message}); retry in ${info.delayMs} ms`,
+      );
     },
     onDeadLetter(event, info) {
       summary.deadLettered++;
-      deadLetters.push(`${info.group}: ${user(event?.data)} (${info.reason}: ${(info.error as Error).message})`);
+      deadLetters.push(
+        `${info.group}: ${user(event?.data)} (${info.reason}: ${(info.error as Error).message})`,
+      );
       print(info.group, `${user(event?.data)} dead-lettered after ${info.attempt} attempts (${info.reason})`);
     },
   };

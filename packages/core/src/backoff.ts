@@ -19,7 +19,11 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY = { attempts: 5, initialMs: 200, maxMs: 30_000, jitter: 'full' as const };
 
 /** Delay before the attempt that follows failed attempt number `attempt` (1-based). */
-export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  policy: RetryPolicy,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
   const initial = policy.backoff?.initialMs ?? DEFAULT_RETRY.initialMs;
   const max = Math.max(initial, policy.backoff?.maxMs ?? DEFAULT_RETRY.maxMs);
   const ceiling = Math.min(max, initial * 2 ** Math.max(0, attempt - 1));

@@ -83,7 +83,10 @@ export interface Bus {
   readonly transport: Transport;
   publish<T>(definition: EventDefinition<T>, data: T, options?: PublishOptions): Promise<Envelope<T>>;
   /** Publishes several events of one type in one broker call. */
-  publishMany<T>(definition: EventDefinition<T>, items: readonly { data: T; options?: PublishOptions }[]): Promise<Envelope<T>[]>;
+  publishMany<T>(
+    definition: EventDefinition<T>,
+    items: readonly { data: T; options?: PublishOptions }[],
+  ): Promise<Envelope<T>[]>;
   subscribe<T>(definition: EventDefinition<T>, handler: Handler<T>, options: SubscribeOptions): Subscription;
   /** Create groups and start every subscription. Subscriptions made later start at once. */
   start(): Promise<void>;
@@ -117,14 +120,20 @@ class EventBus implements Bus {
     this.#options = options;
     this.#logger = options.logger ?? jsonLogger();
     this.#middleware = options.middleware ?? [];
-    this.#maxBytes = Math.min(options.maxMessageBytes ?? Number.POSITIVE_INFINITY, transport.capabilities.maxMessageBytes);
+    this.#maxBytes = Math.min(
+      options.maxMessageBytes ?? Number.POSITIVE_INFINITY,
+      transport.capabilities.maxMessageBytes,
+    );
   }
 
   publish<T>(definition: EventDefinition<T>, data: T, options: PublishOptions = {}): Promise<Envelope<T>> {
     return this.publishMany(definition, [{ data, options }]).then((envelopes) => envelopes[0]!);
   }
 
-  publishMany<T>(definition: EventDefinition<T>, items: readonly { data: T; options?: PublishOptions }[]): Promise<Envelope<T>[]> {
+  publishMany<T>(
+    definition: EventDefinition<T>,
+    items: readonly { data: T; options?: PublishOptions }[],
+  ): Promise<Envelope<T>[]> {
     if (this.#closed) return Promise.reject(new ClosedError());
     const work = this.#publish(definition, items);
     this.#publishing.add(work);
@@ -132,12 +141,17 @@ class EventBus implements Bus {
     return work;
   }
 
-  async #publish<T>(definition: EventDefinition<T>, items: readonly { data: T; options?: PublishOptions }[]): Promise<Envelope<T>[]> {
+  async #publish<T>(
+    definition: EventDefinition<T>,
+    items: readonly { data: T; options?: PublishOptions }[],
+  ): Promise<Envelope<T>[]> {
     const txs = new Set(items.map((i) => i.options?.tx));
     if (txs.size > 1) throw new ConfigError('publishMany: every item must use the same transaction');
     const tx = items[0]?.options?.tx;
     // Validate everything first: one bad item means nothing is sent.
-    const envelopes = items.map(({ data, options = {} }) => this.#envelope(definition, definition.parse(data), options));
+    const envelopes = items.map(({ data, options = {} }) =>
+      this.#envelope(definition, definition.parse(data), options),
+    );
     await compose(
       this.#middleware.flatMap((m) => (m.publish ? [m.publish.bind(m)] : [])),
       [envelopes as Envelope[], { topic: definition.topic, system: this.transport.name }],
@@ -157,7 +171,8 @@ class EventBus implements Bus {
 
   #envelope<T>(definition: EventDefinition<T>, data: T, options: PublishOptions): Envelope<T> {
     const id = options.id ?? newEventId();
-    const time = options.time instanceof Date ? options.time.toISOString() : (options.time ?? new Date().toISOString());
+    const time =
+      options.time instanceof Date ? options.time.toISOString() : (options.time ?? new Date().toISOString());
     const envelope: Envelope<T> = {
       id,
       type: definition.type,
@@ -178,7 +193,8 @@ class EventBus implements Bus {
   }
 
   #encode(topic: string, envelope: Envelope): OutgoingMessage {
-    const wire = this.transport.capabilities.wireMode === 'binary' ? encodeBinary(envelope) : encodeStructured(envelope);
+    const wire =
+      this.transport.capabilities.wireMode === 'binary' ? encodeBinary(envelope) : encodeStructured(envelope);
     let bytes = wire.body.byteLength;
     for (const [k, v] of Object.entries(wire.headers)) bytes += k.length + Buffer.byteLength(v);
     if (bytes > this.#maxBytes) throw new OversizeError(bytes, this.#maxBytes);
@@ -187,7 +203,12 @@ class EventBus implements Bus {
     return message;
   }
 
-  #publishChild = (parent: Envelope, definition: EventDefinition<any>, data: unknown, options: ChildPublishOptions = {}) => {
+  #publishChild = (
+    parent: Envelope,
+    definition: EventDefinition<any>,
+    data: unknown,
+    options: ChildPublishOptions = {},
+  ) => {
     const child: PublishOptions = {
       ...options,
       correlationId: parent.correlationId,
@@ -264,10 +285,12 @@ class EventBus implements Bus {
     this.#closed = true;
     const consumers = [...this.#consumers.values()];
     this.#consumers.clear();
-    await Promise.all(consumers.map(async (c) => {
-      await this.#starting.get(c)?.catch(() => {});
-      await c.close(drainMs);
-    }));
+    await Promise.all(
+      consumers.map(async (c) => {
+        await this.#starting.get(c)?.catch(() => {});
+        await c.close(drainMs);
+      }),
+    );
     // Handlers may have published follow-ups while draining: flush every accepted publish.
     await Promise.allSettled([...this.#publishing]);
     await this.transport.close();
@@ -280,7 +303,10 @@ class EventBus implements Bus {
     }));
     const consumers = await Promise.all(
       [...this.#consumers.values()].map(async (c) => {
-        const lag = transport.status === 'up' ? await this.transport.lag?.(c.topic, c.group).catch(() => undefined) : undefined;
+        const lag =
+          transport.status === 'up'
+            ? await this.transport.lag?.(c.topic, c.group).catch(() => undefined)
+            : undefined;
         return { topic: c.topic, group: c.group, stats: c.stats, ...(lag === undefined ? {} : { lag }) };
       }),
     );

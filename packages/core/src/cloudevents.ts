@@ -1,6 +1,6 @@
 import secureJson from 'secure-json-parse';
-import { DecodeError } from './errors.ts';
 import type { Envelope } from './envelope.ts';
+import { DecodeError } from './errors.ts';
 
 /**
  * Bytes plus string attributes: what every broker can carry. In binary mode `headers` holds the
@@ -66,7 +66,10 @@ export function encodeBinary(envelope: Envelope): WireMessage {
 export function encodeStructured(envelope: Envelope): WireMessage {
   const document: Record<string, unknown> = attributesOf(envelope);
   document.data = envelope.data;
-  return { headers: { 'content-type': STRUCTURED_CONTENT_TYPE }, body: Buffer.from(JSON.stringify(document)) };
+  return {
+    headers: { 'content-type': STRUCTURED_CONTENT_TYPE },
+    body: Buffer.from(JSON.stringify(document)),
+  };
 }
 
 export interface DecodeOptions {
@@ -82,7 +85,10 @@ export interface DecodeOptions {
 export function decode(message: WireMessage, options: DecodeOptions): Envelope {
   const { headers, body } = message;
   if (body.byteLength > options.maxBytes) {
-    throw new DecodeError('oversize', `body is ${body.byteLength} bytes, over the limit of ${options.maxBytes}`);
+    throw new DecodeError(
+      'oversize',
+      `body is ${body.byteLength} bytes, over the limit of ${options.maxBytes}`,
+    );
   }
   if (headers.specversion !== undefined) return decodeBinary(headers, body);
   if (body.byteLength === 0) throw new DecodeError('empty_body', 'message body is empty');
@@ -103,7 +109,8 @@ export function decode(message: WireMessage, options: DecodeOptions): Envelope {
   }
   let data: unknown;
   if ('data_base64' in doc) {
-    if (typeof doc.data_base64 !== 'string') throw new DecodeError('invalid_attribute', 'data_base64 must be a string');
+    if (typeof doc.data_base64 !== 'string')
+      throw new DecodeError('invalid_attribute', 'data_base64 must be a string');
     data = dataFromBytes(Buffer.from(doc.data_base64, 'base64'), attributes.datacontenttype);
   } else {
     data = doc.data;
@@ -152,7 +159,10 @@ function required(attributes: Record<string, string>, name: string): string {
 function envelopeFrom(attributes: Record<string, string>, data: unknown): Envelope {
   const specversion = required(attributes, 'specversion');
   if (specversion !== '1.0') {
-    throw new DecodeError('unsupported_specversion', `specversion ${specversion} is not supported (only 1.0)`);
+    throw new DecodeError(
+      'unsupported_specversion',
+      `specversion ${specversion} is not supported (only 1.0)`,
+    );
   }
   const id = required(attributes, 'id');
   const type = required(attributes, 'type');
@@ -164,7 +174,8 @@ function envelopeFrom(attributes: Record<string, string>, data: unknown): Envelo
     throw new DecodeError('invalid_attribute', `dataversion "${rawVersion}" is not an integer >= 1`);
   }
   const time = attributes.time ?? new Date().toISOString();
-  if (Number.isNaN(Date.parse(time))) throw new DecodeError('invalid_attribute', `time "${time}" is not RFC 3339`);
+  if (Number.isNaN(Date.parse(time)))
+    throw new DecodeError('invalid_attribute', `time "${time}" is not RFC 3339`);
 
   const envelope: Envelope = {
     id,

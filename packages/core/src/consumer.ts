@@ -45,7 +45,11 @@ export interface HandlerContext {
   tx?: unknown;
 }
 
-export type PublishFn = <T>(definition: EventDefinition<T>, data: T, options?: ChildPublishOptions) => Promise<Envelope<T>>;
+export type PublishFn = <T>(
+  definition: EventDefinition<T>,
+  data: T,
+  options?: ChildPublishOptions,
+) => Promise<Envelope<T>>;
 export interface ChildPublishOptions {
   subject?: string;
   key?: string;
@@ -96,7 +100,12 @@ export interface ConsumerDeps {
   logger: Logger;
   middleware: Middleware[];
   maxMessageBytes: number;
-  publishChild: (parent: Envelope, definition: EventDefinition<any>, data: unknown, options?: ChildPublishOptions) => Promise<Envelope>;
+  publishChild: (
+    parent: Envelope,
+    definition: EventDefinition<any>,
+    data: unknown,
+    options?: ChildPublishOptions,
+  ) => Promise<Envelope>;
 }
 
 interface Task {
@@ -131,7 +140,12 @@ export class GroupConsumer {
     this.#options = options;
     this.#deps = deps;
     const concurrency = options.concurrency ?? 1;
-    this.#stats = { held: 0, running: 0, maxHeld: concurrency + (options.prefetch ?? concurrency), peakHeld: 0 };
+    this.#stats = {
+      held: 0,
+      running: 0,
+      maxHeld: concurrency + (options.prefetch ?? concurrency),
+      peakHeld: 0,
+    };
   }
 
   get stats(): ConsumerStats {
@@ -185,7 +199,10 @@ export class GroupConsumer {
     // While closing, take nothing new: it stays unsettled and the transport gives it back.
     if (this.#stopping) return;
     void this.#admit(message).catch((error) => {
-      this.#deps.logger.error({ err: String(error), topic: this.topic, group: this.group }, 'could not settle a message');
+      this.#deps.logger.error(
+        { err: String(error), topic: this.topic, group: this.group },
+        'could not settle a message',
+      );
     });
   }
 
@@ -197,7 +214,8 @@ export class GroupConsumer {
     try {
       envelope = decode(message, { maxBytes: this.#deps.maxMessageBytes });
     } catch (error) {
-      const reason: DeadLetterReason = error instanceof DecodeError && error.reason === 'oversize' ? 'oversize' : 'decode_error';
+      const reason: DeadLetterReason =
+        error instanceof DecodeError && error.reason === 'oversize' ? 'oversize' : 'decode_error';
       return this.#deadLetter(message, undefined, reason, error);
     }
     const route = this.routes.get(envelope.type);
@@ -278,7 +296,12 @@ export class GroupConsumer {
   }
 
   /** Runs the handler (inside the inbox when there is one); true when the inbox found a duplicate. */
-  async #invoke(route: TypeRoute, event: Envelope, attempt: number, controller: AbortController): Promise<boolean> {
+  async #invoke(
+    route: TypeRoute,
+    event: Envelope,
+    attempt: number,
+    controller: AbortController,
+  ): Promise<boolean> {
     const { options, handler } = route;
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? 30_000;
     const logger = withFields(this.#deps.logger, this.#fields(event));
@@ -293,7 +316,11 @@ export class GroupConsumer {
           this.#deps.publishChild(event, definition, data, childOptions) as Promise<Envelope<any>>,
       };
       if (scope.tx !== undefined) ctx.tx = scope.tx;
-      await withTimeout(Promise.resolve().then(() => handler(event, ctx)), timeoutMs, controller);
+      await withTimeout(
+        Promise.resolve().then(() => handler(event, ctx)),
+        timeoutMs,
+        controller,
+      );
     };
     const inbox = options.idempotency ?? this.#options.idempotency;
     if (!inbox) {
@@ -313,8 +340,12 @@ export class GroupConsumer {
     if (message.attempt >= attempts) return this.#deadLetter(message, event, 'max_attempts', error);
     if (!this.#firstFailure.has(event.id)) this.#firstFailure.set(event.id, new Date().toISOString());
     const delayMs = backoffDelay(policy, message.attempt);
-    for (const m of this.#deps.middleware) m.onRetry?.(event, { ...this.#info(message.attempt), delayMs, error });
-    this.#deps.logger.info({ ...this.#fields(event), attempt: message.attempt, delayMs, err: errorSummary(error).message }, 'handler failed; will retry');
+    for (const m of this.#deps.middleware)
+      m.onRetry?.(event, { ...this.#info(message.attempt), delayMs, error });
+    this.#deps.logger.info(
+      { ...this.#fields(event), attempt: message.attempt, delayMs, err: errorSummary(error).message },
+      'handler failed; will retry',
+    );
     await this.#settle(() => message.retry(delayMs));
   }
 
@@ -328,9 +359,14 @@ export class GroupConsumer {
     const firstFailedAt =
       (envelope && this.#firstFailure.get(envelope.id)) ?? message.headers[FIRST_FAILURE_HEADER] ?? now;
     if (envelope) this.#firstFailure.delete(envelope.id);
-    for (const m of this.#deps.middleware) m.onDeadLetter?.(envelope, { ...this.#info(message.attempt), reason, error });
+    for (const m of this.#deps.middleware)
+      m.onDeadLetter?.(envelope, { ...this.#info(message.attempt), reason, error });
     this.#deps.logger.warn(
-      { ...(envelope ? this.#fields(envelope) : { topic: this.topic, group: this.group }), reason, err: errorSummary(error).message },
+      {
+        ...(envelope ? this.#fields(envelope) : { topic: this.topic, group: this.group }),
+        reason,
+        err: errorSummary(error).message,
+      },
       'dead-lettered',
     );
     await this.#settle(() =>

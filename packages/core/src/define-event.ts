@@ -56,11 +56,15 @@ export function defineEvent<S extends z.ZodType, P extends EventDefinition<any> 
   if (!TYPE_PATTERN.test(type)) {
     throw new ConfigError(`event type "${type}" must be lower-case and dotted, e.g. "order.placed"`);
   }
-  if (!Number.isInteger(version) || version < 1) throw new ConfigError(`${type}: version must be an integer >= 1`);
+  if (!Number.isInteger(version) || version < 1)
+    throw new ConfigError(`${type}: version must be an integer >= 1`);
   if (from) {
-    if (from.event.type !== type) throw new ConfigError(`${type} v${version} cannot upcast from ${from.event.type}`);
+    if (from.event.type !== type)
+      throw new ConfigError(`${type} v${version} cannot upcast from ${from.event.type}`);
     if (from.event.version >= version) {
-      throw new ConfigError(`${type} v${version} can only upcast from a lower version, not v${from.event.version}`);
+      throw new ConfigError(
+        `${type} v${version} can only upcast from a lower version, not v${from.event.version}`,
+      );
     }
   }
   const topic = input.topic ?? (from ? from.event.topic : type);
@@ -86,7 +90,8 @@ export function defineEvent<S extends z.ZodType, P extends EventDefinition<any> 
       if (!from || dataVersion > version) throw new UnknownVersionError(type, dataVersion, readableVersions);
       return parse(from.upcast(from.event.read(dataVersion, data)));
     },
-    jsonSchema: () => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
+    jsonSchema: () =>
+      z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
   };
   if (key) (definition as { key?: (d: z.output<S>) => string }).key = key;
   return definition;

@@ -60,7 +60,10 @@ export class OversizeError extends EventwireError {
 /** The consumer met a version of an event type that it has no definition or upcaster for. */
 export class UnknownVersionError extends EventwireError {
   constructor(type: string, version: number, known: readonly number[]) {
-    super('EW_UNKNOWN_VERSION', `no definition for ${type} v${version} (this consumer knows v${known.join(', v')})`);
+    super(
+      'EW_UNKNOWN_VERSION',
+      `no definition for ${type} v${version} (this consumer knows v${known.join(', v')})`,
+    );
   }
 }
 
@@ -103,7 +106,9 @@ export class PartialPublishError extends EventwireError {
 /** The adapter package for a URL scheme is not installed. */
 export class AdapterNotInstalledError extends EventwireError {
   constructor(scheme: string, pkg: string, cause?: unknown) {
-    super('EW_ADAPTER_MISSING', `the "${scheme}" URL needs ${pkg}: install it with \`pnpm add ${pkg}\``, { cause });
+    super('EW_ADAPTER_MISSING', `the "${scheme}" URL needs ${pkg}: install it with \`pnpm add ${pkg}\``, {
+      cause,
+    });
   }
 }
 

@@ -1,4 +1,4 @@
-export { type RetryPolicy, backoffDelay } from './backoff.ts';
+export { backoffDelay, type RetryPolicy } from './backoff.ts';
 export {
   type Bus,
   type BusHealth,
@@ -10,8 +10,8 @@ export {
   type Subscription,
 } from './bus.ts';
 export {
-  decode,
   type DecodeOptions,
+  decode,
   encodeBinary,
   encodeStructured,
   STRUCTURED_CONTENT_TYPE,
@@ -29,9 +29,28 @@ export { type DataOf, defineEvent, type EventDefinition, type EventDefinitionInp
 export { type Envelope, newEventId } from './envelope.ts';
 export * from './errors.ts';
 export { Credits, type Settle, settleOnce } from './flow-control.ts';
-export { type IdempotencyKey, type IdempotencyResult, type IdempotencyStore, memoryInbox } from './idempotency.ts';
-export { jsonLogger, type Logger, type LogFn, type LogLevel, redactText, redactUrl, silentLogger, withFields } from './logger.ts';
-export { MemoryBroker, type MemoryTransportOptions, memoryBroker, memoryTransport } from './memory-transport.ts';
+export {
+  type IdempotencyKey,
+  type IdempotencyResult,
+  type IdempotencyStore,
+  memoryInbox,
+} from './idempotency.ts';
+export {
+  jsonLogger,
+  type LogFn,
+  type Logger,
+  type LogLevel,
+  redactText,
+  redactUrl,
+  silentLogger,
+  withFields,
+} from './logger.ts';
+export {
+  MemoryBroker,
+  type MemoryTransportOptions,
+  memoryBroker,
+  memoryTransport,
+} from './memory-transport.ts';
 export type { Middleware, ProcessInfo } from './middleware.ts';
 export { type AdapterModule, resolveTransport } from './resolve-transport.ts';
 export { childTraceparent, parseTraceparent } from './trace-context.ts';

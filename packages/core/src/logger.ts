@@ -21,7 +21,9 @@ export function jsonLogger(level: LogLevel = 'warn'): Logger {
     (name: LogLevel): LogFn =>
     (fields, message) => {
       if (LEVELS.indexOf(name) < min) return;
-      process.stderr.write(`${JSON.stringify({ level: name, time: new Date().toISOString(), msg: message, ...fields })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({ level: name, time: new Date().toISOString(), msg: message, ...fields })}\n`,
+      );
     };
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }

@@ -265,7 +265,8 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
     async publish(messages: readonly OutgoingMessage[]) {
       broker.assertRunning();
       // Copy the bytes: a publisher reusing its buffer must not change what was "sent".
-      for (const m of messages) broker.publish(m.topic, { headers: { ...m.headers }, body: Uint8Array.from(m.body) });
+      for (const m of messages)
+        broker.publish(m.topic, { headers: { ...m.headers }, body: Uint8Array.from(m.body) });
     },
     async ensureGroup(topic, group, from) {
       broker.assertRunning();

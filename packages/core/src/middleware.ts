@@ -17,7 +17,11 @@ export interface ProcessInfo {
  */
 export interface Middleware {
   /** Around one publish call; may set `envelope.traceparent`/`tracestate` before `next()`. */
-  publish?(envelopes: Envelope[], info: { topic: string; system: string }, next: () => Promise<void>): Promise<void>;
+  publish?(
+    envelopes: Envelope[],
+    info: { topic: string; system: string },
+    next: () => Promise<void>,
+  ): Promise<void>;
   /** Around the handling of one event (validation done, handler and idempotency inside). */
   process?(envelope: Envelope, info: ProcessInfo, next: () => Promise<void>): Promise<void>;
   /** A failed attempt that will be retried after `delayMs`. */
@@ -37,6 +41,7 @@ export function compose<A extends unknown[]>(
   args: A,
   work: () => Promise<void>,
 ): Promise<void> {
-  const call = (i: number): Promise<void> => (i === hooks.length ? work() : hooks[i]!(...args, () => call(i + 1)));
+  const call = (i: number): Promise<void> =>
+    i === hooks.length ? work() : hooks[i]!(...args, () => call(i + 1));
   return call(0);
 }

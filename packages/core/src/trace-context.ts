@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
  */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
-export function parseTraceparent(value: string | undefined): { traceId: string; spanId: string; flags: string } | undefined {
+export function parseTraceparent(
+  value: string | undefined,
+): { traceId: string; spanId: string; flags: string } | undefined {
   const match = value ? TRACEPARENT.exec(value) : null;
   return match ? { traceId: match[1]!, spanId: match[2]!, flags: match[3]! } : undefined;
 }

@@ -3,8 +3,9 @@
  * (validation, encoding, retries, dead-letter decisions, idempotency, ordering, tracing) once,
  * for every broker. See packages/core/README.md, "Writing an adapter".
  */
-import type { Envelope } from './envelope.ts';
+
 import type { WireMessage } from './cloudevents.ts';
+import type { Envelope } from './envelope.ts';
 
 /** What the broker can do. Core adapts to these; the conformance suite skips only what they rule out. */
 export interface Capabilities {
@@ -147,7 +148,10 @@ export interface Transport {
   publish(messages: readonly OutgoingMessage[], options?: TransportPublishOptions): Promise<void>;
   /** Make sure the group exists, so that events published from now on are kept for it. */
   ensureGroup(topic: string, group: string, from: StartFrom): Promise<void>;
-  subscribe(spec: SubscriptionSpec, onMessage: (message: IncomingMessage) => void): Promise<TransportSubscription>;
+  subscribe(
+    spec: SubscriptionSpec,
+    onMessage: (message: IncomingMessage) => void,
+  ): Promise<TransportSubscription>;
   deadLetters: DeadLetterStore;
   health(): Promise<TransportHealth>;
   /** Messages published and not yet handled by the group, where the broker can tell. */

@@ -1,6 +1,14 @@
 import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, createBus, defineEvent, memoryBroker, memoryTransport, type Middleware, resolveTransport } from '../src/index.ts';
+import {
+  ConfigError,
+  createBus,
+  defineEvent,
+  type Middleware,
+  memoryBroker,
+  memoryTransport,
+  resolveTransport,
+} from '../src/index.ts';
 
 const Pinged = defineEvent({ type: 'test.pinged', version: 1, schema: z.object({ n: z.number() }) });
 
@@ -14,12 +22,18 @@ describe('createBus', () => {
     expect(error.message).not.toContain('pw');
   });
   test('publish with { tx } and no outbox on a non-transactional transport is a ConfigError', async () => {
-    const bus = await createBus({ transport: memoryTransport({ broker: memoryBroker('bus-test-1') }), source: 't' });
+    const bus = await createBus({
+      transport: memoryTransport({ broker: memoryBroker('bus-test-1') }),
+      source: 't',
+    });
     await expect(bus.publish(Pinged, { n: 1 }, { tx: {} })).rejects.toBeInstanceOf(ConfigError);
     await bus.close();
   });
   test('two handlers of one type in one group are refused', async () => {
-    const bus = await createBus({ transport: memoryTransport({ broker: memoryBroker('bus-test-2') }), source: 't' });
+    const bus = await createBus({
+      transport: memoryTransport({ broker: memoryBroker('bus-test-2') }),
+      source: 't',
+    });
     bus.subscribe(Pinged, () => {}, { group: 'g' });
     expect(() => bus.subscribe(Pinged, () => {}, { group: 'g' })).toThrow(ConfigError);
     await bus.close();
@@ -38,7 +52,11 @@ describe('createBus', () => {
       onRetry: (_e, info) => void seen.push(`retry ${info.delayMs >= 10}`),
       onHandled: (_e, info) => void seen.push(`handled duplicate=${info.duplicate}`),
     };
-    const bus = await createBus({ transport: memoryTransport({ broker: memoryBroker('bus-test-3') }), source: 't', middleware: [middleware] });
+    const bus = await createBus({
+      transport: memoryTransport({ broker: memoryBroker('bus-test-3') }),
+      source: 't',
+      middleware: [middleware],
+    });
     let done!: () => void;
     const handled = new Promise<void>((r) => {
       done = r;
@@ -55,6 +73,12 @@ describe('createBus', () => {
     await bus.publish(Pinged, { n: 1 });
     await handled;
     await bus.close();
-    expect(seen).toEqual(['publish test.pinged 1', 'process g attempt 1', 'retry true', 'process g attempt 2', 'handled duplicate=false']);
+    expect(seen).toEqual([
+      'publish test.pinged 1',
+      'process g attempt 1',
+      'retry true',
+      'process g attempt 2',
+      'handled duplicate=false',
+    ]);
   });
 });

@@ -1,5 +1,12 @@
 import { describe, expect, test } from 'vitest';
-import { decode, DecodeError, encodeBinary, encodeStructured, type Envelope, STRUCTURED_CONTENT_TYPE } from '../src/index.ts';
+import {
+  DecodeError,
+  decode,
+  type Envelope,
+  encodeBinary,
+  encodeStructured,
+  STRUCTURED_CONTENT_TYPE,
+} from '../src/index.ts';
 
 const full: Envelope = {
   id: '01890a5d-ac96-774b-bcce-b302099a8057',
@@ -52,11 +59,24 @@ describe('CloudEvents codec', () => {
     const { headers, body } = encodeStructured(full);
     expect(headers).toEqual({ 'content-type': STRUCTURED_CONTENT_TYPE });
     const doc = JSON.parse(Buffer.from(body).toString());
-    expect(doc).toMatchObject({ specversion: '1.0', id: full.id, dataversion: '3', partitionkey: 'customer-7', data: full.data });
+    expect(doc).toMatchObject({
+      specversion: '1.0',
+      id: full.id,
+      dataversion: '3',
+      partitionkey: 'customer-7',
+      data: full.data,
+    });
   });
 
   test('optional fields stay absent, and foreign events get defaults', () => {
-    const doc = { specversion: '1.0', id: 'x1', type: 'thing.happened', source: 'urn:dapr', time: full.time, data: { a: 1 } };
+    const doc = {
+      specversion: '1.0',
+      id: 'x1',
+      type: 'thing.happened',
+      source: 'urn:dapr',
+      time: full.time,
+      data: { a: 1 },
+    };
     const envelope = decode({ headers: {}, body: Buffer.from(JSON.stringify(doc)) }, limits);
     expect(envelope).toEqual({
       id: 'x1',
@@ -71,7 +91,13 @@ describe('CloudEvents codec', () => {
   });
 
   test('data_base64 is accepted in structured mode', () => {
-    const doc = { specversion: '1.0', id: 'b1', type: 'a.b', source: 's', data_base64: Buffer.from('{"n":1}').toString('base64') };
+    const doc = {
+      specversion: '1.0',
+      id: 'b1',
+      type: 'a.b',
+      source: 's',
+      data_base64: Buffer.from('{"n":1}').toString('base64'),
+    };
     expect(decode({ headers: {}, body: Buffer.from(JSON.stringify(doc)) }, limits).data).toEqual({ n: 1 });
   });
 
@@ -82,22 +108,71 @@ describe('CloudEvents codec', () => {
 });
 
 describe('bad input (conformance test 26) gets a DecodeError with a reason', () => {
-  const structured = (value: unknown) => ({ headers: { 'content-type': STRUCTURED_CONTENT_TYPE }, body: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)) });
+  const structured = (value: unknown) => ({
+    headers: { 'content-type': STRUCTURED_CONTENT_TYPE },
+    body: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)),
+  });
   const cases: [string, Parameters<typeof decode>[0], string][] = [
     ['malformed bytes', structured('{"specversion":"1.0", nope'), 'malformed_json'],
     ['invalid UTF-8 garbage', { headers: {}, body: Buffer.from([0xff, 0xfe, 0x00, 0x7b]) }, 'malformed_json'],
-    ['missing source', structured({ specversion: '1.0', id: 'x', type: 'a.b', data: {} }), 'missing_attribute'],
-    ['missing id (binary)', { headers: { specversion: '1.0', type: 'a.b', source: 's' }, body: Buffer.from('{}') }, 'missing_attribute'],
+    [
+      'missing source',
+      structured({ specversion: '1.0', id: 'x', type: 'a.b', data: {} }),
+      'missing_attribute',
+    ],
+    [
+      'missing id (binary)',
+      { headers: { specversion: '1.0', type: 'a.b', source: 's' }, body: Buffer.from('{}') },
+      'missing_attribute',
+    ],
     ['0-byte body (structured)', { headers: {}, body: Buffer.alloc(0) }, 'empty_body'],
     ['0-byte body (binary)', { headers: encodeBinary(full).headers, body: Buffer.alloc(0) }, 'empty_body'],
-    ['oversize body', structured({ ...JSON.parse(Buffer.from(encodeStructured(full).body).toString()), pad: 'x'.repeat(2048) }), 'oversize'],
-    ['__proto__ payload', structured('{"specversion":"1.0","id":"p","type":"a.b","source":"s","data":{"__proto__":{"polluted":true}}}'), 'forbidden_key'],
-    ['constructor.prototype payload', structured('{"specversion":"1.0","id":"p","type":"a.b","source":"s","data":{"constructor":{"prototype":{"x":1}}}}'), 'forbidden_key'],
-    ['unsupported specversion', structured({ specversion: '0.3', id: 'x', type: 'a.b', source: 's' }), 'unsupported_specversion'],
-    ['non-integer dataversion', structured({ specversion: '1.0', id: 'x', type: 'a.b', source: 's', dataversion: '1.5' }), 'invalid_attribute'],
-    ['bad time', structured({ specversion: '1.0', id: 'x', type: 'a.b', source: 's', time: 'yesterday' }), 'invalid_attribute'],
+    [
+      'oversize body',
+      structured({
+        ...JSON.parse(Buffer.from(encodeStructured(full).body).toString()),
+        pad: 'x'.repeat(2048),
+      }),
+      'oversize',
+    ],
+    [
+      '__proto__ payload',
+      structured(
+        '{"specversion":"1.0","id":"p","type":"a.b","source":"s","data":{"__proto__":{"polluted":true}}}',
+      ),
+      'forbidden_key',
+    ],
+    [
+      'constructor.prototype payload',
+      structured(
+        '{"specversion":"1.0","id":"p","type":"a.b","source":"s","data":{"constructor":{"prototype":{"x":1}}}}',
+      ),
+      'forbidden_key',
+    ],
+    [
+      'unsupported specversion',
+      structured({ specversion: '0.3', id: 'x', type: 'a.b', source: 's' }),
+      'unsupported_specversion',
+    ],
+    [
+      'non-integer dataversion',
+      structured({ specversion: '1.0', id: 'x', type: 'a.b', source: 's', dataversion: '1.5' }),
+      'invalid_attribute',
+    ],
+    [
+      'bad time',
+      structured({ specversion: '1.0', id: 'x', type: 'a.b', source: 's', time: 'yesterday' }),
+      'invalid_attribute',
+    ],
     ['JSON array document', structured([1, 2]), 'invalid_attribute'],
-    ['non-JSON content type', { headers: { ...encodeBinary(full).headers, datacontenttype: 'application/xml' }, body: Buffer.from('<a/>') }, 'unsupported_content_type'],
+    [
+      'non-JSON content type',
+      {
+        headers: { ...encodeBinary(full).headers, datacontenttype: 'application/xml' },
+        body: Buffer.from('<a/>'),
+      },
+      'unsupported_content_type',
+    ],
   ];
   test.each(cases)('%s', (_name, message, reason) => {
     const limit = _name === 'oversize body' ? { maxBytes: 1024 } : limits;

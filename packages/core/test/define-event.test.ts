@@ -2,12 +2,19 @@ import { describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import { ConfigError, defineEvent, UnknownVersionError, ValidationError } from '../src/index.ts';
 
-const V1 = defineEvent({ type: 'user.signed_up', version: 1, schema: z.object({ id: z.string(), name: z.string() }) });
+const V1 = defineEvent({
+  type: 'user.signed_up',
+  version: 1,
+  schema: z.object({ id: z.string(), name: z.string() }),
+});
 const V2 = defineEvent({
   type: 'user.signed_up',
   version: 2,
   schema: z.object({ id: z.string(), firstName: z.string(), lastName: z.string() }),
-  from: { event: V1, upcast: (d) => ({ id: d.id, firstName: d.name.split(' ')[0]!, lastName: d.name.split(' ')[1] ?? '' }) },
+  from: {
+    event: V1,
+    upcast: (d) => ({ id: d.id, firstName: d.name.split(' ')[0]!, lastName: d.name.split(' ')[1] ?? '' }),
+  },
 });
 const V3 = defineEvent({
   type: 'user.signed_up',
@@ -25,8 +32,18 @@ describe('defineEvent', () => {
   });
 
   test('upcasts through the chain to the subscribed version', () => {
-    expect(V3.read(1, { id: 'u1', name: 'Ada Lovelace' })).toEqual({ id: 'u1', firstName: 'Ada', lastName: 'Lovelace', plan: 'free' });
-    expect(V3.read(3, { id: 'u1', firstName: 'A', lastName: 'B', plan: 'team', extra: 1 })).toEqual({ id: 'u1', firstName: 'A', lastName: 'B', plan: 'team' });
+    expect(V3.read(1, { id: 'u1', name: 'Ada Lovelace' })).toEqual({
+      id: 'u1',
+      firstName: 'Ada',
+      lastName: 'Lovelace',
+      plan: 'free',
+    });
+    expect(V3.read(3, { id: 'u1', firstName: 'A', lastName: 'B', plan: 'team', extra: 1 })).toEqual({
+      id: 'u1',
+      firstName: 'A',
+      lastName: 'B',
+      plan: 'team',
+    });
   });
 
   test('unknown versions are non-retryable typed errors', () => {
@@ -45,12 +62,25 @@ describe('defineEvent', () => {
   });
 
   test('exports JSON Schema', () => {
-    expect(V1.jsonSchema()).toMatchObject({ type: 'object', required: ['id', 'name'], properties: { id: { type: 'string' } } });
+    expect(V1.jsonSchema()).toMatchObject({
+      type: 'object',
+      required: ['id', 'name'],
+      properties: { id: { type: 'string' } },
+    });
   });
 
   test('rejects bad names, versions and upcast chains', () => {
-    expect(() => defineEvent({ type: 'UserSignedUp', version: 1, schema: z.object({}) })).toThrow(ConfigError);
+    expect(() => defineEvent({ type: 'UserSignedUp', version: 1, schema: z.object({}) })).toThrow(
+      ConfigError,
+    );
     expect(() => defineEvent({ type: 'a.b', version: 0, schema: z.object({}) })).toThrow(ConfigError);
-    expect(() => defineEvent({ type: 'a.b', version: 1, schema: z.object({}), from: { event: V1, upcast: () => ({}) } as never })).toThrow(ConfigError);
+    expect(() =>
+      defineEvent({
+        type: 'a.b',
+        version: 1,
+        schema: z.object({}),
+        from: { event: V1, upcast: () => ({}) } as never,
+      }),
+    ).toThrow(ConfigError);
   });
 });

@@ -25,7 +25,10 @@ describe('memoryInbox', () => {
     await expect(inbox.run(key, async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(await inbox.run(key, async () => 1)).toEqual({ duplicate: false, value: 1 });
     expect(await inbox.run(key, async () => 2)).toEqual({ duplicate: true });
-    expect(await inbox.run({ group: 'other', id: 'e1' }, async () => 3)).toEqual({ duplicate: false, value: 3 });
+    expect(await inbox.run({ group: 'other', id: 'e1' }, async () => 3)).toEqual({
+      duplicate: false,
+      value: 3,
+    });
   });
   test('a concurrent duplicate waits for the first instead of running', async () => {
     const inbox = memoryInbox();
@@ -44,6 +47,8 @@ describe('redaction', () => {
   test('removes credentials from URLs and free text', () => {
     expect(redactUrl('postgres://user:s3cret@db:5432/app')).toBe('postgres://***:***@db:5432/app');
     expect(redactUrl('sns-sqs://us-east-1?endpoint=http://x&secretAccessKey=abc')).not.toContain('abc');
-    expect(redactText('connect failed: amqp://guest:guest@127.0.0.1:5672 refused')).toBe('connect failed: amqp://***@127.0.0.1:5672 refused');
+    expect(redactText('connect failed: amqp://guest:guest@127.0.0.1:5672 refused')).toBe(
+      'connect failed: amqp://***@127.0.0.1:5672 refused',
+    );
   });
 });

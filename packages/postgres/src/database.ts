@@ -9,7 +9,8 @@ export type Database = pg.Pool | PGlite | SqlDriver;
 
 /** Wraps a caller's pool or PGlite instance (the caller keeps ownership and closes it). */
 export function driverFor(database: Database): SqlDriver {
-  if ('kind' in database && (database.kind === 'pg' || database.kind === 'pglite')) return database as SqlDriver;
+  if ('kind' in database && (database.kind === 'pg' || database.kind === 'pglite'))
+    return database as SqlDriver;
   if ('totalCount' in database) return pgDriver(database as pg.Pool, { ownsPool: false });
   return pgliteDriver(database as PGlite, { owns: false });
 }

@@ -9,7 +9,8 @@ import { bigintArray, channelFor } from './sql.ts';
 export function deadLetterStore(db: SqlDriver): DeadLetterStore {
   const idFilter = (ids: readonly string[] | undefined, param: number) =>
     ids ? `and d.message_id = any($${param}::bigint[])` : '';
-  const idParams = (ids: readonly string[] | undefined) => (ids ? [bigintArray(ids.filter((id) => /^\d+$/.test(id)))] : []);
+  const idParams = (ids: readonly string[] | undefined) =>
+    ids ? [bigintArray(ids.filter((id) => /^\d+$/.test(id)))] : [];
 
   return {
     async list(topic, group, { limit = 1000 } = {}) {
@@ -26,7 +27,11 @@ export function deadLetterStore(db: SqlDriver): DeadLetterStore {
         [topic, group, limit],
       );
       return rows.map(
-        (row): DeadLetterRecord => ({ ...row.failure, id: row.id, message: { headers: row.headers, body: row.body } }),
+        (row): DeadLetterRecord => ({
+          ...row.failure,
+          id: row.id,
+          message: { headers: row.headers, body: row.body },
+        }),
       );
     },
     async replay(topic, group, ids) {

@@ -26,7 +26,11 @@ export interface SqlDriver extends Queryable {
 }
 
 /** Normalises the result shapes of pg (`rowCount`) and PGlite (`affectedRows`). */
-export function toResult<R>(raw: { rows: unknown[]; rowCount?: number | null; affectedRows?: number }): QueryResult<R> {
+export function toResult<R>(raw: {
+  rows: unknown[];
+  rowCount?: number | null;
+  affectedRows?: number;
+}): QueryResult<R> {
   return { rows: raw.rows as R[], rowCount: raw.rowCount ?? raw.affectedRows ?? raw.rows.length };
 }
 
@@ -34,10 +38,18 @@ export function toResult<R>(raw: { rows: unknown[]; rowCount?: number | null; af
 export function queryableFrom(tx: unknown): Queryable {
   const candidate = tx as { query?: unknown };
   if (!candidate || typeof candidate.query !== 'function') {
-    throw new TypeError('`tx` must be a pg client (PoolClient) or a PGlite transaction: an object with query(sql, params)');
+    throw new TypeError(
+      '`tx` must be a pg client (PoolClient) or a PGlite transaction: an object with query(sql, params)',
+    );
   }
-  const target = tx as { query(sql: string, params?: unknown[]): Promise<{ rows: unknown[]; rowCount?: number | null; affectedRows?: number }> };
+  const target = tx as {
+    query(
+      sql: string,
+      params?: unknown[],
+    ): Promise<{ rows: unknown[]; rowCount?: number | null; affectedRows?: number }>;
+  };
   return {
-    query: async <R>(sql: string, params?: readonly unknown[]) => toResult<R>(await target.query(sql, params as unknown[])),
+    query: async <R>(sql: string, params?: readonly unknown[]) =>
+      toResult<R>(await target.query(sql, params as unknown[])),
   };
 }

@@ -1,6 +1,6 @@
 import type { IdempotencyStore } from '@eventwire/core';
-import type { SqlDriver } from './driver.ts';
 import { type Database, driverFor } from './database.ts';
+import type { SqlDriver } from './driver.ts';
 
 /**
  * The inbox: a row per (group, event id), inserted in the same transaction as the handler's own

@@ -91,13 +91,17 @@ export async function schemaIsCurrent(q: Queryable): Promise<boolean> {
   // Two statements: a query naming a missing table fails at parse time, and would abort `q`'s transaction.
   const exists = await q.query<{ ok: boolean }>(`select to_regclass('ew_migrations') is not null as ok`);
   if (!exists.rows[0]?.ok) return false;
-  const { rows } = await q.query<{ version: number }>('select coalesce(max(version), 0)::int as version from ew_migrations');
+  const { rows } = await q.query<{ version: number }>(
+    'select coalesce(max(version), 0)::int as version from ew_migrations',
+  );
   return (rows[0]?.version ?? 0) >= SCHEMA_VERSION;
 }
 
 async function apply(tx: Queryable, { version, sql }: { version: number; sql: string }): Promise<void> {
   await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-  await tx.query('create table if not exists ew_migrations (version int primary key, applied_at timestamptz not null default now())');
+  await tx.query(
+    'create table if not exists ew_migrations (version int primary key, applied_at timestamptz not null default now())',
+  );
   const applied = await tx.query('select 1 from ew_migrations where version = $1', [version]);
   if (applied.rowCount > 0) return;
   for (const statement of splitStatements(sql)) await tx.query(statement);

@@ -3,7 +3,7 @@
  * `ew_outbox` inside the caller's transaction, so the event exists if and only if the domain
  * change committed. The relay then moves rows to any transport.
  */
-import type { OutgoingMessage, Outbox } from '@eventwire/core';
+import type { Outbox, OutgoingMessage } from '@eventwire/core';
 import { type Database, driverFor } from './database.ts';
 import { migrateWithin, schemaIsCurrent } from './migrations.ts';
 import { OUTBOX_CHANNEL } from './sql.ts';
@@ -29,7 +29,10 @@ export function postgresOutbox(database: Database): Outbox {
         values.push(`($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::jsonb, $${p + 5}::bytea)`);
         params.push(m.topic, m.id, m.key ?? null, JSON.stringify(m.headers), m.body);
       }
-      await q.query(`insert into ew_outbox (topic, event_id, key, headers, body) values ${values.join(', ')}`, params);
+      await q.query(
+        `insert into ew_outbox (topic, event_id, key, headers, body) values ${values.join(', ')}`,
+        params,
+      );
       await q.query(`select pg_notify('${OUTBOX_CHANNEL}', '')`);
     },
   };

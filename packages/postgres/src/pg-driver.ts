@@ -1,6 +1,6 @@
 import { redactText, TransportError } from '@eventwire/core';
 import pg from 'pg';
-import { queryableFrom, type Queryable, type SqlDriver, toResult } from './driver.ts';
+import { type Queryable, queryableFrom, type SqlDriver, toResult } from './driver.ts';
 
 /**
  * A pg Pool driver. LISTEN runs on one dedicated client that reconnects with backoff, because
@@ -12,8 +12,11 @@ export function pgDriver(pool: pg.Pool, options: { ownsPool: boolean }): SqlDriv
   pool.on('error', () => {});
 
   const wrapError = (error: unknown): never => {
-    if ((error as { code?: string }).code && /^[0-9A-Z]{5}$/.test((error as { code: string }).code)) throw error;
-    throw new TransportError(`postgres: ${redactText((error as Error).message ?? String(error))}`, { cause: error });
+    if ((error as { code?: string }).code && /^[0-9A-Z]{5}$/.test((error as { code: string }).code))
+      throw error;
+    throw new TransportError(`postgres: ${redactText((error as Error).message ?? String(error))}`, {
+      cause: error,
+    });
   };
 
   return {
@@ -87,10 +90,12 @@ export function pgDriver(pool: pg.Pool, options: { ownsPool: boolean }): SqlDriv
   } satisfies SqlDriver as SqlDriver & Queryable;
 }
 
+/** Server, database and session options (a search_path changes which tables the SQL means). */
 function databaseIdentity(options: pg.PoolConfig): string {
+  const session = options.options ?? '';
   if (options.connectionString) {
     const url = new URL(options.connectionString);
-    return `${url.hostname}:${url.port || 5432}/${url.pathname.slice(1)}`;
+    return `${url.hostname}:${url.port || 5432}/${url.pathname.slice(1)}?${url.searchParams.get('options') ?? ''}${session}`;
   }
-  return `${options.host ?? 'localhost'}:${options.port ?? 5432}/${options.database ?? ''}`;
+  return `${options.host ?? 'localhost'}:${options.port ?? 5432}/${options.database ?? ''}?${session}`;
 }

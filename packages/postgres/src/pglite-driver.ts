@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { resolve } from 'node:path';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
-import { queryableFrom, type Queryable, type SqlDriver, toResult } from './driver.ts';
+import { type Queryable, queryableFrom, type SqlDriver, toResult } from './driver.ts';
 
 /**
  * PGlite is one connection in this process. Two consequences shape this driver:

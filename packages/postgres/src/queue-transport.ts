@@ -12,8 +12,8 @@ import {
   type IncomingMessage,
   type OutgoingMessage,
   redactText,
-  settleOnce,
   type SubscriptionSpec,
+  settleOnce,
   type Transport,
   type TransportHealth,
   type TransportSubscription,
@@ -146,8 +146,13 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
  * one (up to `chunk` messages), with a few statements in flight at most. Each request's messages
  * stay in one statement, so a request is still all-or-nothing.
  */
-function coalescingPublisher(insert: (messages: readonly OutgoingMessage[]) => Promise<void>, chunk: number, parallel = 4) {
-  let queue: { messages: readonly OutgoingMessage[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
+function coalescingPublisher(
+  insert: (messages: readonly OutgoingMessage[]) => Promise<void>,
+  chunk: number,
+  parallel = 4,
+) {
+  const queue: { messages: readonly OutgoingMessage[]; resolve: () => void; reject: (e: unknown) => void }[] =
+    [];
   let inFlight = 0;
   const pump = () => {
     while (inFlight < parallel && queue.length > 0) {
@@ -161,8 +166,12 @@ function coalescingPublisher(insert: (messages: readonly OutgoingMessage[]) => P
       inFlight++;
       insert(batch.flatMap((b) => b.messages))
         .then(
-          () => batch.forEach((b) => b.resolve()),
-          (error) => batch.forEach((b) => b.reject(error)),
+          () => {
+            for (const b of batch) b.resolve();
+          },
+          (error) => {
+            for (const b of batch) b.reject(error);
+          },
         )
         .finally(() => {
           inFlight--;
@@ -205,7 +214,12 @@ async function queueSubscription(
   );
   heartbeat.unref();
 
-  const deliver = (row: { id: string; attempts: number; headers: Record<string, string>; body: Uint8Array }) => {
+  const deliver = (row: {
+    id: string;
+    attempts: number;
+    headers: Record<string, string>;
+    body: Uint8Array;
+  }) => {
     const settle = settleOnce(
       {
         ack: () => acks.ack(row.id),
@@ -230,10 +244,12 @@ async function queueSubscription(
         await credits.whenAvailable(stop.signal);
         woken = false;
         const want = credits.available();
-        const { rows } = await db.query<{ id: string; attempts: number; headers: Record<string, string>; body: Uint8Array }>(
-          CLAIM_SQL,
-          [spec.topic, spec.group, want, spec.leaseMs, token],
-        );
+        const { rows } = await db.query<{
+          id: string;
+          attempts: number;
+          headers: Record<string, string>;
+          body: Uint8Array;
+        }>(CLAIM_SQL, [spec.topic, spec.group, want, spec.leaseMs, token]);
         backoffMs = 100;
         credits.take(rows.length);
         for (const row of rows) deliver(row);

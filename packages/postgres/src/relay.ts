@@ -71,7 +71,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     },
     async drain() {
       let total = 0;
-      for (let n = await relayBatch(db, options.transport, batchSize); n > 0; n = await relayBatch(db, options.transport, batchSize)) {
+      for (
+        let n = await relayBatch(db, options.transport, batchSize);
+        n > 0;
+        n = await relayBatch(db, options.transport, batchSize)
+      ) {
         total += n;
       }
       relayed += total;
@@ -100,7 +104,10 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
           wake = w;
         });
       } catch (error) {
-        logger.warn({ err: (error as Error).message, retryInMs: delay }, 'outbox relay: publish failed; backing off');
+        logger.warn(
+          { err: (error as Error).message, retryInMs: delay },
+          'outbox relay: publish failed; backing off',
+        );
         await wakeableSleep(delay, stop.signal);
         delay = Math.min(delay * 2, maxMs);
       }
@@ -114,8 +121,16 @@ async function relayBatch(db: SqlDriver, transport: Transport, batchSize: number
   return db.transaction(async (tx) => {
     const turn = await tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [RELAY_LOCK]);
     if (!turn.rows[0]?.ok) return 0;
-    const { rows } = await tx.query<{ id: string; topic: string; event_id: string; key: string | null; headers: Record<string, string>; body: Uint8Array }>(
-      'select id::text, topic, event_id, key, headers, body from ew_outbox order by id limit $1 for update skip locked',
+    const { rows } = await tx.query<{
+      id: string;
+      topic: string;
+      event_id: string;
+      key: string | null;
+      headers: Record<string, string>;
+      body: Uint8Array;
+    }>(
+      // Qualified: a bare `order by id` would sort by the text output column.
+      'select o.id::text as id, o.topic, o.event_id, o.key, o.headers, o.body from ew_outbox o order by o.id limit $1 for update skip locked',
       [batchSize],
     );
     if (rows.length === 0) return 0;
@@ -125,9 +140,13 @@ async function relayBatch(db: SqlDriver, transport: Transport, batchSize: number
       return m;
     });
     // Same database and a transactional transport: the publish commits with the delete.
-    const sameDatabase = transport.capabilities.transactionalPublish && (transport as { database?: unknown }).database === db.identity;
+    const sameDatabase =
+      transport.capabilities.transactionalPublish &&
+      (transport as { database?: unknown }).database === db.identity;
     await transport.publish(messages, sameDatabase ? { tx } : {});
-    await tx.query(`delete from ew_outbox where id = any($1::bigint[])`, [`{${rows.map((r) => r.id).join(',')}}`]);
+    await tx.query(`delete from ew_outbox where id = any($1::bigint[])`, [
+      `{${rows.map((r) => r.id).join(',')}}`,
+    ]);
     return rows.length;
   });
 }

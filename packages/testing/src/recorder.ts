@@ -25,7 +25,10 @@ export function recorder<T = unknown>(inner?: (event: Envelope<T>, ctx: HandlerC
     /** Distinct event ids handled. */
     ids,
     waitForCount(count: number, timeoutMs = 30_000) {
-      return waitFor(() => ids.size >= count, { timeoutMs, message: () => `handled ${ids.size} of ${count} distinct events` });
+      return waitFor(() => ids.size >= count, {
+        timeoutMs,
+        message: () => `handled ${ids.size} of ${count} distinct events`,
+      });
     },
   };
 }

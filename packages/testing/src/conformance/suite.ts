@@ -16,17 +16,17 @@ import {
   type BusOptions,
   createBus,
   defineEvent,
-  encodeBinary,
   type Envelope,
   type EventDefinition,
-  type OutgoingMessage,
+  encodeBinary,
   memoryInbox,
   NonRetryableError,
+  type OutgoingMessage,
   OversizeError,
   parseTraceparent,
-  silentLogger,
   STRUCTURED_CONTENT_TYPE,
   type SubscribeOptions,
+  silentLogger,
   type Transport,
   ValidationError,
 } from '@eventwire/core';
@@ -88,7 +88,13 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       topic: () => `${prefix}-t${++topics}`,
       group: (name: string) => `${prefix}-${name}`,
       event(topic = fx.topic(), version = 1): EventDefinition<Item> {
-        return defineEvent({ type: 'conformance.item_recorded', version, schema: Item, topic, key: (d) => d.key ?? `k${d.n}` });
+        return defineEvent({
+          type: 'conformance.item_recorded',
+          version,
+          schema: Item,
+          topic,
+          key: (d) => d.key ?? `k${d.n}`,
+        });
       },
       async bus(extra: Partial<BusOptions> = {}, wrap?: (t: Transport) => Transport): Promise<Bus> {
         const transport = await options.transport();
@@ -152,7 +158,10 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       const admin = await fx.raw();
       await admin.ensureGroup(Event.topic, group, 'latest');
       const producer = await fx.bus();
-      const published = await producer.publishMany(Event, items(100).map((i) => ({ data: i.data, options: { subject: `s${i.data.n}` } })));
+      const published = await producer.publishMany(
+        Event,
+        items(100).map((i) => ({ data: i.data, options: { subject: `s${i.data.n}` } })),
+      );
 
       const consumer = await fx.bus();
       let closed = false;
@@ -164,7 +173,10 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       await consumer.start();
       await sub.ready;
       await rec.waitForCount(100);
-      expectEnvelopes(rec.handled.map((d) => d.event), published);
+      expectEnvelopes(
+        rec.handled.map((d) => d.event),
+        published,
+      );
 
       await consumer.close({ drainMs: 1000 });
       closed = true;
@@ -204,18 +216,23 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
           await Promise.all(
             Array.from({ length: publishers }, async (_, p) => {
               const out: string[] = [];
-              for (let i = p; i < total; i += publishers) out.push((await producer.publish(Event, { n: i })).id);
+              for (let i = p; i < total; i += publishers)
+                out.push((await producer.publish(Event, { n: i })).id);
               return out;
             }),
           )
         ).flat();
         const union = () => new Set(instances.flatMap((seen) => seen.map((s) => s.id)));
-        await waitFor(() => union().size >= total, { timeoutMs: 120_000, message: () => `${union().size}/${total}` });
+        await waitFor(() => union().size >= total, {
+          timeoutMs: 120_000,
+          message: () => `${union().size}/${total}`,
+        });
         expect(union()).toEqual(new Set(ids));
         // Each event handled by one instance, unless a redelivery (attempt > 1) explains it.
         const owners = new Map<string, { instance: number; attempt: number }[]>();
         instances.forEach((seen, instance) => {
-          for (const s of seen) owners.set(s.id, [...(owners.get(s.id) ?? []), { instance, attempt: s.attempt }]);
+          for (const s of seen)
+            owners.set(s.id, [...(owners.get(s.id) ?? []), { instance, attempt: s.attempt }]);
         });
         const unexplained = [...owners].filter(
           ([, list]) => new Set(list.map((o) => o.instance)).size > 1 && list.every((o) => o.attempt === 1),
@@ -289,7 +306,10 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
         for (const [key, list] of order) expect(list, key).toEqual([...list].sort((a, b) => a - b));
         expect(order.size).toBe(Math.min(16, total));
       },
-      { timeoutMs: 180_000, skip: () => (capabilities!.ordering === 'none' ? 'capability ordering: none' : undefined) },
+      {
+        timeoutMs: 180_000,
+        skip: () => (capabilities!.ordering === 'none' ? 'capability ordering: none' : undefined),
+      },
     );
 
     conformanceTest(5, 'retry-then-succeed', async (fx) => {
@@ -335,7 +355,11 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       await consumer.start();
       await sub.ready;
       const producer = await fx.bus();
-      await producer.publishMany(Event, [{ data: { n: 0, key: 'a' } }, { data: { n: 1, key: 'a' } }, { data: { n: 2, key: 'b' } }]);
+      await producer.publishMany(Event, [
+        { data: { n: 0, key: 'a' } },
+        { data: { n: 1, key: 'a' } },
+        { data: { n: 2, key: 'b' } },
+      ]);
       // The other key runs while "a" is held...
       await waitFor(() => finished.includes(2), { timeoutMs: 30_000 });
       await waitFor(() => started.some((n) => n !== 2), { timeoutMs: 30_000 });
@@ -373,7 +397,10 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
             await waitFor(() => handled.size >= target, { timeoutMs: redeliveryMs + 60_000 });
             await consumer.close({ drainMs: 1000 });
           } else {
-            await waitFor(() => handled.size >= total, { timeoutMs: redeliveryMs + 120_000, message: () => `${handled.size}/${total}` });
+            await waitFor(() => handled.size >= total, {
+              timeoutMs: redeliveryMs + 120_000,
+              message: () => `${handled.size}/${total}`,
+            });
           }
         }
         expect(handled).toEqual(published);
@@ -432,7 +459,10 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
         expect(subs).toHaveLength(3);
         const producer = await fx.bus();
         const published = await producer.publishMany(Event, items(50));
-        await waitFor(() => handled.size >= 50, { timeoutMs: 120_000, message: () => `${handled.size}/50, ${failuresLeft} failures left` });
+        await waitFor(() => handled.size >= 50, {
+          timeoutMs: 120_000,
+          message: () => `${handled.size}/50, ${failuresLeft} failures left`,
+        });
         expect(failuresLeft).toBe(0);
         expect(handled).toEqual(new Set(published.map((e) => e.id)));
       },
@@ -524,7 +554,9 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
         Event,
         async (_e, ctx) => {
           started.open();
-          await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+          await new Promise<void>((resolve) =>
+            ctx.signal.addEventListener('abort', () => resolve(), { once: true }),
+          );
           sawAbort = ctx.signal.aborted;
           throw new Error('aborted before finishing');
         },
@@ -590,7 +622,9 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
           Array.from({ length: publishers }, async (_, p) => {
             for (let i = p; i < total; i += publishers) {
               // Publishers retry until the broker accepts: nothing acknowledged may be lost.
-              const id = (await retryUntilAccepted(() => producer.publish(Event, { n: i }, { id: eventIdFor(run, i) }))).id;
+              const id = (
+                await retryUntilAccepted(() => producer.publish(Event, { n: i }, { id: eventIdFor(run, i) }))
+              ).id;
               ids.add(id);
               maybeRestart();
             }
@@ -603,7 +637,11 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
         });
         expect(ids.size).toBe(total);
       },
-      { timeoutMs: 360_000, skip: () => (options.broker?.restart ? undefined : 'no broker restart control (not a separate process)') },
+      {
+        timeoutMs: 360_000,
+        skip: () =>
+          options.broker?.restart ? undefined : 'no broker restart control (not a separate process)',
+      },
     );
 
     conformanceTest(
@@ -650,10 +688,13 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       const published = await producer.publishMany(Event, items(10));
       await rec.waitForCount(9);
       const dead = consumer.deadLetters(Event, group);
-      const [record] = await waitFor(async () => {
-        const list = await dead.list();
-        return list.length > 0 ? list : undefined;
-      }, { timeoutMs: 30_000 });
+      const [record] = await waitFor(
+        async () => {
+          const list = await dead.list();
+          return list.length > 0 ? list : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
       expect(poisonDeliveries).toBe(3);
       expect(record!.reason).toBe('max_attempts');
       expect(record!.attempts).toBe(3);
@@ -684,16 +725,27 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       const producer = await fx.bus();
       const template = await buildEnvelope(Event, { n: 1 });
       await raw.publish([
-        rawMessage(Event.topic, { ...template, id: randomUUID(), data: { n: 'not a number' } }, capabilities!.wireMode),
+        rawMessage(
+          Event.topic,
+          { ...template, id: randomUUID(), data: { n: 'not a number' } },
+          capabilities!.wireMode,
+        ),
         rawMessage(Event.topic, { ...template, id: randomUUID(), version: 9 }, capabilities!.wireMode),
       ]);
       await producer.publish(Event, { n: 3 });
       const dead = consumer.deadLetters(Event, group);
-      const records = await waitFor(async () => {
-        const list = await dead.list();
-        return list.length >= 3 ? list : undefined;
-      }, { timeoutMs: 30_000 });
-      expect(records.map((r) => r.reason).sort()).toEqual(['non_retryable', 'schema_invalid', 'unknown_version']);
+      const records = await waitFor(
+        async () => {
+          const list = await dead.list();
+          return list.length >= 3 ? list : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect(records.map((r) => r.reason).sort()).toEqual([
+        'non_retryable',
+        'schema_invalid',
+        'unknown_version',
+      ]);
       for (const r of records) expect(r.attempts, r.reason).toBe(1);
       expect(calls.get(3)).toBe(1);
       expect(calls.size).toBe(1);
@@ -716,10 +768,13 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       const producer = await fx.bus();
       const published = await producer.publishMany(Event, items(5));
       await b.waitForCount(5);
-      const deadA = await waitFor(async () => {
-        const list = await consumer.deadLetters(Event, groupA).list();
-        return list.length >= 5 ? list : undefined;
-      }, { timeoutMs: 30_000 });
+      const deadA = await waitFor(
+        async () => {
+          const list = await consumer.deadLetters(Event, groupA).list();
+          return list.length >= 5 ? list : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
       expect(new Set(deadA.map((r) => r.envelope?.id))).toEqual(new Set(published.map((e) => e.id)));
       expect(await consumer.deadLetters(Event, groupB).list()).toEqual([]);
     });
@@ -764,8 +819,15 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       let effects = 0;
       let deliveries = 0;
       const subs = [
-        withInbox.subscribe(Event, () => void effects++, { group: fx.group('inbox'), concurrency: 3, idempotency: memoryInbox() }),
-        without.subscribe(Event, (e) => void (e.data.n === 100 && deliveries++), { group: fx.group('plain'), concurrency: 3 }),
+        withInbox.subscribe(Event, () => void effects++, {
+          group: fx.group('inbox'),
+          concurrency: 3,
+          idempotency: memoryInbox(),
+        }),
+        without.subscribe(Event, (e) => void (e.data.n === 100 && deliveries++), {
+          group: fx.group('plain'),
+          concurrency: 3,
+        }),
       ];
       await Promise.all([withInbox.start(), without.start()]);
       await Promise.all(subs.map((s) => s.ready));
@@ -791,7 +853,11 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
           if (ctx.attempt === 1) throw new Error('first attempt fails');
           effects++;
         },
-        { group: fx.group('g'), idempotency: memoryInbox(), retry: { attempts: 3, backoff: { initialMs: 10 } } },
+        {
+          group: fx.group('g'),
+          idempotency: memoryInbox(),
+          retry: { attempts: 3, backoff: { initialMs: 10 } },
+        },
       );
       await consumer.start();
       await sub.ready;
@@ -845,7 +911,9 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       const child = children.handled[0]!.event;
       expect(child.correlationId).toBe(parent.correlationId);
       expect(child.causationId).toBe(parent.id);
-      expect(parseTraceparent(child.traceparent)?.traceId).toBe(parseTraceparent(parent.traceparent)!.traceId);
+      expect(parseTraceparent(child.traceparent)?.traceId).toBe(
+        parseTraceparent(parent.traceparent)!.traceId,
+      );
       expect(child.traceparent).not.toBe(parent.traceparent);
     });
 
@@ -870,14 +938,28 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
         data: { n: 7 },
       };
       const messages: OutgoingMessage[] = [
-        { topic: Event.topic, id: structuredId, headers: { 'content-type': STRUCTURED_CONTENT_TYPE }, body: Buffer.from(JSON.stringify(document)) },
+        {
+          topic: Event.topic,
+          id: structuredId,
+          headers: { 'content-type': STRUCTURED_CONTENT_TYPE },
+          body: Buffer.from(JSON.stringify(document)),
+        },
       ];
       const binaryId = randomUUID();
       if (capabilities!.wireMode === 'binary') {
         messages.push({
           topic: Event.topic,
           id: binaryId,
-          headers: { specversion: '1.0', id: binaryId, type: 'conformance.item_recorded', source: 'urn:other-producer', time: '2026-01-02T03:04:05.678Z', datacontenttype: 'application/json', dataversion: '1', partitionkey: 'p-8' } as Record<string, string>,
+          headers: {
+            specversion: '1.0',
+            id: binaryId,
+            type: 'conformance.item_recorded',
+            source: 'urn:other-producer',
+            time: '2026-01-02T03:04:05.678Z',
+            datacontenttype: 'application/json',
+            dataversion: '1',
+            partitionkey: 'p-8',
+          } as Record<string, string>,
           body: Buffer.from(JSON.stringify({ n: 8 })),
         });
       }
@@ -897,7 +979,13 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       });
       if (capabilities!.wireMode === 'binary') {
         const binary = rec.handled.find((d) => d.event.id === binaryId)!.event;
-        expect(binary).toMatchObject({ id: binaryId, version: 1, partitionKey: 'p-8', correlationId: binaryId, data: { n: 8 } });
+        expect(binary).toMatchObject({
+          id: binaryId,
+          version: 1,
+          partitionKey: 'p-8',
+          correlationId: binaryId,
+          data: { n: 8 },
+        });
       }
     });
 
@@ -918,11 +1006,26 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
         malformed: { headers: structured, body: Buffer.from('{"specversion":"1.0", not json') },
         missingAttribute: {
           headers: structured,
-          body: Buffer.from(JSON.stringify({ specversion: '1.0', id: randomUUID(), type: 'conformance.item_recorded', data: { n: 1 } })),
+          body: Buffer.from(
+            JSON.stringify({
+              specversion: '1.0',
+              id: randomUUID(),
+              type: 'conformance.item_recorded',
+              data: { n: 1 },
+            }),
+          ),
         },
         empty: { headers: binary.headers, body: Buffer.alloc(0) },
-        oversize: { headers: structured, body: Buffer.from(JSON.stringify({ ...document(good), data: { n: 1, pad: 'x'.repeat(limit) } })) },
-        proto: { headers: structured, body: Buffer.from(`{"specversion":"1.0","id":"${randomUUID()}","type":"conformance.item_recorded","source":"x","data":{"n":1,"__proto__":{"polluted":true}}}`) },
+        oversize: {
+          headers: structured,
+          body: Buffer.from(JSON.stringify({ ...document(good), data: { n: 1, pad: 'x'.repeat(limit) } })),
+        },
+        proto: {
+          headers: structured,
+          body: Buffer.from(
+            `{"specversion":"1.0","id":"${randomUUID()}","type":"conformance.item_recorded","source":"x","data":{"n":1,"__proto__":{"polluted":true}}}`,
+          ),
+        },
       };
       let expected = 0;
       for (const [name, message] of Object.entries(bad)) {
@@ -935,10 +1038,13 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
         }
       }
       const dead = consumer.deadLetters(Event, group);
-      const records = await waitFor(async () => {
-        const list = await dead.list();
-        return list.length >= expected ? list : undefined;
-      }, { timeoutMs: 30_000 });
+      const records = await waitFor(
+        async () => {
+          const list = await dead.list();
+          return list.length >= expected ? list : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
       expect(records).toHaveLength(expected);
       expect(records.filter((r) => r.reason === 'oversize')).toHaveLength(1);
       for (const r of records) {
@@ -962,11 +1068,15 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
         calls++;
         return publishSpy(...args);
       };
-      await expect(producer.publish(Event, { n: 'one' } as unknown as Item)).rejects.toBeInstanceOf(ValidationError);
+      await expect(producer.publish(Event, { n: 'one' } as unknown as Item)).rejects.toBeInstanceOf(
+        ValidationError,
+      );
       await expect(producer.publish(Event, { n: 1.5 })).rejects.toMatchObject({ code: 'EW_VALIDATION' });
       const tooBig = { n: 1, pad: 'x'.repeat(capabilities!.maxMessageBytes + 1) };
       await expect(producer.publish(Event, tooBig)).rejects.toBeInstanceOf(OversizeError);
-      await expect(producer.publishMany(Event, [{ data: { n: 1 } }, { data: { n: 'bad' } as unknown as Item }])).rejects.toBeInstanceOf(ValidationError);
+      await expect(
+        producer.publishMany(Event, [{ data: { n: 1 } }, { data: { n: 'bad' } as unknown as Item }]),
+      ).rejects.toBeInstanceOf(ValidationError);
       expect(calls).toBe(0);
       expect(captured.published).toEqual([]);
     });
@@ -1050,10 +1160,13 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
         expect((await bus.health()).status).toBe('up');
         await options.broker!.stop!();
         try {
-          const down = await waitFor(async () => {
-            const h = await bus.health();
-            return h.status === 'down' ? h : undefined;
-          }, { timeoutMs: 30_000 });
+          const down = await waitFor(
+            async () => {
+              const h = await bus.health();
+              return h.status === 'down' ? h : undefined;
+            },
+            { timeoutMs: 30_000 },
+          );
           expect(down.transport.reason).toBeTruthy();
           expect(down.transport.reason).not.toMatch(/:[^:@/\s]+@/);
         } finally {
@@ -1063,7 +1176,8 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       },
       {
         timeoutMs: 180_000,
-        skip: () => (options.broker?.stop && options.broker.start ? undefined : 'no broker stop/start control'),
+        skip: () =>
+          options.broker?.stop && options.broker.start ? undefined : 'no broker stop/start control',
       },
     );
   });
@@ -1073,7 +1187,19 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
 function expectEnvelopes(received: Envelope[], published: Envelope[]): void {
   const byId = new Map(received.map((e) => [e.id, e]));
   expect(new Set(byId.keys())).toEqual(new Set(published.map((e) => e.id)));
-  const fields = ['id', 'type', 'version', 'source', 'time', 'subject', 'partitionKey', 'correlationId', 'causationId', 'traceparent', 'data'] as const;
+  const fields = [
+    'id',
+    'type',
+    'version',
+    'source',
+    'time',
+    'subject',
+    'partitionKey',
+    'correlationId',
+    'causationId',
+    'traceparent',
+    'data',
+  ] as const;
   for (const sent of published) {
     const got = byId.get(sent.id)!;
     for (const field of fields) expect(got[field], `${sent.id}.${field}`).toEqual(sent[field]);
@@ -1095,13 +1221,22 @@ async function buildEnvelope(definition: EventDefinition<Item>, data: Item): Pro
 }
 
 function document(envelope: Envelope): Record<string, unknown> {
-  return { specversion: '1.0', id: envelope.id, type: envelope.type, source: envelope.source, dataversion: String(envelope.version), data: envelope.data };
+  return {
+    specversion: '1.0',
+    id: envelope.id,
+    type: envelope.type,
+    source: envelope.source,
+    dataversion: String(envelope.version),
+    data: envelope.data,
+  };
 }
 
 /** An already-encoded message, bypassing publish-side validation (as a buggy producer would). */
 function rawMessage(topic: string, envelope: Envelope, mode: 'binary' | 'structured') {
-  const headers = mode === 'binary' ? encodeBinary(envelope).headers : { 'content-type': STRUCTURED_CONTENT_TYPE };
-  const body = mode === 'binary' ? encodeBinary(envelope).body : Buffer.from(JSON.stringify(document(envelope)));
+  const headers =
+    mode === 'binary' ? encodeBinary(envelope).headers : { 'content-type': STRUCTURED_CONTENT_TYPE };
+  const body =
+    mode === 'binary' ? encodeBinary(envelope).body : Buffer.from(JSON.stringify(document(envelope)));
   return { topic, id: envelope.id, headers, body };
 }
 

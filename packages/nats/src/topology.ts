@@ -107,7 +107,7 @@ export class Topology {
       } catch (error) {
         if (!isNotFound(error)) throw error;
       }
-      await jsm.consumers.add(stream, {
+      const config = {
         durable_name: name,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: from === 'beginning' ? DeliverPolicy.All : DeliverPolicy.New,
@@ -119,7 +119,17 @@ export class Topology {
         max_ack_pending: this.#settings.maxAckPending,
         // Pull requests are small and frequent; allow plenty of them per consumer.
         max_waiting: 512,
-      });
+      };
+      try {
+        await jsm.consumers.add(stream, config);
+      } catch (error) {
+        // Created meanwhile by another instance (with another start position, say): use it.
+        try {
+          await jsm.consumers.info(stream, name);
+        } catch {
+          throw error;
+        }
+      }
     });
   }
 

@@ -76,13 +76,20 @@ spawn() {
   return 1
 }
 
-# Prints the pid of the process listening on 127.0.0.1:PORT if its command line contains PATTERN.
+# Prints the pid of the process listening on 127.0.0.1:PORT if its command line contains PATTERN
+# and its command line, environment or working folder names our $STATE (so a broker of another
+# checkout on the same port is never touched).
 port_owner() {
   local port=$1 pattern=$2 pid
   command -v ss >/dev/null || return 1
   pid=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
   [ -n "$pid" ] && [ -d "/proc/$pid" ] || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern" || return 1
+  {
+    tr '\0' '\n' <"/proc/$pid/cmdline"
+    tr '\0' '\n' <"/proc/$pid/environ"
+    readlink "/proc/$pid/cwd"
+  } 2>/dev/null | grep -qF -- "$STATE/" || return 1
   echo "$pid"
 }
 

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,4 +105,35 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** util-linux `script` gives the CLI a pseudo-terminal on stdin, for the purge prompt. */
+export const hasScript = existsSync('/usr/bin/script');
+
+const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+
+/** Runs the binary on a pseudo-terminal, typing `input`. */
+export function cliOnTty(
+  args: readonly string[],
+  input: string,
+  options: CliOptions = {},
+): Promise<CliResult> {
+  const command = [process.execPath, '--conditions=source', '--no-warnings', bin, ...args]
+    .map(shellQuote)
+    .join(' ');
+  return new Promise((resolve) => {
+    const child = execFile(
+      '/usr/bin/script',
+      ['-qec', command, '/dev/null'],
+      {
+        cwd: options.cwd ?? repoRoot,
+        env: { ...process.env, ...options.env },
+        timeout: options.timeoutMs ?? 60_000,
+      },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+      },
+    );
+    child.stdin?.end(input);
+  });
 }

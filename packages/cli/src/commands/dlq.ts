@@ -122,7 +122,7 @@ export async function dlqShow(ctx: Context, id: string | undefined, options: Dlq
   const { targets: list } = await targets(ctx, options);
   const found: ReturnType<typeof describe>[] = [];
   for (const t of list) {
-    const record = await t.store.show(id);
+    const record = (await t.store.list({ limit: options.limit ?? DEFAULT_LIMIT })).find((r) => r.id === id);
     if (record) found.push(describe(t, record));
   }
   if (found.length === 0) {

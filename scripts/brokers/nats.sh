@@ -8,29 +8,39 @@ nats_apt_packages() { :; } # only for the fallback, see nats_install
 
 nats_built_bin() { echo "$CACHE/nats-server/$NATS_SERVER_VERSION/nats-server"; }
 
+# The built binary; Debian's only once a build failed here (marker file), so that a machine that
+# happens to have the package still gets the current release.
 nats_bin() {
   local b
   b=$(nats_built_bin)
-  if [ -x "$b" ]; then echo "$b"; elif [ -x /usr/bin/nats-server ]; then echo /usr/bin/nats-server; else return 1; fi
+  [ -x "$b" ] && { echo "$b"; return 0; }
+  [ -f "$(dirname "$b")/.use-debian-package" ] || return 1
+  for b in /usr/sbin/nats-server /usr/bin/nats-server; do
+    [ -x "$b" ] && { echo "$b"; return 0; }
+  done
+  return 1
 }
 
 nats_installed() { nats_bin >/dev/null; }
 
 nats_install() {
-  local out
+  local out go
   out=$(dirname "$(nats_built_bin)")
-  if command -v go >/dev/null; then
+  mkdir -p "$out"
+  go=$(command -v go || echo /usr/local/go/bin/go)
+  if [ -x "$go" ]; then
     log "nats: go install github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
-    mkdir -p "$out"
+    # Go's module and build caches default to $HOME; keep them in our cache when there is no HOME.
+    [ -n "${HOME:-}" ] || export GOPATH="$CACHE/go" GOCACHE="$CACHE/go-build"
     if CGO_ENABLED=0 GOBIN="$out" GOFLAGS=-buildvcs=false \
-      go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"; then
+      "$go" install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"; then
       return 0
     fi
     warn "nats: building nats-server failed, falling back to Debian's nats-server package"
   else
     warn "nats: no Go toolchain, falling back to Debian's nats-server package"
   fi
-  apt_install nats-server
+  apt_install nats-server && touch "$out/.use-debian-package"
 }
 
 nats_home() { echo "$STATE/nats"; }

@@ -137,7 +137,7 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
         return true;
       } catch (error) {
         // The broker refuses to alter offsets of a group with active members.
-        if (/unknown member|non.?empty|rebalance|illegal generation|not empty/i.test(JSON.stringify(errorDetails(error)))) return false;
+        if (/UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION|REBALANCE_IN_PROGRESS|not aware of this member|non.?empty|not empty/i.test(JSON.stringify(errorDetails(error)))) return false;
         throw error;
       }
     },
@@ -208,54 +208,105 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
 /** The library wraps protocol errors in a MultipleErrors; their text is in `errors[]`. */
 function errorDetails(error: unknown): unknown {
   const e = error as { message?: string; errors?: unknown[]; cause?: unknown } | undefined;
-  return { message: e?.message, errors: e?.errors?.map((x) => errorDetails(x)), cause: e?.cause ? String(e.cause) : undefined };
+  const apiId = (error as { apiId?: string } | undefined)?.apiId;
+  return { message: e?.message, apiId, errors: e?.errors?.map((x) => errorDetails(x)), cause: e?.cause ? String(e.cause) : undefined };
 }
 
 class PlatformaticGroupConsumer implements ClientGroupConsumer {
-  readonly #consumer: PltConsumer<Buffer, Buffer, Buffer, Buffer>;
+  readonly #base: ResolvedKafkaOptions;
   readonly #options: GroupConsumerOptions;
   readonly #hooks: GroupHooks;
+  #consumer: PltConsumer<Buffer, Buffer, Buffer, Buffer>;
   #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   /** This client pauses the whole stream; a partition over its bound pauses them all. */
   readonly #paused = new Set<number>();
+  #closed = false;
+  #restarting: Promise<void> | undefined;
 
   constructor(base: ResolvedKafkaOptions, options: GroupConsumerOptions, hooks: GroupHooks) {
+    this.#base = base;
     this.#options = options;
     this.#hooks = hooks;
-    this.#consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>({
-      ...baseOptions(base, 10),
-      groupId: options.group,
-      sessionTimeout: options.sessionTimeoutMs,
-      heartbeatInterval: options.heartbeatIntervalMs,
-      rebalanceTimeout: options.rebalanceTimeoutMs,
-      maxWaitTime: options.maxWaitMs,
+    this.#consumer = this.#create();
+  }
+
+  #create(): PltConsumer<Buffer, Buffer, Buffer, Buffer> {
+    const o = this.#options;
+    const c = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+      ...baseOptions(this.#base, 10),
+      groupId: o.group,
+      sessionTimeout: o.sessionTimeoutMs,
+      heartbeatInterval: o.heartbeatIntervalMs,
+      rebalanceTimeout: o.rebalanceTimeoutMs,
+      maxWaitTime: o.maxWaitMs,
       autocommit: false,
+    });
+    c.on('consumer:group:join', (payload) => {
+      if (c !== this.#consumer) return;
+      const assignment = payload.assignments?.find((a) => a.topic === o.topic)?.partitions ?? [];
+      this.#hooks.onAssigned(assignment);
+    });
+    c.on('consumer:heartbeat:error', (payload) => this.#failed(c, payload.error));
+    return c;
+  }
+
+  async #open(): Promise<void> {
+    const o = this.#options;
+    const c = this.#consumer;
+    const stream = await c.consume({
+      topics: [o.topic],
+      mode: 'committed',
+      fallbackMode: o.from,
+      autocommit: false,
+      sessionTimeout: o.sessionTimeoutMs,
+      heartbeatInterval: o.heartbeatIntervalMs,
+      rebalanceTimeout: o.rebalanceTimeoutMs,
+      maxWaitTime: o.maxWaitMs,
+    });
+    this.#stream = stream;
+    if (this.#paused.size > 0) stream.pause();
+    stream.on('error', (error) => this.#failed(c, error));
+    stream.on('close', () => {
+      if (!this.#closed && c === this.#consumer) this.#failed(c, new Error('the fetch stream ended'));
+    });
+    // Records arrive one by one, in offset order per partition; the transport buffers them.
+    stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
+      if (m.topic === o.topic && c === this.#consumer) this.#hooks.onRecords(m.partition, [recordOf(m)]);
     });
   }
 
   async start(): Promise<void> {
-    const { topic } = this.#options;
-    const c = this.#consumer;
-    c.on('consumer:group:join', (payload) => {
-      const assignment = payload.assignments?.find((a) => a.topic === topic)?.partitions ?? [];
-      this.#hooks.onAssigned(assignment);
-    });
-    c.on('consumer:heartbeat:error', (payload) => this.#hooks.onError(payload.error));
-    const stream = await c.consume({
-      topics: [topic],
-      mode: 'committed',
-      fallbackMode: this.#options.from,
-      autocommit: false,
-      sessionTimeout: this.#options.sessionTimeoutMs,
-      heartbeatInterval: this.#options.heartbeatIntervalMs,
-      rebalanceTimeout: this.#options.rebalanceTimeoutMs,
-      maxWaitTime: this.#options.maxWaitMs,
-    });
-    this.#stream = stream;
-    stream.on('error', (error) => this.#hooks.onError(error));
-    // Records arrive one by one, in offset order per partition; the transport buffers them.
-    stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
-      if (m.topic === topic) this.#hooks.onRecords(m.partition, [recordOf(m)]);
+    await this.#open();
+  }
+
+  /**
+   * The library gives up after its retries (a broker restart outlasts them): start a fresh
+   * consumer, with backoff, until it joins again. The transport sees the join as a new
+   * assignment and skips records it already has.
+   */
+  #failed(c: PltConsumer<Buffer, Buffer, Buffer, Buffer>, error: unknown): void {
+    if (this.#closed || c !== this.#consumer) return;
+    this.#hooks.onError(error);
+    if (this.#restarting) return;
+    this.#restarting = (async () => {
+      const stream = this.#stream;
+      this.#stream = undefined;
+      await stream?.close().catch(() => {});
+      await c.close(true).catch(() => {});
+      for (let delay = 250; !this.#closed; delay = Math.min(delay * 2, 4000)) {
+        await new Promise((r) => setTimeout(r, delay));
+        if (this.#closed) return;
+        this.#consumer = this.#create();
+        try {
+          await this.#open();
+          return;
+        } catch (openError) {
+          this.#hooks.onError(openError);
+          await this.#consumer.close(true).catch(() => {});
+        }
+      }
+    })().finally(() => {
+      this.#restarting = undefined;
     });
   }
 
@@ -277,6 +328,8 @@ class PlatformaticGroupConsumer implements ClientGroupConsumer {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    await this.#restarting;
     await this.#stream?.close().catch(() => {});
     await this.#consumer.close(true);
   }

@@ -86,7 +86,7 @@ export class RabbitMqTransport implements Transport {
     } catch (error) {
       throw error instanceof EventwireError
         ? error
-        : (declarationError(error, 'exchange') ??
+        : (declarationError(error, 'a topic exchange or replay stream') ??
             new TransportError(`cannot declare exchange: ${describe(error)}`, { cause: error }));
     }
     const timestamp = Math.floor(Date.now() / 1000);

@@ -30,15 +30,27 @@ const run = randomUUID().slice(0, 8);
 const prefix = `ewbench-${run}`;
 
 const Schema = z.object({ orderId: z.string(), totalCents: z.number().int(), note: z.string() });
-const data = (n: number) => ({ orderId: `order-${n}`, totalCents: n * 7, note: 'benchmark payload of a typical size' });
-const OrderPlaced = (topic: string) => defineEvent({ type: 'bench.order_placed', version: 1, schema: Schema, topic, key: (d) => d.orderId });
+const data = (n: number) => ({
+  orderId: `order-${n}`,
+  totalCents: n * 7,
+  note: 'benchmark payload of a typical size',
+});
+const OrderPlaced = (topic: string) =>
+  defineEvent({ type: 'bench.order_placed', version: 1, schema: Schema, topic, key: (d) => d.orderId });
 
 /** What eventwire puts on the wire, built once per message for the raw side. */
 function rawMessage(n: number) {
   const id = newEventId();
   const wire = encodeBinary({
-    id, type: 'bench.order_placed', version: 1, source: 'bench', time: new Date().toISOString(),
-    correlationId: id, dataContentType: 'application/json', data: data(n), partitionKey: `order-${n}`,
+    id,
+    type: 'bench.order_placed',
+    version: 1,
+    source: 'bench',
+    time: new Date().toISOString(),
+    correlationId: id,
+    dataContentType: 'application/json',
+    data: data(n),
+    partitionKey: `order-${n}`,
   });
   const h = natsHeaders();
   for (const [k, v] of Object.entries(wire.headers)) h.set(`ce-${k}`, encodeURIComponent(v));
@@ -47,13 +59,15 @@ function rawMessage(n: number) {
 
 async function batches(work: (start: number, size: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: PARALLEL }, async () => {
-    while (next < total) {
-      const start = next;
-      next += BATCH;
-      await work(start, Math.min(BATCH, total - start));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: PARALLEL }, async () => {
+      while (next < total) {
+        const start = next;
+        next += BATCH;
+        await work(start, Math.min(BATCH, total - start));
+      }
+    }),
+  );
 }
 
 // noAsyncTraces as eventwire sets it: the raw side gets the same client tuning.
@@ -75,22 +89,30 @@ async function rawPublish(): Promise<number> {
   const { subject } = await rawStream();
   const started = performance.now();
   await batches(async (start, size) => {
-    await Promise.all(Array.from({ length: size }, (_, i) => {
-      const m = rawMessage(start + i);
-      return js.publish(subject, m.body, { msgID: m.id, headers: m.headers });
-    }));
+    await Promise.all(
+      Array.from({ length: size }, (_, i) => {
+        const m = rawMessage(start + i);
+        return js.publish(subject, m.body, { msgID: m.id, headers: m.headers });
+      }),
+    );
   });
   return performance.now() - started;
 }
 
 async function rawConsume(): Promise<number> {
   const { stream, subject } = await rawStream();
-  await jsm.consumers.add(stream, { durable_name: 'g', ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All });
+  await jsm.consumers.add(stream, {
+    durable_name: 'g',
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+  });
   await batches(async (start, size) => {
-    await Promise.all(Array.from({ length: size }, (_, i) => {
-      const m = rawMessage(start + i);
-      return js.publish(subject, m.body, { msgID: m.id, headers: m.headers });
-    }));
+    await Promise.all(
+      Array.from({ length: size }, (_, i) => {
+        const m = rawMessage(start + i);
+        return js.publish(subject, m.body, { msgID: m.id, headers: m.headers });
+      }),
+    );
   });
   const consumer = await js.consumers.get(stream, 'g');
   const started = performance.now();
@@ -108,12 +130,19 @@ async function rawConsume(): Promise<number> {
 
 async function ewPublish(): Promise<number> {
   const topic = `bench.pub.${randomUUID().slice(0, 8)}`;
-  const bus = await createBus({ transport: nats({ servers, prefix }), source: 'bench', logger: silentLogger });
+  const bus = await createBus({
+    transport: nats({ servers, prefix }),
+    source: 'bench',
+    logger: silentLogger,
+  });
   const Event = OrderPlaced(topic);
   await bus.publish(Event, data(-1)); // creates the stream, like the raw side's streams.add
   const started = performance.now();
   await batches(async (start, size) => {
-    await bus.publishMany(Event, Array.from({ length: size }, (_, i) => ({ data: data(start + i) })));
+    await bus.publishMany(
+      Event,
+      Array.from({ length: size }, (_, i) => ({ data: data(start + i) })),
+    );
   });
   const elapsed = performance.now() - started;
   await bus.close();
@@ -123,22 +152,37 @@ async function ewPublish(): Promise<number> {
 async function ewConsume(): Promise<number> {
   const topic = `bench.con.${randomUUID().slice(0, 8)}`;
   const Event = OrderPlaced(topic);
-  const producer = await createBus({ transport: nats({ servers, prefix }), source: 'bench', logger: silentLogger });
+  const producer = await createBus({
+    transport: nats({ servers, prefix }),
+    source: 'bench',
+    logger: silentLogger,
+  });
   await producer.transport.ensureGroup(topic, 'g', 'beginning');
   await batches(async (start, size) => {
-    await producer.publishMany(Event, Array.from({ length: size }, (_, i) => ({ data: data(start + i) })));
+    await producer.publishMany(
+      Event,
+      Array.from({ length: size }, (_, i) => ({ data: data(start + i) })),
+    );
   });
   await producer.close();
-  const consumer = await createBus({ transport: nats({ servers, prefix }), source: 'bench', logger: silentLogger });
+  const consumer = await createBus({
+    transport: nats({ servers, prefix }),
+    source: 'bench',
+    logger: silentLogger,
+  });
   let handled = 0;
   let done!: () => void;
   const finished = new Promise<void>((resolve) => {
     done = resolve;
   });
   const started = performance.now();
-  consumer.subscribe(Event, () => {
-    if (++handled === total) done();
-  }, { group: 'g', concurrency: IN_FLIGHT / 2, prefetch: IN_FLIGHT / 2 });
+  consumer.subscribe(
+    Event,
+    () => {
+      if (++handled === total) done();
+    },
+    { group: 'g', concurrency: IN_FLIGHT / 2, prefetch: IN_FLIGHT / 2 },
+  );
   await consumer.start();
   await finished;
   const elapsed = performance.now() - started;
@@ -147,21 +191,29 @@ async function ewConsume(): Promise<number> {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const results: Record<string, { raw: number[]; ew: number[] }> = { publish: { raw: [], ew: [] }, consume: { raw: [], ew: [] } };
+const results: Record<string, { raw: number[]; ew: number[] }> = {
+  publish: { raw: [], ew: [] },
+  consume: { raw: [], ew: [] },
+};
 try {
   for (let round = 0; round < ROUNDS; round++) {
     // Alternate which side goes first, so warm-up and background load do not favour one.
     const order = round % 2 === 0 ? (['raw', 'ew'] as const) : (['ew', 'raw'] as const);
-    for (const side of order) results.publish![side].push(side === 'raw' ? await rawPublish() : await ewPublish());
-    for (const side of order) results.consume![side].push(side === 'raw' ? await rawConsume() : await ewConsume());
+    for (const side of order)
+      results.publish![side].push(side === 'raw' ? await rawPublish() : await ewPublish());
+    for (const side of order)
+      results.consume![side].push(side === 'raw' ? await rawConsume() : await ewConsume());
   }
 } finally {
-  for await (const name of jsm.streams.names()) if (name.startsWith(prefix)) await jsm.streams.delete(name).catch(() => {});
+  for await (const name of jsm.streams.names())
+    if (name.startsWith(prefix)) await jsm.streams.delete(name).catch(() => {});
   await nc.close();
 }
 
 const rate = (ms: number) => Math.round((total / ms) * 1000);
-console.log(`nats-server ${serverVersion}, ${total} events per run, median of ${ROUNDS}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`);
+console.log(
+  `nats-server ${serverVersion}, ${total} events per run, median of ${ROUNDS}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`,
+);
 console.log('| operation | raw @nats-io/jetstream (msg/s) | eventwire (msg/s) | eventwire / raw |');
 console.log('|---|---:|---:|---:|');
 for (const [op, r] of Object.entries(results)) {

@@ -5,7 +5,7 @@
  * going through the client's `consume()` so that it controls exactly how many messages are
  * requested and can give back, at close, every message it still holds.
  */
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection, nanos } from '@nats-io/transport-node';
 
 export interface DeliveryInfo {
   /** How many times JetStream delivered this message to the consumer (1 on the first). */

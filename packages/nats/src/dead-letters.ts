@@ -9,7 +9,7 @@ import {
   type DeadLetterStore,
   TARGET_GROUP_HEADER,
 } from '@eventwire/core';
-import { type JetStreamPublishOptions, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
+import type { JetStreamManager, JetStreamPublishOptions, StoredMsg } from '@nats-io/jetstream';
 import type { Msg } from '@nats-io/transport-node';
 import { parseAckSubject } from './ack.ts';
 import { FAILURE_HEADER, fromNatsHeaders, percentDecode, percentEncode, toNatsHeaders } from './headers.ts';
@@ -80,7 +80,9 @@ export class NatsDeadLetters implements DeadLetterStore {
       let stored: StoredMsg | null;
       try {
         // next_by_subj: the first entry at or after `seq`, skipping deleted ones.
-        stored = await jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as { seq: number });
+        stored = await jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as {
+          seq: number;
+        });
       } catch (error) {
         if (isNotFound(error) || isMessageNotFound(error)) break;
         throw error;

@@ -4,7 +4,7 @@
  * Unicode text (and CR/LF, which would break the header block) survives. eventwire's own
  * control headers (`ew*`) and `content-type` pass through under their own names.
  */
-import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
 
 export const CE_PREFIX = 'ce-';
 /** Header holding the dead-letter failure (JSON, percent-encoded) on a dead-letter stream. */
@@ -18,7 +18,9 @@ export function percentEncode(value: string): string {
   for (const ch of value) {
     const code = ch.codePointAt(0)!;
     if (code >= 0x21 && code <= 0x7e && ch !== '%' && ch !== '"') out += ch;
-    else for (const byte of Buffer.from(ch, 'utf8')) out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+    else
+      for (const byte of Buffer.from(ch, 'utf8'))
+        out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
 }
@@ -65,6 +67,7 @@ export function fromNatsHeaders(headers: MsgHdrs | undefined): Record<string, st
 /** Bytes the header block takes on the wire (`NATS/1.0\r\n`, `k: v\r\n` lines, final CRLF). */
 export function headerBytes(headers: MsgHdrs): number {
   let bytes = 12;
-  for (const key of headers.keys()) for (const v of headers.values(key)) bytes += key.length + 4 + Buffer.byteLength(v);
+  for (const key of headers.keys())
+    for (const v of headers.values(key)) bytes += key.length + 4 + Buffer.byteLength(v);
   return bytes;
 }

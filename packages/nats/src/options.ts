@@ -1,5 +1,5 @@
-import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import type { JetStreamOptions } from '@nats-io/jetstream';
+import type { NodeConnectionOptions } from '@nats-io/transport-node';
 
 /**
  * Options of the NATS JetStream transport. Everything that is not topology goes to the NATS

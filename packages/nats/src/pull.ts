@@ -20,7 +20,13 @@ import {
   settleOnce,
   type TransportSubscription,
 } from '@eventwire/core';
-import { createInbox, type Msg, type NatsConnection, nanos, type Subscription } from '@nats-io/transport-node';
+import {
+  createInbox,
+  type Msg,
+  type NatsConnection,
+  nanos,
+  type Subscription,
+} from '@nats-io/transport-node';
 import { ack, nak, parseAckSubject, term, working } from './ack.ts';
 import { fromNatsHeaders } from './headers.ts';
 
@@ -61,7 +67,6 @@ interface PullRequest {
 
 interface Held {
   reply: string;
-  lastWorking: number;
   /** Gives the message back to the server (used at close). */
   release: () => Promise<void>;
 }
@@ -90,7 +95,8 @@ export class PullSubscription implements TransportSubscription {
   }
 
   start(): void {
-    const tick = Math.max(250, Math.min(this.#d.heartbeatMs, this.#d.spec.leaseMs / 3));
+    // A quarter of the lease: even a tick that runs late leaves room before ack_wait.
+    const tick = Math.max(100, Math.min(this.#d.heartbeatMs, this.#d.spec.leaseMs / 4));
     this.#timer = setInterval(() => this.#tick(), tick);
     this.#timer.unref();
     this.#pull();
@@ -110,10 +116,7 @@ export class PullSubscription implements TransportSubscription {
     // unsubscribe; #onMsg naks those since we are closed.
     const requests = [...this.#requests.values()];
     this.#requests.clear();
-    await withTimeout(
-      Promise.allSettled(requests.map((r) => r.sub.drain())),
-      5_000,
-    );
+    await withTimeout(Promise.allSettled(requests.map((r) => r.sub.drain())), 5_000);
     await Promise.allSettled([...this.#held].map((h) => h.release()));
     await withTimeout(this.#d.connected() ? this.#d.nc.flush() : undefined, 5_000);
   }
@@ -131,14 +134,22 @@ export class PullSubscription implements TransportSubscription {
       const id = String(++this.#seq);
       const now = Date.now();
       const reply = `${this.#inbox}.${id}`;
-      const request = { batch: free, expires: nanos(this.#d.expiresMs), idle_heartbeat: nanos(this.#d.heartbeatMs) };
+      const request = {
+        batch: free,
+        expires: nanos(this.#d.expiresMs),
+        idle_heartbeat: nanos(this.#d.heartbeatMs),
+      };
       try {
         const sub = this.#d.nc.subscribe(reply, { callback: (err, msg) => this.#onMsg(id, err, msg) });
         this.#credits.take(free);
         this.#requests.set(id, { sub, remaining: free, lastSeen: now, expiresAt: now + this.#d.expiresMs });
-        this.#d.nc.publish(`${this.#d.apiPrefix}.CONSUMER.MSG.NEXT.${this.#d.stream}.${this.#d.consumer}`, JSON.stringify(request), {
-          reply,
-        });
+        this.#d.nc.publish(
+          `${this.#d.apiPrefix}.CONSUMER.MSG.NEXT.${this.#d.stream}.${this.#d.consumer}`,
+          JSON.stringify(request),
+          {
+            reply,
+          },
+        );
       } catch (error) {
         // Connection closing or closed: nothing to ask for anymore.
         this.#end(id);
@@ -190,7 +201,11 @@ export class PullSubscription implements TransportSubscription {
   /** A pull request ended with a status: 404/408 (nothing more, expired), 409 (refused), 503 (no consumer). */
   #status(code: number, description: string): void {
     const text = description.toLowerCase();
-    if (code === 503 || (code === 409 && text.includes('consumer deleted')) || (code === 404 && text.includes('consumer'))) {
+    if (
+      code === 503 ||
+      (code === 409 && text.includes('consumer deleted')) ||
+      (code === 404 && text.includes('consumer'))
+    ) {
       this.#recover(`pull request answered ${code} ${description}`);
       return;
     }
@@ -205,7 +220,10 @@ export class PullSubscription implements TransportSubscription {
 
   #recover(why: string): void {
     if (this.#recovering || this.#closed) return;
-    this.#d.logger.warn({ stream: this.#d.stream, consumer: this.#d.consumer, why }, 'nats: checking the consumer');
+    this.#d.logger.warn(
+      { stream: this.#d.stream, consumer: this.#d.consumer, why },
+      'nats: checking the consumer',
+    );
     this.#recovering = (async () => {
       for (let delay = 250; !this.#closed; delay = Math.min(delay * 2, 5_000)) {
         try {
@@ -225,14 +243,9 @@ export class PullSubscription implements TransportSubscription {
   #tick(): void {
     if (this.#closed) return;
     const now = Date.now();
-    // Keep the lease of what we hold: ack_wait never redelivers work in progress.
-    const every = this.#d.spec.leaseMs / 3;
-    for (const held of this.#held) {
-      if (now - held.lastWorking >= every) {
-        held.lastWorking = now;
-        void working;
-      }
-    }
+    // Keep the lease of what we hold: ack_wait never redelivers work in progress. Every tick
+    // (at most a quarter of the lease apart), for every held message.
+    void working;
     // Two missed heartbeats (or a request well past its expiry): the server forgot it.
     let missed = false;
     for (const [id, request] of this.#requests) {
@@ -250,7 +263,7 @@ export class PullSubscription implements TransportSubscription {
     const reply = msg.reply!;
     const nc = this.#d.nc;
     const attempt = parseAckSubject(reply)?.delivered ?? 1;
-    const held: Held = { reply, lastWorking: Date.now(), release: async () => {} };
+    const held: Held = { reply, release: async () => {} };
     this.#held.add(held);
     const settle = settleOnce(
       {
@@ -267,7 +280,10 @@ export class PullSubscription implements TransportSubscription {
               topic: this.#d.spec.topic,
               group: this.#d.spec.group,
               reason: 'max_attempts',
-              error: { name: 'MaxDeliverReached', message: `JetStream max_deliver (${this.#d.maxDeliver}) reached` },
+              error: {
+                name: 'MaxDeliverReached',
+                message: `JetStream max_deliver (${this.#d.maxDeliver}) reached`,
+              },
               attempts: attempt,
               firstFailedAt: now,
               lastFailedAt: now,

@@ -3,6 +3,8 @@
  * accepts an `add` whose config equals the existing one), and cached per transport so that a
  * publish costs no admin round trip after the first one per topic.
  */
+
+import type { StartFrom } from '@eventwire/core';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -15,7 +17,6 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import type { StartFrom } from '@eventwire/core';
 import type { Names } from './names.ts';
 
 export interface TopologySettings {
@@ -67,7 +68,8 @@ export class Topology {
       return;
     }
     this.#streams.delete(this.#names.stream(topic));
-    for (const key of [...this.#consumers.keys()]) if (key.startsWith(`${this.#names.stream(topic)}\u0000`)) this.#consumers.delete(key);
+    for (const key of [...this.#consumers.keys()])
+      if (key.startsWith(`${this.#names.stream(topic)}\u0000`)) this.#consumers.delete(key);
   }
 
   /** Makes sure the stream holding `topic` exists (with the subjects of that topic). */
@@ -90,7 +92,12 @@ export class Topology {
    * Makes sure the durable pull consumer of (topic, group) exists. `from` only matters when it
    * is created: an existing group resumes where it was.
    */
-  ensureConsumer(topic: string, group: string, from: StartFrom, options: { fresh?: boolean } = {}): Promise<void> {
+  ensureConsumer(
+    topic: string,
+    group: string,
+    from: StartFrom,
+    options: { fresh?: boolean } = {},
+  ): Promise<void> {
     const stream = this.#names.stream(topic);
     const name = this.#names.consumer(topic, group);
     const key = `${stream}\u0000${name}`;
@@ -156,7 +163,8 @@ export class Topology {
       ...base,
       storage: s.storage === 'memory' ? StorageType.Memory : StorageType.File,
       num_replicas: s.replicas,
-      retention: topicStream && s.retention === 'interest' ? RetentionPolicy.Interest : RetentionPolicy.Limits,
+      retention:
+        topicStream && s.retention === 'interest' ? RetentionPolicy.Interest : RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
       max_age: topicStream ? nanos(s.maxAgeMs) : 0,
       max_bytes: topicStream ? s.maxBytes : -1,

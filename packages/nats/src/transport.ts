@@ -13,9 +13,9 @@ import {
   PartialPublishError,
   redactText,
   redactUrl,
-  silentLogger,
   type StartFrom,
   type SubscriptionSpec,
+  silentLogger,
   type Transport,
   TransportError,
   type TransportHealth,
@@ -23,12 +23,12 @@ import {
 } from '@eventwire/core';
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { NatsDeadLetters } from './dead-letters.ts';
 import { headerBytes, MSG_ID_HEADER, toNatsHeaders } from './headers.ts';
 import { Names } from './names.ts';
 import type { NatsTransportOptions } from './options.ts';
 import { PublishWindow } from './publish-window.ts';
 import { PullSubscription } from './pull.ts';
-import { NatsDeadLetters } from './dead-letters.ts';
 import { isNotFound, Topology } from './topology.ts';
 
 /** Room kept below the server's `max_payload` for header encoding and dead-letter metadata. */
@@ -64,7 +64,10 @@ export class NatsTransport implements Transport {
     this.#options = options;
     this.#logger = internals.logger ?? silentLogger;
     this.#window = new PublishWindow(options.maxPendingPublishes ?? 1024);
-    this.names = new Names(options.prefix ?? 'ew', options.stream ? { kind: 'single', stream: options.stream } : { kind: 'per-topic' });
+    this.names = new Names(
+      options.prefix ?? 'ew',
+      options.stream ? { kind: 'single', stream: options.stream } : { kind: 'per-topic' },
+    );
     this.#topology = new Topology(() => Promise.resolve(this.#manager()), this.names, {
       storage: options.storage ?? 'file',
       replicas: options.replicas ?? 1,
@@ -76,7 +79,8 @@ export class NatsTransport implements Transport {
       maxAckPending: options.maxAckPending ?? 10_000,
     });
     this.#dead = new NatsDeadLetters({
-      publish: (subject, body, options) => this.#window.run(() => this.#client().publish(subject, body, options)),
+      publish: (subject, body, options) =>
+        this.#window.run(() => this.#client().publish(subject, body, options)),
       jsm: () => Promise.resolve(this.#manager()),
       names: this.names,
       topology: this.#topology,
@@ -128,7 +132,10 @@ export class NatsTransport implements Transport {
         servers,
       });
     } catch (error) {
-      throw new TransportError(`cannot connect to NATS at ${list.join(',')}: ${redactText(errorText(error))}`, { cause: error });
+      throw new TransportError(
+        `cannot connect to NATS at ${list.join(',')}: ${redactText(errorText(error))}`,
+        { cause: error },
+      );
     }
     try {
       // Verifies that JetStream is enabled for this account (an account info request).
@@ -136,7 +143,10 @@ export class NatsTransport implements Transport {
       this.#js = jetstream(nc, this.#options.jetstream);
     } catch (error) {
       await nc.close().catch(() => {});
-      throw new TransportError(`JetStream is not available at ${list.join(',')}: ${redactText(errorText(error))}`, { cause: error });
+      throw new TransportError(
+        `JetStream is not available at ${list.join(',')}: ${redactText(errorText(error))}`,
+        { cause: error },
+      );
     }
     this.#nc = nc;
     this.#connected = true;
@@ -172,7 +182,10 @@ export class NatsTransport implements Transport {
   }
 
   #conn(): NatsConnection {
-    if (!this.#nc || this.#closed) throw new TransportError(this.#closed ? 'nats transport is closed' : 'nats transport is not connected; call connect() first');
+    if (!this.#nc || this.#closed)
+      throw new TransportError(
+        this.#closed ? 'nats transport is closed' : 'nats transport is not connected; call connect() first',
+      );
     return this.#nc;
   }
 
@@ -223,7 +236,9 @@ export class NatsTransport implements Transport {
     }
     const first = errors.values().next().value;
     if (errors.size === messages.length) {
-      throw new TransportError(`JetStream did not accept the publish: ${redactText(errorText(first))}`, { cause: first });
+      throw new TransportError(`JetStream did not accept the publish: ${redactText(errorText(first))}`, {
+        cause: first,
+      });
     }
     throw new PartialPublishError(
       [...errors.keys()].sort((a, b) => a - b),
@@ -242,7 +257,9 @@ export class NatsTransport implements Transport {
     const results = await Promise.allSettled(
       indexes.map((i) => {
         const p = prepared[i]!;
-        return this.#window.run(() => js.publish(p.subject, p.message.body, { msgID: p.message.id, headers: p.headers, timeout }));
+        return this.#window.run(() =>
+          js.publish(p.subject, p.message.body, { msgID: p.message.id, headers: p.headers, timeout }),
+        );
       }),
     );
     const errors = new Map<number, unknown>();
@@ -257,7 +274,9 @@ export class NatsTransport implements Transport {
     try {
       await Promise.all(topics.map((t) => this.#topology.ensureStream(t)));
     } catch (error) {
-      throw new TransportError(`could not create the JetStream stream: ${redactText(errorText(error))}`, { cause: error });
+      throw new TransportError(`could not create the JetStream stream: ${redactText(errorText(error))}`, {
+        cause: error,
+      });
     }
   }
 
@@ -266,13 +285,19 @@ export class NatsTransport implements Transport {
     try {
       await this.#topology.ensureConsumer(topic, group, from);
     } catch (error) {
-      throw new TransportError(`could not create the JetStream consumer for group "${group}": ${redactText(errorText(error))}`, {
-        cause: error,
-      });
+      throw new TransportError(
+        `could not create the JetStream consumer for group "${group}": ${redactText(errorText(error))}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 
-  async subscribe(spec: SubscriptionSpec, onMessage: (message: IncomingMessage) => void): Promise<TransportSubscription> {
+  async subscribe(
+    spec: SubscriptionSpec,
+    onMessage: (message: IncomingMessage) => void,
+  ): Promise<TransportSubscription> {
     const nc = this.#conn();
     const { topic, group, from, leaseMs } = spec;
     const prepare = async (fresh: boolean) => {
@@ -282,7 +307,10 @@ export class NatsTransport implements Transport {
     try {
       await prepare(false);
     } catch (error) {
-      throw new TransportError(`could not subscribe group "${group}" to "${topic}": ${redactText(errorText(error))}`, { cause: error });
+      throw new TransportError(
+        `could not subscribe group "${group}" to "${topic}": ${redactText(errorText(error))}`,
+        { cause: error },
+      );
     }
     const sub = new PullSubscription({
       nc,
@@ -325,7 +353,10 @@ export class NatsTransport implements Transport {
 
   async lag(topic: string, group: string): Promise<number | undefined> {
     try {
-      const info = await this.#manager().consumers.info(this.names.stream(topic), this.names.consumer(topic, group));
+      const info = await this.#manager().consumers.info(
+        this.names.stream(topic),
+        this.names.consumer(topic, group),
+      );
       return info.num_pending + info.num_ack_pending;
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -355,13 +386,21 @@ export class NatsTransport implements Transport {
           return await fn(...args);
         } catch (error) {
           if (error instanceof TransportError) throw error;
-          throw new TransportError(`could not ${what} dead letters: ${redactText(errorText(error))}`, { cause: error });
+          throw new TransportError(`could not ${what} dead letters: ${redactText(errorText(error))}`, {
+            cause: error,
+          });
         }
       };
     return {
-      list: wrap('list', (topic: string, group: string, options?: { limit?: number }) => store.list(topic, group, options)),
-      replay: wrap('replay', (topic: string, group: string, ids?: readonly string[]) => store.replay(topic, group, ids)),
-      purge: wrap('purge', (topic: string, group: string, ids?: readonly string[]) => store.purge(topic, group, ids)),
+      list: wrap('list', (topic: string, group: string, options?: { limit?: number }) =>
+        store.list(topic, group, options),
+      ),
+      replay: wrap('replay', (topic: string, group: string, ids?: readonly string[]) =>
+        store.replay(topic, group, ids),
+      ),
+      purge: wrap('purge', (topic: string, group: string, ids?: readonly string[]) =>
+        store.purge(topic, group, ids),
+      ),
     };
   }
 }

@@ -53,7 +53,8 @@ export function optionsFromUrl(url: string): NatsTransportOptions {
   if (stream) options.stream = stream;
   const storage = params.get('storage');
   if (storage) {
-    if (storage !== 'file' && storage !== 'memory') throw new ConfigError(`nats URL: storage must be file or memory, not "${storage}"`);
+    if (storage !== 'file' && storage !== 'memory')
+      throw new ConfigError(`nats URL: storage must be file or memory, not "${storage}"`);
     options.storage = storage;
   }
   const retention = params.get('retention');

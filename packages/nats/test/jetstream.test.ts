@@ -11,7 +11,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
 import { describeBroker, NATS_URL } from '../../../test/support/brokers.ts';
-import { nats, type NatsTransport } from '../src/index.ts';
+import { type NatsTransport, nats } from '../src/index.ts';
 
 const servers = NATS_URL.split(',').map((s) => (s.startsWith('nats://') ? s : `nats://${s}`));
 const prefix = `ewt-${randomUUID().slice(0, 8)}`;
@@ -43,7 +43,8 @@ describeBroker('nats', () => {
     await Promise.allSettled(transports.map((t) => t.close()));
     if (!admin) return;
     const jsm = await jetstreamManager(admin);
-    for await (const name of jsm.streams.names()) if (name.startsWith(`${prefix}_`)) await jsm.streams.delete(name).catch(() => {});
+    for await (const name of jsm.streams.names())
+      if (name.startsWith(`${prefix}_`)) await jsm.streams.delete(name).catch(() => {});
     await admin.close();
   });
 
@@ -51,7 +52,12 @@ describeBroker('nats', () => {
     const t = await transport();
     const topic = `dedup-${randomUUID()}`;
     const id = randomUUID();
-    const message = { topic, id, headers: { specversion: '1.0', id, type: 't.x', source: 's' }, body: Buffer.from('{"n":1}') };
+    const message = {
+      topic,
+      id,
+      headers: { specversion: '1.0', id, type: 't.x', source: 's' },
+      body: Buffer.from('{"n":1}'),
+    };
     await t.publish([message]);
     await t.publish([message]);
     const jsm = await jetstreamManager(admin);
@@ -77,7 +83,9 @@ describeBroker('nats', () => {
     expect(received[0]).toEqual(['naïve service', 'ünï cödé\r\nline']);
     expect(seen).toContain('ce-specversion=1.0');
     expect(seen).toContain('ce-source=na%C3%AFve%20service');
-    expect(seen.find((h) => h.startsWith('ce-subject='))).toBe('ce-subject=%C3%BCn%C3%AF%20c%C3%B6d%C3%A9%0D%0Aline');
+    expect(seen.find((h) => h.startsWith('ce-subject='))).toBe(
+      'ce-subject=%C3%BCn%C3%AF%20c%C3%B6d%C3%A9%0D%0Aline',
+    );
     expect(seen.find((h) => h.startsWith('Nats-Msg-Id='))).toBeDefined();
     await sub.drain();
     await bus.close();
@@ -87,18 +95,34 @@ describeBroker('nats', () => {
     const t = await transport();
     const topic = `lease-${randomUUID()}`;
     await t.ensureGroup(topic, 'g', 'latest');
-    const spec = { topic, group: 'g', from: 'latest' as const, maxInFlight: 4, ordering: 'none' as const, leaseMs: 1_500 };
+    const spec = {
+      topic,
+      group: 'g',
+      from: 'latest' as const,
+      maxInFlight: 4,
+      ordering: 'none' as const,
+      leaseMs: 2_000,
+    };
     const first: IncomingMessage[] = [];
     const second: IncomingMessage[] = [];
     const subA = await t.subscribe(spec, (m) => void first.push(m));
     const other = await transport();
     const subB = await other.subscribe(spec, (m) => void second.push(m));
     const id = randomUUID();
-    const wire = encodeBinary({ id, type: 't.x', version: 1, source: 's', time: new Date().toISOString(), correlationId: id, dataContentType: 'application/json', data: { n: 1 } });
+    const wire = encodeBinary({
+      id,
+      type: 't.x',
+      version: 1,
+      source: 's',
+      time: new Date().toISOString(),
+      correlationId: id,
+      dataContentType: 'application/json',
+      data: { n: 1 },
+    });
     await t.publish([{ topic, id, ...wire }]);
     await waitUntil(() => first.length + second.length === 1);
-    // Hold it for three times ack_wait: the holder's heartbeats must keep it from moving.
-    await new Promise((r) => setTimeout(r, 4_500));
+    // Hold it for two and a half times ack_wait: the holder's heartbeats must keep it from moving.
+    await new Promise((r) => setTimeout(r, 5_000));
     expect(first.length + second.length).toBe(1);
     const [held] = [...first, ...second];
     expect(held!.attempt).toBe(1);
@@ -149,7 +173,10 @@ describeBroker('nats', () => {
       { group: 'g', concurrency: 8, prefetch: 8 },
     );
     await bus.start();
-    await bus.publishMany(Event, Array.from({ length: 200 }, (_, n) => ({ data: { n } })));
+    await bus.publishMany(
+      Event,
+      Array.from({ length: 200 }, (_, n) => ({ data: { n } })),
+    );
     await waitUntil(() => seen.size === 200);
     await bus.close();
   }, 40_000);

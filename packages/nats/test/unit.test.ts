@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@eventwire/core';
+import { describe, expect, it } from 'vitest';
 import { parseAckSubject } from '../src/ack.ts';
 import { percentDecode, percentEncode } from '../src/headers.ts';
 import { escapeName, Names, topicTokens } from '../src/names.ts';
@@ -7,7 +7,19 @@ import { optionsFromUrl } from '../src/url.ts';
 
 describe('names', () => {
   it('escapes everything JetStream forbids in names, injectively', () => {
-    const topics = ['order.placed', 'order_placed', 'order_2eplaced', 'a b', 'a*b', 'a>b', 'a/b', 'ä', 'a..b', '.a', 'a.'];
+    const topics = [
+      'order.placed',
+      'order_placed',
+      'order_2eplaced',
+      'a b',
+      'a*b',
+      'a>b',
+      'a/b',
+      'ä',
+      'a..b',
+      '.a',
+      'a.',
+    ];
     const escaped = topics.map(escapeName);
     for (const name of escaped) expect(name).toMatch(/^[A-Za-z0-9_-]+$/);
     expect(new Set(escaped).size).toBe(topics.length);
@@ -60,18 +72,32 @@ describe('headers', () => {
 
 describe('ack subjects', () => {
   it('reads the delivery count and stream sequence of both ack subject forms', () => {
-    expect(parseAckSubject('$JS.ACK.S.C.3.17.9.1700000000000000000.0')).toEqual({ delivered: 3, streamSeq: 17 });
-    expect(parseAckSubject('$JS.ACK.dom.hash.S.C.2.5.4.1700000000000000000.0.rand')).toEqual({ delivered: 2, streamSeq: 5 });
+    expect(parseAckSubject('$JS.ACK.S.C.3.17.9.1700000000000000000.0')).toEqual({
+      delivered: 3,
+      streamSeq: 17,
+    });
+    expect(parseAckSubject('$JS.ACK.dom.hash.S.C.2.5.4.1700000000000000000.0.rand')).toEqual({
+      delivered: 2,
+      streamSeq: 5,
+    });
     expect(parseAckSubject('_INBOX.x')).toBeUndefined();
   });
 });
 
 describe('url', () => {
   it('parses servers, credentials and options', () => {
-    const o = optionsFromUrl('nats://alice:s3cr%40t@n1:4222,n2:4223?prefix=app&stream=EVENTS&replicas=3&maxAgeMs=60000&storage=memory');
+    const o = optionsFromUrl(
+      'nats://alice:s3cr%40t@n1:4222,n2:4223?prefix=app&stream=EVENTS&replicas=3&maxAgeMs=60000&storage=memory',
+    );
     expect(o.servers).toEqual(['nats://n1:4222', 'nats://n2:4223']);
     expect(o.connection).toMatchObject({ user: 'alice', pass: 's3cr@t' });
-    expect(o).toMatchObject({ prefix: 'app', stream: 'EVENTS', replicas: 3, maxAgeMs: 60000, storage: 'memory' });
+    expect(o).toMatchObject({
+      prefix: 'app',
+      stream: 'EVENTS',
+      replicas: 3,
+      maxAgeMs: 60000,
+      storage: 'memory',
+    });
     expect(optionsFromUrl('nats://tok@h:1').connection).toMatchObject({ token: 'tok' });
     expect(optionsFromUrl('tls://h:1').connection?.tls).toEqual({});
   });

@@ -122,6 +122,7 @@ export class GroupConsumer {
   readonly #deps: ConsumerDeps;
   readonly #options: SubscribeOptions;
   readonly #stats: ConsumerStats;
+  readonly #processHooks: NonNullable<Middleware['process']>[];
   readonly #ready: Task[] = [];
   readonly #busyKeys = new Map<string, Task[]>();
   readonly #running = new Map<Task, AbortController>();
@@ -139,6 +140,7 @@ export class GroupConsumer {
     this.group = group;
     this.#options = options;
     this.#deps = deps;
+    this.#processHooks = deps.middleware.flatMap((m) => (m.process ? [m.process.bind(m)] : []));
     const concurrency = options.concurrency ?? 1;
     this.#stats = {
       held: 0,
@@ -245,13 +247,21 @@ export class GroupConsumer {
       const controller = new AbortController();
       this.#running.set(task, controller);
       this.#stats.running = this.#running.size;
-      void this.#run(task, controller).finally(() => {
-        this.#running.delete(task);
-        this.#stats.running = this.#running.size;
-        this.#releaseKey(task);
-        if (this.#running.size === 0) for (const wake of this.#idle.splice(0)) wake();
-        this.#drain();
-      });
+      void this.#run(task, controller)
+        .catch((error: unknown) => {
+          // Settling failed (broker gone): the message stays unsettled and comes back after its lease.
+          this.#deps.logger.error(
+            { ...this.#fields(task.envelope), err: String(error) },
+            'could not settle a message',
+          );
+        })
+        .finally(() => {
+          this.#running.delete(task);
+          this.#stats.running = this.#running.size;
+          this.#releaseKey(task);
+          if (this.#running.size === 0) for (const wake of this.#idle.splice(0)) wake();
+          this.#drain();
+        });
     }
   }
 
@@ -276,13 +286,10 @@ export class GroupConsumer {
     const started = performance.now();
     let duplicate = false;
     try {
-      await compose(
-        this.#deps.middleware.flatMap((m) => (m.process ? [m.process.bind(m)] : [])),
-        [event, info],
-        async () => {
-          duplicate = await this.#invoke(route, event, message.attempt, controller);
-        },
-      );
+      const work = async () => {
+        duplicate = await this.#invoke(route, event, message.attempt, controller);
+      };
+      await (this.#processHooks.length === 0 ? work() : compose(this.#processHooks, [event, info], work));
     } catch (error) {
       // Aborted by close: leave it unsettled so that it is delivered again.
       if (this.#aborting) return;
@@ -304,14 +311,19 @@ export class GroupConsumer {
   ): Promise<boolean> {
     const { options, handler } = route;
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? 30_000;
-    const logger = withFields(this.#deps.logger, this.#fields(event));
+    const consumer = this;
+    let logger: Logger | undefined;
     const call = async (scope: { tx?: unknown }) => {
       const ctx: HandlerContext = {
         attempt,
         signal: controller.signal,
         topic: this.topic,
         group: this.group,
-        logger,
+        // Built on first use: most handlers never log, and this runs per event.
+        get logger() {
+          logger ??= withFields(consumer.#deps.logger, consumer.#fields(event));
+          return logger;
+        },
         publish: (definition, data, childOptions) =>
           this.#deps.publishChild(event, definition, data, childOptions) as Promise<Envelope<any>>,
       };
@@ -417,16 +429,24 @@ function errorSummary(error: unknown): { name: string; code?: string; message: s
 }
 
 function withTimeout(work: Promise<void>, timeoutMs: number, controller: AbortController): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  const { signal } = controller;
+  return new Promise<void>((resolve, reject) => {
+    const finish = (error?: unknown) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onAbort = () => finish(signal.reason ?? new Error('aborted'));
+    const timer = setTimeout(() => {
       const error = new HandlerTimeoutError(timeoutMs);
+      finish(error);
       controller.abort(error);
-      reject(error);
     }, timeoutMs);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      () => finish(),
+      (error) => finish(error ?? new Error('handler rejected without a reason')),
+    );
   });
-  const aborted = new Promise<never>((_, reject) => {
-    controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-  });
-  return Promise.race([work, timeout, aborted]).finally(() => clearTimeout(timer));
 }

@@ -1,4 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
+import { pooledRandom } from './random.ts';
 
 /**
  * The one in-memory shape of an event. On the wire it is a CloudEvents 1.0 message
@@ -35,5 +36,5 @@ export interface Envelope<T = unknown> {
 
 /** A new time-ordered event id. */
 export function newEventId(): string {
-  return uuidv7();
+  return uuidv7({ random: pooledRandom(16) });
 }

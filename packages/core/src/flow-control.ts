@@ -20,9 +20,14 @@ export class Credits {
     return this.#free;
   }
 
-  /** Resolves once at least one credit is free (does not take it). Rejects if `signal` aborts. */
-  async whenAvailable(signal?: AbortSignal): Promise<void> {
-    while (this.#free <= 0) {
+  /**
+   * Resolves once at least `min` credits are free (does not take them). Rejects if `signal`
+   * aborts. Pull-based adapters wait for a few credits rather than one, so that each fetch is a
+   * batch and not a round trip per message.
+   */
+  async whenAvailable(signal?: AbortSignal, min = 1): Promise<void> {
+    const wanted = Math.min(Math.max(1, min), this.max);
+    while (this.#free < wanted) {
       signal?.throwIfAborted();
       await new Promise<void>((resolve, reject) => {
         const onAbort = () => reject(signal!.reason);

@@ -38,8 +38,34 @@ interface Consumer {
   inFlight: Set<Entry>;
 }
 
+/** FIFO with O(1) shift: `Array#shift` on a long backlog made delivery quadratic. */
+class Fifo<T> {
+  #items: T[] = [];
+  #head = 0;
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  push(...items: T[]): void {
+    for (const item of items) this.#items.push(item);
+  }
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+  /** Puts items back at the front, in their order. */
+  unshift(...items: T[]): void {
+    this.#items = [...items, ...this.#items.slice(this.#head)];
+    this.#head = 0;
+  }
+}
+
 class Group {
-  ready: Entry[] = [];
+  ready = new Fifo<Entry>();
   consumers: Consumer[] = [];
   next = 0;
   delayed = 0;
@@ -52,6 +78,12 @@ class Group {
 export class MemoryBroker {
   readonly #topics = new Map<string, { log: StoredMessage[]; groups: Map<string, Group> }>();
   #running = true;
+  readonly #retain: number;
+
+  /** @param retain messages kept per topic for groups that start from the beginning (default 10,000). */
+  constructor(retain = 10_000) {
+    this.#retain = retain;
+  }
 
   get running(): boolean {
     return this.#running;
@@ -81,6 +113,8 @@ export class MemoryBroker {
     this.assertRunning();
     const topic = this.#topic(topicName);
     topic.log.push(message);
+    // Bounded replay log: trim in chunks so the cost stays amortised O(1).
+    if (topic.log.length > this.#retain * 1.5) topic.log.splice(0, topic.log.length - this.#retain);
     for (const group of topic.groups.values()) {
       group.ready.push({ message, deliveries: 0 });
       this.#pump(group);
@@ -92,7 +126,7 @@ export class MemoryBroker {
     let group = topic.groups.get(groupName);
     if (!group) {
       group = new Group();
-      if (from === 'beginning') group.ready = topic.log.map((message) => ({ message, deliveries: 0 }));
+      if (from === 'beginning') group.ready.push(...topic.log.map((message) => ({ message, deliveries: 0 })));
       topic.groups.set(groupName, group);
     }
     return group;

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomHex } from './random.ts';
 
 /**
  * Minimal W3C trace context, so that correlation across hops works without OpenTelemetry.
@@ -17,6 +17,6 @@ export function parseTraceparent(
 /** A traceparent for a new span: in the parent's trace when given, else in a new trace. */
 export function childTraceparent(parent?: string): string {
   const trace = parseTraceparent(parent);
-  const traceId = trace?.traceId ?? randomBytes(16).toString('hex');
-  return `00-${traceId}-${randomBytes(8).toString('hex')}-${trace?.flags ?? '01'}`;
+  const traceId = trace?.traceId ?? randomHex(16);
+  return `00-${traceId}-${randomHex(8)}-${trace?.flags ?? '01'}`;
 }

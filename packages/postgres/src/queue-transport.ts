@@ -241,7 +241,8 @@ async function queueSubscription(
     let backoffMs = 100;
     while (!stop.signal.aborted) {
       try {
-        await credits.whenAvailable(stop.signal);
+        // A quarter of the window at least: claims stay batches under full load.
+        await credits.whenAvailable(stop.signal, Math.ceil(spec.maxInFlight / 4));
         woken = false;
         const want = credits.available();
         const { rows } = await db.query<{

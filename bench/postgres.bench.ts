@@ -1,0 +1,180 @@
+/**
+ * Postgres: eventwire's table queue and outbox relay against a raw SQL SKIP LOCKED loop doing
+ * the same work, on the same server, in the same run.
+ *
+ *   node --conditions=source bench/postgres.bench.ts [events=20000]
+ *
+ * - transport: publish N events in batches of 500, then consume them (claim, handle, ack) with
+ *   one subscription, concurrency 64. Raw: the same inserts into one table, then 4 workers
+ *   claiming 100 rows at a time with FOR UPDATE SKIP LOCKED and marking them done.
+ * - relay: N rows in the outbox moved to the queue. Raw: claim 500 rows SKIP LOCKED, insert
+ *   them into a target table, delete them, commit; repeat.
+ */
+import { randomUUID } from 'node:crypto';
+import { createBus, defineEvent, silentLogger } from '@eventwire/core';
+import { migrate, postgres, startRelay } from '@eventwire/postgres';
+import pg from 'pg';
+import { z } from 'zod';
+
+const url =
+  process.env.EVENTWIRE_TEST_POSTGRES_URL ?? 'postgres://eventwire:eventwire@127.0.0.1:55432/eventwire';
+const N = Number(process.argv[2] ?? 20_000);
+const schema = `ew_bench_${randomUUID().slice(0, 8)}`;
+const session = { options: `-c search_path=${schema}` };
+const Event = defineEvent({
+  type: 'bench.happened',
+  version: 1,
+  schema: z.object({ n: z.number(), pad: z.string() }),
+});
+const pad = 'x'.repeat(200);
+
+const admin = new pg.Pool({ connectionString: url });
+await admin.query(`create schema ${schema}`);
+const pool = new pg.Pool({ connectionString: url, max: 10, ...session });
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return N / ((performance.now() - started) / 1000);
+}
+
+// --- eventwire transport
+const driverPool = new pg.Pool({ connectionString: url, ...session });
+const { driverFor } = await import('../packages/postgres/src/database.ts');
+await migrate(driverFor(driverPool));
+const bus = await createBus({
+  transport: postgres({ url, poolOptions: session }),
+  source: 'bench',
+  logger: silentLogger,
+});
+await bus.transport.ensureGroup(Event.topic, 'bench', 'latest');
+const ewPublish = await timed(async () => {
+  for (let start = 0; start < N; start += 500) {
+    await bus.publishMany(
+      Event,
+      Array.from({ length: Math.min(500, N - start) }, (_, i) => ({ data: { n: start + i, pad } })),
+    );
+  }
+});
+let consumed = 0;
+let finished!: () => void;
+const allConsumed = new Promise<void>((resolve) => {
+  finished = resolve;
+});
+const ewConsume = await timed(async () => {
+  bus.subscribe(
+    Event,
+    () => {
+      if (++consumed === N) finished();
+    },
+    { group: 'bench', concurrency: 64 },
+  );
+  await bus.start();
+  await allConsumed;
+});
+await bus.close();
+
+// --- raw SQL queue
+await pool.query(`create table raw_queue (id bigserial primary key, topic text not null, headers jsonb not null, body bytea not null,
+  status text not null default 'pending', attempts int not null default 0, lease_until timestamptz)`);
+await pool.query(`create index on raw_queue (id) where status = 'pending'`);
+const body = Buffer.from(JSON.stringify({ n: 0, pad }));
+const rawPublish = await timed(async () => {
+  for (let start = 0; start < N; start += 500) {
+    const count = Math.min(500, N - start);
+    const values = Array.from({ length: count }, (_, i) => `('t', $1::jsonb, $2::bytea)`).join(',');
+    await pool.query(`insert into raw_queue (topic, headers, body) values ${values}`, [
+      JSON.stringify({ type: 'bench.happened' }),
+      body,
+    ]);
+  }
+});
+let rawDone = 0;
+const rawConsume = await timed(async () => {
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (rawDone < N) {
+        const { rows } = await pool.query<{ id: string; body: Buffer }>(
+          `update raw_queue q set attempts = attempts + 1, lease_until = now() + interval '30 seconds'
+           from (select id from raw_queue where status = 'pending' and (lease_until is null or lease_until < now())
+                 order by id limit 100 for update skip locked) c
+           where q.id = c.id returning q.id::text, q.body`,
+        );
+        if (rows.length === 0) continue;
+        for (const row of rows) JSON.parse(row.body.toString());
+        await pool.query(`update raw_queue set status = 'done' where id = any($1::bigint[])`, [
+          rows.map((r) => r.id),
+        ]);
+        rawDone += rows.length;
+      }
+    }),
+  );
+});
+
+// --- outbox relay
+await pool.query(
+  `insert into ew_outbox (topic, event_id, headers, body) select 'bench.relay', gen_random_uuid()::text, '{"specversion":"1.0"}'::jsonb, $1::bytea from generate_series(1, $2)`,
+  [body, N],
+);
+const target = postgres({ url, poolOptions: session });
+await target.connect();
+const relay = await startRelay({
+  database: driverPool,
+  transport: target,
+  batchSize: 500,
+  logger: silentLogger,
+});
+const ewRelay = await timed(async () => {
+  while (relay.relayed < N) await relay.drain();
+});
+await relay.stop();
+await target.close();
+
+await pool.query(
+  `create table raw_outbox (id bigserial primary key, topic text, event_id text, headers jsonb, body bytea)`,
+);
+await pool.query(
+  `create table raw_target (id bigserial primary key, topic text, event_id text, headers jsonb, body bytea)`,
+);
+await pool.query(
+  `insert into raw_outbox (topic, event_id, headers, body) select 'bench.relay', gen_random_uuid()::text, '{"specversion":"1.0"}'::jsonb, $1::bytea from generate_series(1, $2)`,
+  [body, N],
+);
+const rawRelay = await timed(async () => {
+  for (;;) {
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      const { rows } = await client.query<{ id: string }>(
+        'select id::text from raw_outbox order by id limit 500 for update skip locked',
+      );
+      if (rows.length === 0) {
+        await client.query('commit');
+        break;
+      }
+      const ids = rows.map((r) => r.id);
+      await client.query(
+        'insert into raw_target (topic, event_id, headers, body) select topic, event_id, headers, body from raw_outbox where id = any($1::bigint[]) order by id',
+        [ids],
+      );
+      await client.query('delete from raw_outbox where id = any($1::bigint[])', [ids]);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+  }
+});
+
+await pool.end();
+await driverPool.end();
+await admin.query(`drop schema ${schema} cascade`);
+await admin.end();
+
+const row = (name: string, ew: number, raw: number) =>
+  `| ${name.padEnd(22)} | ${Math.round(ew).toLocaleString('en').padStart(9)} | ${Math.round(raw).toLocaleString('en').padStart(9)} | ${(ew / raw).toFixed(2)} |`;
+console.log(`\nPostgres, ${N.toLocaleString('en')} events of ~230 bytes, events/s\n`);
+console.log('| path                   | eventwire |   raw SQL | ratio |');
+console.log('|------------------------|-----------|-----------|-------|');
+console.log(row('transport publish', ewPublish, rawPublish));
+console.log(row('transport consume', ewConsume, rawConsume));
+console.log(row('outbox relay', ewRelay, rawRelay));

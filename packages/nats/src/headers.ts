@@ -12,8 +12,12 @@ export const FAILURE_HEADER = 'ew-deadletter';
 /** JetStream's publish-side dedup header. */
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
 
+const SAFE = /^[\x21\x23-\x24\x26-\x7e]*$/;
+
 /** Percent-encodes everything outside printable ASCII, plus `%` and `"` (CloudEvents HTTP/NATS rule). */
 export function percentEncode(value: string): string {
+  // Most values (ids, types, times, traceparent) need no escaping: skip the per-character walk.
+  if (SAFE.test(value)) return value;
   let out = '';
   for (const ch of value) {
     const code = ch.codePointAt(0)!;

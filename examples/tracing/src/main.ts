@@ -45,8 +45,9 @@ const EmailSent = defineEvent({
   key: (d) => d.userId,
 });
 
-// 3. The bus, with the tracing middleware. `processParent: 'parent'` puts producer, consumers
-// and child events in one trace (the default only links the consumer to the producer).
+// 3. The bus, with the tracing middleware. `processParent: 'parent'` (the default, spelled out
+// here) puts producer, consumers and child events in one trace; 'link' would start a new trace
+// per process span, linked to the producer.
 const url = process.env.EVENTWIRE_URL ?? 'memory:tracing-example';
 const bus = await createBus({
   url,

@@ -82,10 +82,12 @@ export interface OpenTelemetryOptions {
   /**
    * How a `process {topic}` span relates to the context that created the event (the
    * `traceparent` carried in the envelope). It is always added as a span link.
-   * - `'link'` (default, the conventions' recommendation): the process span starts a new trace
-   *   and links to the creation context.
-   * - `'parent'`: the creation context is also the parent, so producer, consumer and every child
-   *   event share one trace.
+   * - `'parent'` (default): the creation context is also the parent, so producer, consumers and
+   *   every child event share one trace, and an event published from a handler stays in the
+   *   handled event's trace, as core promises without tracing (conformance test 24).
+   * - `'link'`: the process span starts a new trace and only links to the creation context
+   *   (for very long-lived or very wide fan-out flows). Events published from a handler then
+   *   continue the process span's trace.
    */
   processParent?: 'link' | 'parent';
   /**
@@ -176,7 +178,7 @@ interface PendingFailure {
 export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetryMiddleware {
   const traces = options.traces ?? true;
   const withMetrics = options.metrics ?? true;
-  const parentMode = options.processParent ?? 'link';
+  const parentMode = options.processParent ?? 'parent';
   const activateSend = options.activateSendSpan ?? false;
   const extra = options.attributes ?? {};
   const systemOf = options.system ?? ((name: string) => WELL_KNOWN_SYSTEMS[name] ?? name);

@@ -120,18 +120,24 @@ describe('openTelemetry middleware', () => {
   });
 
   it('a process span never inherits the ambient context of the delivery (memory delivers inside publish)', async () => {
-    const { bus } = await setup();
-    const tracer = h.tracerProvider.getTracer('app');
-    bus.subscribe(Pinged, async () => {}, { group: 'g' });
-    await bus.start();
-    const outer = tracer.startSpan('outer');
-    await context.with(trace.setSpan(context.active(), outer), () => bus.publish(Pinged, { n: 1 }));
-    outer.end();
-    const proc = await waitFor(
-      () => h.spans().find((s) => s.name === 'process otel.test.pinged'),
-      'process span',
-    );
-    expect(proc.parentSpanContext).toBeUndefined();
+    for (const processParent of ['link', 'parent'] as const) {
+      const { bus } = await setup({ processParent });
+      const tracer = h.tracerProvider.getTracer('app');
+      bus.subscribe(Pinged, async () => {}, { group: 'g' });
+      await bus.start();
+      const outer = tracer.startSpan('outer');
+      await context.with(trace.setSpan(context.active(), outer), () => bus.publish(Pinged, { n: 1 }));
+      outer.end();
+      const proc = await waitFor(
+        () => h.spans().find((s) => s.name === 'process otel.test.pinged'),
+        'process span',
+      );
+      const send = h.spans().find((s) => s.name === 'send otel.test.pinged')!;
+      // 'link': no parent at all; 'parent': the send span (the creation context), never `outer`.
+      expect(parentSpanId(proc)).toBe(processParent === 'link' ? undefined : send.spanContext().spanId);
+      await bus.close({ drainMs: 100 });
+      await h.shutdown();
+    }
   });
 
   it('schema-invalid events are dead-lettered with a process span that carries the dead-letter event', async () => {

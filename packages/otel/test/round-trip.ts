@@ -64,8 +64,8 @@ export function defineRoundTripTests(name: string, target: RoundTripTarget): voi
 
     const byName = (spans: ReadableSpan[], spanName: string) => spans.filter((s) => s.name === spanName);
 
-    it('send and process spans with the conventions attributes, linked to the creation context; child events continue the handler span', async () => {
-      const { bus, SignedUp, EmailSent } = await setup();
+    it("processParent: 'link': send and process spans with the conventions attributes, linked to the creation context; child events continue the handler span", async () => {
+      const { bus, SignedUp, EmailSent } = await setup({ processParent: 'link' });
       bus.subscribe(
         SignedUp,
         async (event, ctx) => {
@@ -112,7 +112,7 @@ export function defineRoundTripTests(name: string, target: RoundTripTarget): voi
         'messaging.message.id': published.id,
       });
       expect(proc!.status.code).not.toBe(SpanStatusCode.ERROR);
-      // Default mode: a new trace, linked to the creation context.
+      // 'link' mode: a new trace, linked to the creation context.
       expect(proc!.links.map((l) => l.context.spanId)).toEqual([send!.spanContext().spanId]);
       expect(proc!.links[0]!.context.traceId).toBe(send!.spanContext().traceId);
       expect(proc!.parentSpanContext).toBeUndefined();
@@ -144,8 +144,8 @@ export function defineRoundTripTests(name: string, target: RoundTripTarget): voi
       expect(forEmail[0]!.attributes['error.type']).toBeUndefined();
     });
 
-    it("processParent: 'parent' puts producer, consumer and child event in one trace", async () => {
-      const { bus, SignedUp, EmailSent } = await setup({ processParent: 'parent' });
+    it("default processParent ('parent') puts producer, consumer and child event in one trace, and links too", async () => {
+      const { bus, SignedUp, EmailSent } = await setup();
       const childEnvelopes: string[] = [];
       bus.subscribe(
         SignedUp,

@@ -48,7 +48,7 @@ const EmailSent = defineEvent({
 // 3. The bus, with the tracing middleware. `processParent: 'parent'` (the default, spelled out
 // here) puts producer, consumers and child events in one trace; 'link' would start a new trace
 // per process span, linked to the producer.
-const url = process.env.EVENTWIRE_URL ?? 'memory:tracing-example';
+const url = process.env.EVENTWIRE_URL || 'memory:tracing-example';
 const bus = await createBus({
   url,
   source: 'signup-service',

@@ -548,7 +548,7 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
 
 /**
  * Standalone outbox-lag gauge for code that has no middleware instance at hand (e.g. a relay
- * process that publishes nothing itself): `observeOutboxLag(() => relay.lagSeconds())`.
+ * process that publishes nothing itself): `observeOutboxLag(async () => (await relay.lag()) / 1000)`.
  */
 export function observeOutboxLag(
   read: OutboxLagReader,

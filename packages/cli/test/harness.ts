@@ -137,3 +137,55 @@ export function cliOnTty(
     child.stdin?.end(input);
   });
 }
+
+/**
+ * Runs the CLI's `run()` in this process, for the in-process `memory:` broker (which a separate
+ * process cannot share). Same argv, same exit status and output as the binary.
+ */
+export async function cliInProcess(args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
+  const { run } = await import('../src/main.ts');
+  let stdout = '';
+  let stderr = '';
+  const io = {
+    out: (t: string) => void (stdout += t),
+    err: (t: string) => void (stderr += t),
+    errIsTty: false,
+    inIsTty: false,
+  };
+  const code = await run(args, io, { ...process.env, ...options.env }, options.cwd ?? repoRoot);
+  return { code, stdout, stderr };
+}
+
+/** `tail` run in this process (memory broker): same shape as {@link cliProcess}. */
+export function tailInProcess(args: readonly string[], options: CliOptions = {}) {
+  let stdout = '';
+  let stderr = '';
+  let isReady!: () => void;
+  const ready = new Promise<void>((resolve) => {
+    isReady = resolve;
+  });
+  const io = {
+    out: (t: string) => void (stdout += t),
+    err: (t: string) => {
+      stderr += t;
+      if (stderr.includes('tailing ')) isReady();
+    },
+    errIsTty: false,
+    inIsTty: false,
+  };
+  const exited = import('../src/main.ts').then(({ run }) =>
+    run(args, io, { ...process.env, ...options.env }, options.cwd ?? repoRoot),
+  );
+  return {
+    ready,
+    exited,
+    // No signals in the test process: in-process tails stop with --count.
+    child: { kill: (_signal?: string) => {} },
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+  };
+}

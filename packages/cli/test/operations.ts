@@ -1,7 +1,16 @@
 import { createBus } from '@eventwire/core';
 import { beforeAll, expect, it } from 'vitest';
 import { consumeFor, order, seedDeadLetters } from './dlq-scenario.ts';
-import { cli, cliOnTty, cliProcess, fixtureConfig, hasScript, parsed } from './harness.ts';
+import {
+  cli,
+  cliInProcess,
+  cliOnTty,
+  cliProcess,
+  fixtureConfig,
+  hasScript,
+  parsed,
+  tailInProcess,
+} from './harness.ts';
 
 export interface OperationsTarget {
   /** A fresh broker URL for this run. */
@@ -10,6 +19,8 @@ export interface OperationsTarget {
   concurrent: boolean;
   /** Topic suffix (FIXTURE_TOPIC_SUFFIX), for a shared server. */
   suffix: string;
+  /** Run the CLI's `run()` in the test process instead of the binary (the `memory:` broker). */
+  inProcess?: boolean;
 }
 
 /**
@@ -23,7 +34,12 @@ export function operationsTests(target: OperationsTarget): void {
   let url = '';
   let ids: string[] = [];
   const env = () => ({ EVENTWIRE_URL: url, FIXTURE_TOPIC_SUFFIX: target.suffix });
-  const run = (...args: string[]) => cli(['--config', fixtureConfig, ...args], { env: env() });
+  const run = (...args: string[]) =>
+    (target.inProcess ? cliInProcess : cli)(['--config', fixtureConfig, ...args], { env: env() });
+  const startTail = (...args: string[]) =>
+    (target.inProcess ? tailInProcess : cliProcess)(['--config', fixtureConfig, 'tail', ...args], {
+      env: env(),
+    });
   const topic = `order.placed${target.suffix}`;
 
   beforeAll(async () => {
@@ -167,7 +183,7 @@ export function operationsTests(target: OperationsTarget): void {
         'refusing to purge without confirmation: stdin is not a terminal; pass --yes',
       );
       expect(parsed(await run('dlq', 'list', '--json')).total).toBe(2);
-      if (hasScript && target.concurrent) {
+      if (hasScript && target.concurrent && !target.inProcess) {
         // On a terminal it asks; anything but y/yes cancels.
         const cancelled = await cliOnTty(
           ['--config', fixtureConfig, 'dlq', 'purge', '--group', 'email'],
@@ -265,9 +281,7 @@ export function operationsTests(target: OperationsTarget): void {
   it.runIf(target.concurrent)(
     'tail: prints an event published while it runs, without disturbing any group',
     async () => {
-      const tail = cliProcess(['--config', fixtureConfig, 'tail', 'order.placed', '--json', '--count', '1'], {
-        env: env(),
-      });
+      const tail = startTail('order.placed', '--json', '--count', '1');
       await tail.ready;
       const { OrderPlaced } = await import('./fixtures/app/events.ts');
       const bus = await createBus({ url, source: 'cli-test' });
@@ -289,10 +303,10 @@ export function operationsTests(target: OperationsTarget): void {
     },
   );
 
-  it.runIf(target.concurrent)(
+  it.runIf(target.concurrent && !target.inProcess)(
     'tail: human output and stop on SIGINT',
     async () => {
-      const tail = cliProcess(['--config', fixtureConfig, 'tail', 'order.placed'], { env: env() });
+      const tail = startTail('order.placed');
       await tail.ready;
       const { OrderPlaced } = await import('./fixtures/app/events.ts');
       const bus = await createBus({ url, source: 'cli-test' });

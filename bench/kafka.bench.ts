@@ -64,7 +64,7 @@ async function rawKafkajs(topic: string) {
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
   await admin.disconnect();
-  const producer = k.producer({ idempotent: true, maxInFlightRequests: 5 });
+  const producer = k.producer({ idempotent: true, maxInFlightRequests: 1 }); // see src/clients/kafkajs.ts
   await producer.connect();
   const publish = await time(() =>
     pool(count, async (start, size) => {

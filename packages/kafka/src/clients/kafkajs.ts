@@ -107,7 +107,9 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
   const getProducer = async (): Promise<Producer> => {
     if (!producer) {
       // Idempotent: the broker drops duplicates of a retried batch, and acks=-1 is required.
-      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false });
+      // One request in flight: kafkajs' idempotent producer assigns sequence numbers before
+      // queueing, so concurrent sends with more in flight fail with OUT_OF_ORDER_SEQUENCE_NUMBER.
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
       producer = p;
       try {
         await p.connect();

@@ -9,6 +9,11 @@
  *   raw: 100 `js.publish` calls awaited together).
  * - consume: the stream is filled first, then drained with 64 unacked in flight (eventwire:
  *   concurrency 32 + prefetch 32; raw: `consumer.consume({ max_messages: 64 })`, ack each).
+ * - publish, adapter only: the transport's `publish` with messages already encoded (as the raw
+ *   side's are), no core.
+ * - consume, adapter only: the transport's `subscribe` (same 64-message window) without core,
+ *   acking in the callback, against the raw consumer again: separates the adapter's cost from
+ *   core's per-event work.
  * Each side runs 5 times, alternating, and the medians are compared (the numbers move a lot on a
  * shared machine; the alternation and the median are there to keep that from favouring a side).
  */
@@ -22,7 +27,7 @@ import { z } from 'zod';
 
 const url = process.env.EVENTWIRE_TEST_NATS_URL ?? 'nats://127.0.0.1:54222';
 const servers = url.split(',').map((s) => (s.startsWith('nats://') ? s : `nats://${s}`));
-const total = Number(process.argv[2] ?? 5_000);
+const total = Number(process.argv[2] ?? 3_000);
 const BATCH = 100;
 const PARALLEL = 8;
 const IN_FLIGHT = 64;
@@ -191,10 +196,88 @@ async function ewConsume(): Promise<number> {
   return elapsed;
 }
 
+/** The adapter alone: transport `publish` of already-encoded messages, no core. */
+async function adapterPublish(): Promise<number> {
+  const topic = `bench.adp.${randomUUID().slice(0, 8)}`;
+  const transport = nats({ servers, prefix });
+  await transport.connect();
+  const outgoing = (n: number) => {
+    const id = newEventId();
+    const wire = encodeBinary({
+      id,
+      type: 'bench.order_placed',
+      version: 1,
+      source: 'bench',
+      time: new Date().toISOString(),
+      correlationId: id,
+      dataContentType: 'application/json',
+      data: data(n),
+      partitionKey: `order-${n}`,
+    });
+    return { topic, id, ...wire };
+  };
+  await transport.publish([outgoing(-1)]); // creates the stream
+  const started = performance.now();
+  await batches(async (start, size) => {
+    await transport.publish(Array.from({ length: size }, (_, i) => outgoing(start + i)));
+  });
+  const elapsed = performance.now() - started;
+  await transport.close();
+  return elapsed;
+}
+
+/** The adapter alone: transport subscribe with the same window, ack in the callback, no core. */
+async function adapterConsume(): Promise<number> {
+  const topic = `bench.ada.${randomUUID().slice(0, 8)}`;
+  const Event = OrderPlaced(topic);
+  const producer = await createBus({
+    transport: nats({ servers, prefix }),
+    source: 'bench',
+    logger: silentLogger,
+  });
+  await producer.transport.ensureGroup(topic, 'g', 'beginning');
+  await batches(async (start, size) => {
+    await producer.publishMany(
+      Event,
+      Array.from({ length: size }, (_, i) => ({ data: data(start + i) })),
+    );
+  });
+  await producer.close();
+  const transport = nats({ servers, prefix });
+  await transport.connect();
+  let handled = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const started = performance.now();
+  const spec = {
+    topic,
+    group: 'g',
+    from: 'beginning' as const,
+    maxInFlight: IN_FLIGHT,
+    ordering: 'none' as const,
+    leaseMs: 30_000,
+  };
+  const sub = await transport.subscribe(spec, (m) => {
+    JSON.parse(Buffer.from(m.body).toString('utf8'));
+    void m.ack().then(() => {
+      if (++handled === total) done();
+    });
+  });
+  await finished;
+  const elapsed = performance.now() - started;
+  await sub.close();
+  await transport.close();
+  return elapsed;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const results: Record<string, { raw: number[]; ew: number[] }> = {
   publish: { raw: [], ew: [] },
   consume: { raw: [], ew: [] },
+  'publish, adapter only (no core)': { raw: [], ew: [] },
+  'consume, adapter only (no core)': { raw: [], ew: [] },
 };
 try {
   for (let round = 0; round < ROUNDS; round++) {
@@ -204,6 +287,14 @@ try {
       results.publish![side].push(side === 'raw' ? await rawPublish() : await ewPublish());
     for (const side of order)
       results.consume![side].push(side === 'raw' ? await rawConsume() : await ewConsume());
+    for (const side of order)
+      results['publish, adapter only (no core)']![side].push(
+        side === 'raw' ? await rawPublish() : await adapterPublish(),
+      );
+    for (const side of order)
+      results['consume, adapter only (no core)']![side].push(
+        side === 'raw' ? await rawConsume() : await adapterConsume(),
+      );
   }
 } finally {
   for await (const name of jsm.streams.names())

@@ -10,14 +10,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createBus, defineEvent, encodeBinary, newEventId, silentLogger } from '@eventwire/core';
-import { kafka, type KafkaClientName } from '@eventwire/kafka';
+import { type KafkaClientName, kafka } from '@eventwire/kafka';
 import { Consumer, type Message, Producer } from '@platformatic/kafka';
 import kafkajs from 'kafkajs';
 import { z } from 'zod';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const url = process.env.EVENTWIRE_TEST_KAFKA_URL ?? 'kafka://127.0.0.1:59092';
-const brokers = url.replace(/^kafka:\/\//, '').replace(/[/?].*$/, '').split(',');
+const brokers = url
+  .replace(/^kafka:\/\//, '')
+  .replace(/[/?].*$/, '')
+  .split(',');
 const count = Number(process.argv[2] ?? 20_000);
 const BATCH = 100;
 const IN_FLIGHT = 8;
@@ -25,29 +28,43 @@ const PARTITIONS = 6;
 const run = randomUUID().slice(0, 8);
 
 const Schema = z.object({ orderId: z.string(), totalCents: z.number().int(), note: z.string() });
-const data = (n: number) => ({ orderId: `order-${n}`, totalCents: n * 7, note: 'benchmark payload of a typical size' });
+const data = (n: number) => ({
+  orderId: `order-${n}`,
+  totalCents: n * 7,
+  note: 'benchmark payload of a typical size',
+});
 
 /** A realistic message for the raw clients: the same headers and body eventwire sends. */
 function rawMessage(n: number) {
   const id = newEventId();
   const wire = encodeBinary({
-    id, type: 'bench.order_placed', version: 1, source: 'bench', time: new Date().toISOString(),
-    correlationId: id, dataContentType: 'application/json', data: data(n), partitionKey: `order-${n % 64}`,
+    id,
+    type: 'bench.order_placed',
+    version: 1,
+    source: 'bench',
+    time: new Date().toISOString(),
+    correlationId: id,
+    dataContentType: 'application/json',
+    data: data(n),
+    partitionKey: `order-${n % 64}`,
   });
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(wire.headers)) headers[k === 'datacontenttype' ? 'content-type' : `ce_${k}`] = v;
+  for (const [k, v] of Object.entries(wire.headers))
+    headers[k === 'datacontenttype' ? 'content-type' : `ce_${k}`] = v;
   return { key: `order-${n % 64}`, value: Buffer.from(wire.body), headers };
 }
 
 async function pool(total: number, work: (start: number, size: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-    while (next < total) {
-      const start = next;
-      next += BATCH;
-      await work(start, Math.min(BATCH, total - start));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < total) {
+        const start = next;
+        next += BATCH;
+        await work(start, Math.min(BATCH, total - start));
+      }
+    }),
+  );
 }
 
 const time = async (work: () => Promise<void>): Promise<number> => {
@@ -68,11 +85,20 @@ async function rawKafkajs(topic: string) {
   await producer.connect();
   const publish = await time(() =>
     pool(count, async (start, size) => {
-      await producer.send({ topic, acks: -1, messages: Array.from({ length: size }, (_, i) => rawMessage(start + i)) });
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: Array.from({ length: size }, (_, i) => rawMessage(start + i)),
+      });
     }),
   );
   await producer.disconnect();
-  const consumer = k.consumer({ groupId: `bench-raw-${run}`, sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 200 });
+  const consumer = k.consumer({
+    groupId: `bench-raw-${run}`,
+    sessionTimeout: 6000,
+    heartbeatInterval: 500,
+    maxWaitTimeInMs: 200,
+  });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   let seen = 0;
@@ -99,7 +125,8 @@ async function rawPlatformatic(topic: string) {
   const admin = new Admin(base);
   await admin.createTopics({ topics: [topic], partitions: PARTITIONS, replicas: 1 });
   await admin.close();
-  const toHeaders = (h: Record<string, string>) => new Map(Object.entries(h).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]));
+  const toHeaders = (h: Record<string, string>) =>
+    new Map(Object.entries(h).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]));
   const publish = await time(() =>
     pool(count, async (start, size) => {
       await producer.send({
@@ -111,7 +138,13 @@ async function rawPlatformatic(topic: string) {
     }),
   );
   await producer.close();
-  const consumer = new Consumer({ ...base, groupId: `bench-raw-${run}`, sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTime: 200 });
+  const consumer = new Consumer({
+    ...base,
+    groupId: `bench-raw-${run}`,
+    sessionTimeout: 6000,
+    heartbeatInterval: 500,
+    maxWaitTime: 200,
+  });
   let seen = 0;
   const consume = await time(async () => {
     const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: 500 });
@@ -130,14 +163,29 @@ async function rawPlatformatic(topic: string) {
 // ------------------------------------------------------------------ eventwire
 
 async function eventwire(client: KafkaClientName, topic: string) {
-  const Event = defineEvent({ type: 'bench.order_placed', version: 1, schema: Schema, topic, key: (d) => d.orderId });
+  const Event = defineEvent({
+    type: 'bench.order_placed',
+    version: 1,
+    schema: Schema,
+    topic,
+    key: (d) => d.orderId,
+  });
   const transport = () =>
-    kafka({ brokers, client, logger: silentLogger, topics: { partitions: PARTITIONS }, consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, maxWaitMs: 200 } });
+    kafka({
+      brokers,
+      client,
+      logger: silentLogger,
+      topics: { partitions: PARTITIONS },
+      consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, maxWaitMs: 200 },
+    });
   const producer = await createBus({ transport: transport(), source: 'bench', logger: silentLogger });
   await producer.publish(Event, data(-1)); // creates the topic; not timed, not counted below
   const publish = await time(() =>
     pool(count, async (start, size) => {
-      await producer.publishMany(Event, Array.from({ length: size }, (_, i) => ({ data: data(start + i) })));
+      await producer.publishMany(
+        Event,
+        Array.from({ length: size }, (_, i) => ({ data: data(start + i) })),
+      );
     }),
   );
   await producer.close();
@@ -176,8 +224,12 @@ for (const [name, go] of [
 }
 const rawDefault = rows.find((r) => r.name === 'raw @platformatic/kafka')!;
 const rawOf = (name: string) => (name.includes('kafkajs') ? rows[0]! : rawDefault);
-console.log(`\n${count} events, batches of ${BATCH}, ${IN_FLIGHT} in flight, ${PARTITIONS} partitions, ${brokers.join(',')}\n`);
-console.log('| client | publish ev/s | consume ev/s | publish vs raw same client | consume vs raw same client | publish vs raw default | consume vs raw default |');
+console.log(
+  `\n${count} events, batches of ${BATCH}, ${IN_FLIGHT} in flight, ${PARTITIONS} partitions, ${brokers.join(',')}\n`,
+);
+console.log(
+  '| client | publish ev/s | consume ev/s | publish vs raw same client | consume vs raw same client | publish vs raw default | consume vs raw default |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const same = rawOf(r.name);

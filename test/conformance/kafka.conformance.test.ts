@@ -1,5 +1,5 @@
 import { silentLogger } from '@eventwire/core';
-import { kafka, type KafkaClientName, optionsFromUrl } from '@eventwire/kafka';
+import { type KafkaClientName, kafka, optionsFromUrl } from '@eventwire/kafka';
 import { defineConformanceSuite } from '@eventwire/testing/conformance';
 import { KAFKA_URL, restartBroker, startBroker, stopBroker } from '../support/brokers.ts';
 
@@ -15,7 +15,12 @@ defineConformanceSuite({
       logger: silentLogger,
       // Small topics and quick group membership: one broker on a small machine.
       topics: { partitions: 4, replicationFactor: 1 },
-      consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, rebalanceTimeoutMs: 10_000, maxWaitMs: 200 },
+      consumer: {
+        sessionTimeoutMs: 6000,
+        heartbeatIntervalMs: 500,
+        rebalanceTimeoutMs: 10_000,
+        maxWaitMs: 200,
+      },
     }),
   broker: {
     restart: () => restartBroker('kafka'),

@@ -54,7 +54,11 @@ export class KafkaDeadLetters implements DeadLetterStore {
     return entries.slice(0, options.limit ?? entries.length).map(({ id, record, failure }) => {
       const headers = { ...record.headers };
       delete headers[FAILURE_HEADER];
-      return { ...failure, id, message: { headers: fromKafkaHeaders(headers), body: record.value ?? new Uint8Array(0) } };
+      return {
+        ...failure,
+        id,
+        message: { headers: fromKafkaHeaders(headers), body: record.value ?? new Uint8Array(0) },
+      };
     });
   }
 
@@ -70,20 +74,32 @@ export class KafkaDeadLetters implements DeadLetterStore {
         return { topic, key: record.key?.toString('utf8'), value: record.value ?? Buffer.alloc(0), headers };
       }),
     );
-    await this.#markRemoved(topic, group, chosen.map((e) => e.id));
+    await this.#markRemoved(
+      topic,
+      group,
+      chosen.map((e) => e.id),
+    );
     return chosen.length;
   }
 
   async purge(topic: string, group: string, ids?: readonly string[]): Promise<number> {
     const chosen = (await this.#scan(topic, group)).filter((e) => !ids || ids.includes(e.id));
     if (chosen.length === 0) return 0;
-    await this.#markRemoved(topic, group, chosen.map((e) => e.id));
+    await this.#markRemoved(
+      topic,
+      group,
+      chosen.map((e) => e.id),
+    );
     return chosen.length;
   }
 
   async #markRemoved(topic: string, group: string, ids: string[]): Promise<void> {
     await this.#client.produce([
-      { topic: deadLetterTopic(topic, group), value: Buffer.alloc(0), headers: { [REMOVED_HEADER]: JSON.stringify(ids) } },
+      {
+        topic: deadLetterTopic(topic, group),
+        value: Buffer.alloc(0),
+        headers: { [REMOVED_HEADER]: JSON.stringify(ids) },
+      },
     ]);
   }
 
@@ -91,7 +107,10 @@ export class KafkaDeadLetters implements DeadLetterStore {
   async #scan(topic: string, group: string): Promise<Stored[]> {
     const dlq = deadLetterTopic(topic, group);
     if ((await this.#client.partitionCount(dlq)) === undefined) return [];
-    const [low, high] = await Promise.all([this.#client.offsets(dlq, 'earliest'), this.#client.offsets(dlq, 'latest')]);
+    const [low, high] = await Promise.all([
+      this.#client.offsets(dlq, 'earliest'),
+      this.#client.offsets(dlq, 'latest'),
+    ]);
     const records = await this.#client.read(dlq, 0, low.get(0) ?? 0n, high.get(0) ?? 0n);
     const removed = new Set<string>();
     const entries: Stored[] = [];

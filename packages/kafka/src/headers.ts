@@ -26,7 +26,11 @@ export function fromKafkaHeaders(headers: Record<string, string>): Record<string
     else out[name] = value;
   }
   // Binary mode: the content type of the data is the `content-type` header.
-  if (out.specversion !== undefined && out.datacontenttype === undefined && out['content-type'] !== undefined) {
+  if (
+    out.specversion !== undefined &&
+    out.datacontenttype === undefined &&
+    out['content-type'] !== undefined
+  ) {
     out.datacontenttype = out['content-type'];
     delete out['content-type'];
   }

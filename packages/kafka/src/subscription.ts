@@ -19,8 +19,8 @@ import {
   type IncomingMessage,
   type Logger,
   redactText,
-  settleOnce,
   type SubscriptionSpec,
+  settleOnce,
   type TransportSubscription,
 } from '@eventwire/core';
 import type { ClientGroupConsumer, ClientRecord, KafkaClient, PartitionOffsets } from './client.ts';
@@ -120,7 +120,12 @@ export class KafkaSubscription implements TransportSubscription {
         onError: (error) => {
           if (this.#closed) return;
           deps.logger.warn(
-            { topic: spec.topic, group: spec.group, client: deps.client.name, err: redactText(describeError(error)) },
+            {
+              topic: spec.topic,
+              group: spec.group,
+              client: deps.client.name,
+              err: redactText(describeError(error)),
+            },
             'kafka consumer error; the client reconnects and rejoins',
           );
         },
@@ -266,12 +271,15 @@ export class KafkaSubscription implements TransportSubscription {
   #retryLater(entry: Entry, delayMs: number): void {
     const { state } = entry;
     // The entry keeps its key busy while it waits: later messages of the key stay held.
-    const timer = setTimeout(() => {
-      state.timers.delete(timer);
-      if (this.#closed || this.#partitions.get(state.partition) !== state) return;
-      state.ready.unshift(entry);
-      this.#pump();
-    }, Math.max(0, delayMs));
+    const timer = setTimeout(
+      () => {
+        state.timers.delete(timer);
+        if (this.#closed || this.#partitions.get(state.partition) !== state) return;
+        state.ready.unshift(entry);
+        this.#pump();
+      },
+      Math.max(0, delayMs),
+    );
     state.timers.add(timer);
   }
 
@@ -315,7 +323,8 @@ export class KafkaSubscription implements TransportSubscription {
         if (offsets.size === 0) continue;
         try {
           await this.#consumer.commit(offsets);
-          for (const { state, point } of states.values()) if (point > state.committed) state.committed = point;
+          for (const { state, point } of states.values())
+            if (point > state.committed) state.committed = point;
         } catch (error) {
           // Usually a rebalance in progress: the next commit (or the next owner) catches up;
           // nothing is lost, at worst finished messages are delivered again.

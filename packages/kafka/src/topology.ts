@@ -10,7 +10,9 @@ const LEGAL = /^[a-zA-Z0-9._-]{1,249}$/;
 /** Throws a ConfigError for a name Kafka would refuse. */
 export function checkTopicName(topic: string): void {
   if (!LEGAL.test(topic) || topic === '.' || topic === '..') {
-    throw new ConfigError(`"${topic}" is not a legal Kafka topic name (letters, digits, ".", "_", "-"; at most 249)`);
+    throw new ConfigError(
+      `"${topic}" is not a legal Kafka topic name (letters, digits, ".", "_", "-"; at most 249)`,
+    );
   }
 }
 

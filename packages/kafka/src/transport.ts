@@ -18,9 +18,9 @@ import type { KafkaClient } from './client.ts';
 import { kafkajsClient } from './clients/kafkajs.ts';
 import { platformaticClient } from './clients/platformatic.ts';
 import { KafkaDeadLetters } from './dead-letters.ts';
-import { describeError } from './retry.ts';
 import { toKafkaHeaders } from './headers.ts';
 import type { KafkaOptions, ResolvedKafkaOptions } from './options.ts';
+import { describeError } from './retry.ts';
 import { KafkaSubscription } from './subscription.ts';
 import { checkTopicName, kafkaGroupId, Topology } from './topology.ts';
 
@@ -28,10 +28,12 @@ import { checkTopicName, kafkaGroupId, Topology } from './topology.ts';
 export const DEFAULT_CLIENT = 'platformatic' as const;
 
 function resolve(options: KafkaOptions): ResolvedKafkaOptions {
-  if (!options.brokers || options.brokers.length === 0) throw new ConfigError('kafka({ brokers }) needs at least one host:port');
+  if (!options.brokers || options.brokers.length === 0)
+    throw new ConfigError('kafka({ brokers }) needs at least one host:port');
   const positive = (name: string, value: number | undefined, fallback: number) => {
     if (value === undefined) return fallback;
-    if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`kafka option ${name} must be a positive number`);
+    if (!Number.isFinite(value) || value <= 0)
+      throw new ConfigError(`kafka option ${name} must be a positive number`);
     return value;
   };
   const c = options.consumer ?? {};
@@ -63,7 +65,8 @@ function failure(what: string, error: unknown): TransportError {
 export function kafka(options: KafkaOptions): Transport {
   const resolved = resolve(options);
   const logger = options.logger ?? jsonLogger('warn');
-  const client: KafkaClient = resolved.client === 'kafkajs' ? kafkajsClient(resolved) : platformaticClient(resolved);
+  const client: KafkaClient =
+    resolved.client === 'kafkajs' ? kafkajsClient(resolved) : platformaticClient(resolved);
   const topology = new Topology(client, resolved.partitions, resolved.replicationFactor);
   const deadLetters = new KafkaDeadLetters(client, topology);
   const subscriptions = new Set<KafkaSubscription>();
@@ -94,7 +97,8 @@ export function kafka(options: KafkaOptions): Transport {
     capabilities,
     deadLetters: {
       list: (topic, group, o) => wrap('listing dead letters', () => deadLetters.list(topic, group, o)),
-      replay: (topic, group, ids) => wrap('replaying dead letters', () => deadLetters.replay(topic, group, ids)),
+      replay: (topic, group, ids) =>
+        wrap('replaying dead letters', () => deadLetters.replay(topic, group, ids)),
       purge: (topic, group, ids) => wrap('purging dead letters', () => deadLetters.purge(topic, group, ids)),
     },
     connect: () => wrap(`connecting to ${resolved.brokers.join(',')}`, () => client.connect()),
@@ -109,7 +113,12 @@ export function kafka(options: KafkaOptions): Transport {
       await wrap('publish', async () => {
         await Promise.all([...topics].map((t) => topology.ensureTopic(t)));
         await client.produce(
-          messages.map((m) => ({ topic: m.topic, key: m.key, value: m.body, headers: toKafkaHeaders(m.headers) })),
+          messages.map((m) => ({
+            topic: m.topic,
+            key: m.key,
+            value: m.body,
+            headers: toKafkaHeaders(m.headers),
+          })),
         );
       });
     },
@@ -162,7 +171,10 @@ export function kafka(options: KafkaOptions): Transport {
     },
 
     async lag(topic, group) {
-      const [committed, latest] = await Promise.all([client.committed(kafkaGroupId(group, topic), topic), client.offsets(topic, 'latest')]);
+      const [committed, latest] = await Promise.all([
+        client.committed(kafkaGroupId(group, topic), topic),
+        client.offsets(topic, 'latest'),
+      ]);
       let lag = 0n;
       for (const [p, end] of latest) {
         const at = committed.get(p) ?? -1n;

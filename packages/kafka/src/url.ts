@@ -13,9 +13,13 @@ const MECHANISMS = new Set(['plain', 'scram-sha-256', 'scram-sha-512']);
 
 export function optionsFromUrl(url: string): KafkaOptions {
   const match = /^kafka:\/\/(?:([^@/?#]*)@)?([^/?#]+)\/?(?:\?([^#]*))?$/i.exec(url);
-  if (!match) throw new ConfigError(`"${redactUrl(url)}" is not a kafka URL: expected kafka://host:port[,host:port]`);
+  if (!match)
+    throw new ConfigError(`"${redactUrl(url)}" is not a kafka URL: expected kafka://host:port[,host:port]`);
   const [, userInfo, hosts, query] = match;
-  const brokers = hosts!.split(',').map((h) => h.trim()).filter(Boolean);
+  const brokers = hosts!
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
   for (const broker of brokers) {
     if (!/^[^:]+:\d{1,5}$/.test(broker) && !/^\[[^\]]+\]:\d{1,5}$/.test(broker)) {
       throw new ConfigError(`kafka URL "${redactUrl(url)}": "${broker}" must be host:port`);
@@ -36,7 +40,8 @@ export function optionsFromUrl(url: string): KafkaOptions {
     const raw = params.get(name);
     if (raw === null) return undefined;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`kafka URL: ${name} must be an integer >= 1, not "${raw}"`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new ConfigError(`kafka URL: ${name} must be an integer >= 1, not "${raw}"`);
     return n;
   };
   const partitions = int('partitions');
@@ -51,7 +56,8 @@ export function optionsFromUrl(url: string): KafkaOptions {
   if (tls === 'true' || tls === '1') options.ssl = true;
   const mechanism = params.get('sasl');
   if (mechanism !== null) {
-    if (!MECHANISMS.has(mechanism)) throw new ConfigError(`kafka URL: sasl must be one of ${[...MECHANISMS].join(', ')}`);
+    if (!MECHANISMS.has(mechanism))
+      throw new ConfigError(`kafka URL: sasl must be one of ${[...MECHANISMS].join(', ')}`);
     if (!userInfo) throw new ConfigError('kafka URL: sasl needs user:password@ in the URL');
     const [user, password = ''] = userInfo.split(':');
     options.sasl = {

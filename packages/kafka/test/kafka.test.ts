@@ -11,7 +11,9 @@ import { type KafkaClientName, kafka, optionsFromUrl } from '../src/index.ts';
 
 describe('kafka URL', () => {
   test('brokers, client and topic options', () => {
-    expect(optionsFromUrl('kafka://a:9092,b:9093?client=kafkajs&partitions=12&replicationFactor=3&clientId=svc')).toEqual({
+    expect(
+      optionsFromUrl('kafka://a:9092,b:9093?client=kafkajs&partitions=12&replicationFactor=3&clientId=svc'),
+    ).toEqual({
       brokers: ['a:9092', 'b:9093'],
       client: 'kafkajs',
       clientId: 'svc',
@@ -56,7 +58,12 @@ describeBroker('kafka', () => {
           logger: silentLogger,
           // One partition: every message of the test shares one commit point.
           topics: { partitions: 1 },
-          consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, maxWaitMs: 200, commitIntervalMs: 20 },
+          consumer: {
+            sessionTimeoutMs: 6000,
+            heartbeatIntervalMs: 500,
+            maxWaitMs: 200,
+            commitIntervalMs: 20,
+          },
         });
         await t.connect();
         open.push(t);
@@ -70,10 +77,19 @@ describeBroker('kafka', () => {
         return { topic: `ewtest-${id}`, group: `g-${id}` };
       };
       const spec = (topic: string, group: string, from: 'latest' | 'beginning' = 'latest') => ({
-        topic, group, from, maxInFlight: 16, ordering: 'key' as const, leaseMs: 30_000,
+        topic,
+        group,
+        from,
+        maxInFlight: 16,
+        ordering: 'key' as const,
+        leaseMs: 30_000,
       });
       const message = (topic: string, n: number, key: string) => ({
-        topic, id: String(n), key, headers: { n: String(n) }, body: Buffer.from(String(n)),
+        topic,
+        id: String(n),
+        key,
+        headers: { n: String(n) },
+        body: Buffer.from(String(n)),
       });
 
       test('commits only below the lowest unfinished message: a restart resumes exactly there', async () => {

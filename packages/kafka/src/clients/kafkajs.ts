@@ -21,7 +21,12 @@ const { Kafka, logLevel } = kafkajs;
 type KafkaJs = InstanceType<typeof Kafka>;
 type Admin = ReturnType<KafkaJs['admin']>;
 type Producer = ReturnType<KafkaJs['producer']>;
-type KafkaMessage = { offset: string; key: Buffer | null; value: Buffer | null; headers?: Record<string, unknown> };
+type KafkaMessage = {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: Record<string, unknown>;
+};
 
 // kafkajs warns about its v2 partitioner change on every producer; we pick the partitioner ourselves.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -78,13 +83,21 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
 
   // kafkajs has no public "commit offsets of an empty group" call; its cluster object has.
   type Coordinator = { offsetCommit(request: unknown): Promise<unknown> };
-  type Cluster = { connect(): Promise<void>; disconnect(): Promise<void>; findGroupCoordinator(o: { groupId: string }): Promise<Coordinator> };
+  type Cluster = {
+    connect(): Promise<void>;
+    disconnect(): Promise<void>;
+    findGroupCoordinator(o: { groupId: string }): Promise<Coordinator>;
+  };
   let cluster: Cluster | undefined;
   const getCluster = async (): Promise<Cluster | undefined> => {
     if (cluster) return cluster;
-    const create = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
+    const create = Object.getOwnPropertySymbols(kafka).find(
+      (s) => s.description === 'private:Kafka:createCluster',
+    );
     if (!create) return undefined;
-    const c = (kafka as unknown as Record<symbol, (o: object) => Cluster>)[create]!({ allowAutoTopicCreation: false });
+    const c = (kafka as unknown as Record<symbol, (o: object) => Cluster>)[create]!({
+      allowAutoTopicCreation: false,
+    });
     await c.connect();
     cluster = c;
     return c;
@@ -131,12 +144,20 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
       const byTopic = new Map<string, { key?: string; value: Buffer; headers: Record<string, string> }[]>();
       for (const r of records) {
         let list = byTopic.get(r.topic);
-        if (!list) byTopic.set(r.topic, (list = []));
-        const value = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+        if (!list) {
+          list = [];
+          byTopic.set(r.topic, list);
+        }
+        const value = Buffer.isBuffer(r.value)
+          ? r.value
+          : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
         list.push({ ...(r.key === undefined ? {} : { key: r.key }), value, headers: r.headers });
       }
       const p = await getProducer();
-      await p.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      await p.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
     },
     async createTopics(topics: readonly TopicSpec[]) {
       const a = await getAdmin();
@@ -146,7 +167,11 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
         try {
           await a.createTopics({
             waitForLeaders: true,
-            topics: topics.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: t.replicationFactor })),
+            topics: topics.map((t) => ({
+              topic: t.topic,
+              numPartitions: t.partitions,
+              replicationFactor: t.replicationFactor,
+            })),
           });
         } catch (error) {
           // Created concurrently by another process: that is what we wanted.
@@ -189,7 +214,12 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
           groupId: group,
           groupGenerationId: -1,
           memberId: '',
-          topics: [{ topic, partitions: [...offsets].map(([partition, offset]) => ({ partition, offset: String(offset) })) }],
+          topics: [
+            {
+              topic,
+              partitions: [...offsets].map(([partition, offset]) => ({ partition, offset: String(offset) })),
+            },
+          ],
         });
         return true;
       } catch (error) {
@@ -237,7 +267,10 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
     async ping(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer from the cluster within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`no answer from the cluster within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
       });
       try {
         if (!probeAdmin) {
@@ -259,7 +292,12 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
       return new KafkajsGroupConsumer(kafka, o, hooks);
     },
     async close() {
-      await Promise.allSettled([producer?.disconnect(), admin?.disconnect(), probeAdmin?.disconnect(), cluster?.disconnect()]);
+      await Promise.allSettled([
+        producer?.disconnect(),
+        admin?.disconnect(),
+        probeAdmin?.disconnect(),
+        cluster?.disconnect(),
+      ]);
       cluster = undefined;
       producer = undefined;
       admin = undefined;
@@ -287,7 +325,12 @@ class KafkajsGroupConsumer implements ClientGroupConsumer {
       allowAutoTopicCreation: false,
       // kafkajs restarts the consumer after a crash (broker restart, coordinator moved);
       // the transport sees the rejoin as a new assignment.
-      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 3000, restartOnFailure: async () => !this.#closed },
+      retry: {
+        retries: 10,
+        initialRetryTime: 200,
+        maxRetryTime: 3000,
+        restartOnFailure: async () => !this.#closed,
+      },
     });
   }
 
@@ -333,7 +376,11 @@ class KafkajsGroupConsumer implements ClientGroupConsumer {
   async commit(offsets: PartitionOffsets): Promise<void> {
     if (offsets.size === 0) return;
     await this.#consumer.commitOffsets(
-      [...offsets].map(([partition, offset]) => ({ topic: this.#options.topic, partition, offset: String(offset) })),
+      [...offsets].map(([partition, offset]) => ({
+        topic: this.#options.topic,
+        partition,
+        offset: String(offset),
+      })),
     );
   }
 

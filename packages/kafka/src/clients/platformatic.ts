@@ -3,7 +3,14 @@
  * client that follows current Kafka (4.x) protocol versions. The default client.
  */
 import { randomUUID } from 'node:crypto';
-import { Admin, type Consumer as PltConsumer, Consumer, type Message, type MessagesStream, Producer } from '@platformatic/kafka';
+import {
+  Admin,
+  Consumer,
+  type Message,
+  type MessagesStream,
+  type Consumer as PltConsumer,
+  Producer,
+} from '@platformatic/kafka';
 import type {
   ClientGroupConsumer,
   ClientRecord,
@@ -19,7 +26,11 @@ import { describeError, retryTransient } from '../retry.ts';
 
 const EARLIEST = -2n;
 const LATEST = -1n;
-const MECHANISMS = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
+const MECHANISMS = {
+  plain: 'PLAIN',
+  'scram-sha-256': 'SCRAM-SHA-256',
+  'scram-sha-512': 'SCRAM-SHA-512',
+} as const;
 
 function baseOptions(options: ResolvedKafkaOptions, retries: number | false) {
   const tls = options.ssl === true ? {} : options.ssl === false ? undefined : options.ssl;
@@ -34,7 +45,13 @@ function baseOptions(options: ResolvedKafkaOptions, retries: number | false) {
     autocreateTopics: false,
     ...(tls === undefined ? {} : { tls }),
     ...(options.sasl
-      ? { sasl: { mechanism: MECHANISMS[options.sasl.mechanism], username: options.sasl.username, password: options.sasl.password } }
+      ? {
+          sasl: {
+            mechanism: MECHANISMS[options.sasl.mechanism],
+            username: options.sasl.username,
+            password: options.sasl.password,
+          },
+        }
       : {}),
   };
 }
@@ -64,7 +81,10 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
 
   const getAdmin = () => (admin ??= new Admin(baseOptions(options, 3)));
   const getTool = () =>
-    (tool ??= new Consumer<Buffer, Buffer, Buffer, Buffer>({ ...baseOptions(options, 3), groupId: `eventwire-tool-${randomUUID()}` }));
+    (tool ??= new Consumer<Buffer, Buffer, Buffer, Buffer>({
+      ...baseOptions(options, 3),
+      groupId: `eventwire-tool-${randomUUID()}`,
+    }));
   const getProducer = () =>
     (producer ??= new Producer<Buffer, Buffer, Buffer, Buffer>({
       ...baseOptions(options, 3),
@@ -92,7 +112,11 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
     async createTopics(topics: readonly TopicSpec[]) {
       for (const t of topics) {
         try {
-          await getAdmin().createTopics({ topics: [t.topic], partitions: t.partitions, replicas: t.replicationFactor });
+          await getAdmin().createTopics({
+            topics: [t.topic],
+            partitions: t.partitions,
+            replicas: t.replicationFactor,
+          });
         } catch (error) {
           if (!/already exists/i.test(JSON.stringify(errorDetails(error)))) throw error;
         }
@@ -100,7 +124,8 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
         await retryTransient(async () => {
           const metadata = await getAdmin().metadata({ topics: [t.topic], forceUpdate: true });
           const topic = metadata.topics.get(t.topic);
-          if (!topic || topic.partitions.some((p) => p.leader < 0)) throw new Error('leader not available yet');
+          if (!topic || topic.partitions.some((p) => p.leader < 0))
+            throw new Error('leader not available yet');
         });
       }
     },
@@ -120,7 +145,9 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
       return new Map((list.get(topic) ?? []).map((offset, partition) => [partition, offset]));
     },
     async committed(group, topic) {
-      const [result] = await retryTransient(() => getAdmin().listConsumerGroupOffsets({ groups: [{ groupId: group, topics: null }] }));
+      const [result] = await retryTransient(() =>
+        getAdmin().listConsumerGroupOffsets({ groups: [{ groupId: group, topics: null }] }),
+      );
       const out: PartitionOffsets = new Map();
       for (const t of result?.topics ?? []) {
         if (t.name !== topic) continue;
@@ -132,12 +159,22 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
       try {
         await getAdmin().alterConsumerGroupOffsets({
           groupId: group,
-          topics: [{ name: topic, partitionOffsets: [...offsets].map(([partition, offset]) => ({ partition, offset })) }],
+          topics: [
+            {
+              name: topic,
+              partitionOffsets: [...offsets].map(([partition, offset]) => ({ partition, offset })),
+            },
+          ],
         });
         return true;
       } catch (error) {
         // The broker refuses to alter offsets of a group with active members.
-        if (/UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION|REBALANCE_IN_PROGRESS|not aware of this member|non.?empty|not empty/i.test(JSON.stringify(errorDetails(error)))) return false;
+        if (
+          /UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION|REBALANCE_IN_PROGRESS|not aware of this member|non.?empty|not empty/i.test(
+            JSON.stringify(errorDetails(error)),
+          )
+        )
+          return false;
         throw error;
       }
     },
@@ -177,9 +214,15 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
     async ping(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer from the cluster within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`no answer from the cluster within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
       });
-      probe ??= new Admin({ ...baseOptions(options, false), connectTimeout: Math.min(timeoutMs, options.connectionTimeoutMs) });
+      probe ??= new Admin({
+        ...baseOptions(options, false),
+        connectTimeout: Math.min(timeoutMs, options.connectionTimeoutMs),
+      });
       try {
         await Promise.race([probe.metadata({ topics: [], forceUpdate: true }), timeout]);
       } catch (error) {
@@ -209,7 +252,12 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
 function errorDetails(error: unknown): unknown {
   const e = error as { message?: string; errors?: unknown[]; cause?: unknown } | undefined;
   const apiId = (error as { apiId?: string } | undefined)?.apiId;
-  return { message: e?.message, apiId, errors: e?.errors?.map((x) => errorDetails(x)), cause: e?.cause ? String(e.cause) : undefined };
+  return {
+    message: e?.message,
+    apiId,
+    errors: e?.errors?.map((x) => errorDetails(x)),
+    cause: e?.cause ? String(e.cause) : undefined,
+  };
 }
 
 class PlatformaticGroupConsumer implements ClientGroupConsumer {
@@ -323,7 +371,12 @@ class PlatformaticGroupConsumer implements ClientGroupConsumer {
   async commit(offsets: PartitionOffsets): Promise<void> {
     if (offsets.size === 0) return;
     await this.#consumer.commit({
-      offsets: [...offsets].map(([partition, offset]) => ({ topic: this.#options.topic, partition, offset, leaderEpoch: -1 })),
+      offsets: [...offsets].map(([partition, offset]) => ({
+        topic: this.#options.topic,
+        partition,
+        offset,
+        leaderEpoch: -1,
+      })),
     });
   }
 

@@ -51,6 +51,8 @@ export class SqsSubscription implements TransportSubscription {
   #loops: Promise<void>[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
+  readonly #creditWaiters: (() => void)[] = [];
+  readonly #batchThreshold: number;
 
   constructor(
     clients: Clients,
@@ -68,6 +70,13 @@ export class SqsSubscription implements TransportSubscription {
     this.#onMessage = onMessage;
     this.#credits = new Credits(Math.max(1, spec.maxInFlight));
     this.#leaseSeconds = Math.max(1, visibilitySeconds(spec.leaseMs));
+    this.#batchThreshold = Math.min(10, Math.max(1, Math.floor(this.#credits.max / 2)));
+  }
+
+  /** Gives a credit back and wakes the poll loops waiting for a batch worth of them. */
+  #giveCredit(count = 1): void {
+    this.#credits.give(count);
+    for (const wake of this.#creditWaiters.splice(0)) wake();
   }
 
   async start(): Promise<void> {
@@ -91,6 +100,7 @@ export class SqsSubscription implements TransportSubscription {
 
   async #close(): Promise<void> {
     this.#stop.abort();
+    for (const wake of this.#creditWaiters.splice(0)) wake();
     await Promise.allSettled(this.#loops);
     clearInterval(this.#heartbeat);
     // Settles already under way (acks from a graceful drain) finish first.
@@ -117,8 +127,13 @@ export class SqsSubscription implements TransportSubscription {
       } catch {
         return;
       }
+      // Wait for a batch worth of credits while handlers are still settling: one receive of
+      // several messages costs SQS (and the bill) what a receive of one does.
+      while (this.#credits.available() < this.#batchThreshold && this.#credits.available() < this.#credits.max && !this.#stopped) {
+        await new Promise<void>((resolve) => this.#creditWaiters.push(resolve));
+      }
       const want = Math.min(10, this.#credits.available());
-      if (want <= 0) continue;
+      if (want <= 0 || this.#stopped) continue;
       this.#credits.take(want);
       let messages: Message[];
       try {
@@ -135,16 +150,16 @@ export class SqsSubscription implements TransportSubscription {
         messages = out.Messages ?? [];
         backoff = 100;
       } catch (error) {
-        this.#credits.give(want);
+        this.#giveCredit(want);
         if (isNotFound(error)) await this.#recreate();
         await sleep(backoff, this.#stop.signal);
         backoff = Math.min(backoff * 2, 5000);
         continue;
       }
-      this.#credits.give(want - messages.length);
+      this.#giveCredit(want - messages.length);
       if (this.#stopped) {
         // Received while closing: nobody will handle them here, so they go back at once.
-        this.#credits.give(messages.length);
+        this.#giveCredit(messages.length);
         if (messages.length > 0) {
           await changeVisibility(this.#clients.sqs, this.#info.queueUrl, messages.map((m) => m.ReceiptHandle!), 0);
         }
@@ -171,7 +186,16 @@ export class SqsSubscription implements TransportSubscription {
     const info = this.#info;
     const deleter = this.#deleter;
     const wire = wireOf(message);
+    let credited = false;
+    const giveBack = () => {
+      if (credited) return;
+      credited = true;
+      this.#giveCredit();
+    };
+    // Settled from the moment core calls ack/retry/deadLetter: the credit goes back at once, so
+    // the next receive overlaps the delete instead of waiting for it.
     const current = () => {
+      giveBack();
       if (!held.live) return false;
       held.live = false;
       this.#held.delete(held);
@@ -213,7 +237,7 @@ export class SqsSubscription implements TransportSubscription {
           );
         },
       },
-      () => this.#credits.give(),
+      giveBack,
     );
     const attempt = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
     this.#onMessage({ ...wire, attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 1, ...settle });

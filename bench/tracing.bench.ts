@@ -29,6 +29,7 @@ const fromOtel = createRequire(new URL('../packages/otel/package.json', import.m
 const {
   BasicTracerProvider,
   BatchSpanProcessor,
+  SimpleSpanProcessor,
   AlwaysOnSampler,
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
@@ -80,6 +81,19 @@ const sampledProvider = new BasicTracerProvider({
     }),
   ],
 });
+// Always-on, but spans go to the sink as they end (no batching: they die young) or nowhere.
+const sink = {
+  export(spans: unknown[], done: (result: { code: number }) => void) {
+    exported += spans.length;
+    done({ code: 0 });
+  },
+  async shutdown() {},
+};
+const simpleProvider = new BasicTracerProvider({
+  sampler: new AlwaysOnSampler(),
+  spanProcessors: [new SimpleSpanProcessor(sink)],
+});
+const noProcessorProvider = new BasicTracerProvider({ sampler: new AlwaysOnSampler() });
 class Reader extends MetricReader {
   protected async onShutdown() {}
   protected async onForceFlush() {}
@@ -100,6 +114,14 @@ if (process.env.BENCH_DETAIL) {
     {
       name: 'otel (10% sampled, traces + metrics)',
       middleware: () => [openTelemetry({ tracerProvider: sampledProvider, meterProvider })],
+    },
+    {
+      name: 'otel always-on, SimpleSpanProcessor to the sink (no batching)',
+      middleware: () => [openTelemetry({ tracerProvider: simpleProvider, meterProvider })],
+    },
+    {
+      name: 'otel always-on, spans recorded, no span processor',
+      middleware: () => [openTelemetry({ tracerProvider: noProcessorProvider, meterProvider })],
     },
     { name: 'otel traces only', middleware: () => [openTelemetry({ tracerProvider, metrics: false })] },
     { name: 'otel metrics only', middleware: () => [openTelemetry({ meterProvider, traces: false })] },

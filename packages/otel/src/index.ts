@@ -93,9 +93,9 @@ export interface OpenTelemetryOptions {
   /**
    * Make the `send` span the active span while the transport publishes, so that spans of the
    * broker client's own instrumentation (pg, ioredis, amqplib...) nest under it. Default false:
-   * they then nest under the span that was active when `publish` was called. Activating costs a
-   * context switch for everything the transport does in that call (on the memory transport,
-   * which delivers inside `publish`, that is the whole consumer side: ~20% throughput).
+   * they then nest under the span that was active when `publish` was called. Activating puts a
+   * context around everything the transport does in that call (on the memory transport, which
+   * delivers inside `publish`, the whole consumer side: a few percent to ~20% throughput).
    */
   activateSendSpan?: boolean;
   /** Record traces. Default true. */

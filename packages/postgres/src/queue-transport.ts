@@ -189,6 +189,13 @@ function coalescingPublisher(
   };
 }
 
+interface ClaimedRow {
+  id: string;
+  attempts: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
 /** One consumer of a (topic, group): a claim loop woken by NOTIFY, retry timers or the poll interval. */
 async function queueSubscription(
   db: SqlDriver,
@@ -200,11 +207,12 @@ async function queueSubscription(
   const credits = new Credits(spec.maxInFlight);
   const key = [spec.topic, spec.group, token] as const;
   const stop = new AbortController();
-  let wake: (() => void) | undefined;
+  // Sleeping claim loops; a notification (or a retry coming due) wakes them all.
+  const sleepers = new Set<() => void>();
   let woken = false;
   const poke = () => {
     woken = true;
-    wake?.();
+    for (const wake of sleepers) wake();
   };
   const unlisten = await db.listen(channelFor(spec.topic), poke);
   const acks = ackBatcher(db, key);
@@ -237,27 +245,40 @@ async function queueSubscription(
     onMessage({ headers: row.headers, body: row.body, attempt: row.attempts, ...settle });
   };
 
-  const loop = (async () => {
+  // Without key ordering two claim loops overlap their round trips (SKIP LOCKED keeps them
+  // disjoint); with it one loop, so that claims reach core in message order.
+  const loops = spec.ordering === 'key' ? 1 : 2;
+  const claimLoop = async () => {
     let backoffMs = 100;
     while (!stop.signal.aborted) {
       try {
-        // A quarter of the window at least: claims stay batches under full load.
-        await credits.whenAvailable(stop.signal, Math.ceil(spec.maxInFlight / 4));
+        await credits.whenAvailable(stop.signal);
+        // Under load, wait a moment for a quarter of the window so that claims stay batches; never
+        // longer, since the held messages may all be waiting on something only new ones bring.
+        const batch = Math.ceil(spec.maxInFlight / 4);
+        if (credits.available() < batch) {
+          await Promise.race([credits.whenAvailable(stop.signal, batch), wakeableSleep(5, stop.signal)]);
+        }
         woken = false;
-        const want = credits.available();
-        const { rows } = await db.query<{
-          id: string;
-          attempts: number;
-          headers: Record<string, string>;
-          body: Uint8Array;
-        }>(CLAIM_SQL, [spec.topic, spec.group, want, spec.leaseMs, token]);
+        const want = Math.ceil(credits.available() / loops);
+        // Reserve before the round trip, so the other loop does not claim the same credits.
+        credits.take(want);
+        let rows: ClaimedRow[] = [];
+        try {
+          rows = (await db.query<ClaimedRow>(CLAIM_SQL, [spec.topic, spec.group, want, spec.leaseMs, token]))
+            .rows;
+        } finally {
+          credits.give(want - rows.length);
+        }
         backoffMs = 100;
-        credits.take(rows.length);
         for (const row of rows) deliver(row);
         if (rows.length === want || woken) continue;
-        await wakeableSleep(pollIntervalMs, stop.signal, (resolve) => {
-          wake = resolve;
+        let wake!: () => void;
+        await wakeableSleep(pollIntervalMs, stop.signal, (w) => {
+          wake = w;
+          sleepers.add(w);
         });
+        sleepers.delete(wake);
       } catch {
         if (stop.signal.aborted) break;
         // Database unreachable: back off; the pool reconnects on its own.
@@ -265,12 +286,13 @@ async function queueSubscription(
         backoffMs = Math.min(backoffMs * 2, 5000);
       }
     }
-  })();
+  };
+  const loop = Promise.all(Array.from({ length: loops }, claimLoop));
 
   return {
     async close() {
       stop.abort();
-      wake?.();
+      poke();
       clearInterval(heartbeat);
       await loop;
       await unlisten();
@@ -281,7 +303,7 @@ async function queueSubscription(
 }
 
 /**
- * Acks arrive one by one from concurrent handlers; one UPDATE per tick settles them all. A failed
+ * Acks arrive one by one from concurrent handlers; one DELETE settles a burst of them. A failed
  * flush (database restarting) is retried until the lease would have expired anyway.
  */
 function ackBatcher(db: SqlDriver, key: readonly [string, string, string]) {
@@ -310,7 +332,8 @@ function ackBatcher(db: SqlDriver, key: readonly [string, string, string]) {
     ack(id: string): Promise<void> {
       return new Promise((resolve, reject) => {
         pending.push({ id, done: resolve, failed: reject });
-        scheduled ??= new Promise<void>((r) => setImmediate(r)).then(flush);
+        // Up to 2 ms of acks per statement: one round trip settles a whole burst of handlers.
+        scheduled ??= new Promise<void>((r) => setTimeout(r, 2)).then(flush);
       });
     },
     async flush() {
@@ -322,7 +345,7 @@ function ackBatcher(db: SqlDriver, key: readonly [string, string, string]) {
 
 async function purgeHandled(db: SqlDriver, retentionMs: number): Promise<void> {
   try {
-    for (const sql of PURGE_HANDLED_SQL) await db.query(sql, [retentionMs]);
+    await db.query(PURGE_HANDLED_SQL, [retentionMs]);
   } catch {
     // Retention is housekeeping: the next run catches up.
   }

@@ -45,29 +45,30 @@ export function insertMessagesSql(count: number, topics: readonly string[]): str
 
 /**
  * Claims up to $3 ready deliveries in message order and leases them to $5 for $4 ms. SKIP LOCKED
- * lets concurrent consumers of a group claim disjoint rows without waiting on each other.
+ * lets concurrent consumers of a group claim disjoint rows without waiting on each other. The
+ * chosen ids go in as an array (`= any(array(...))`) so the UPDATE is a primary-key lookup: as a
+ * join, a planner with stale statistics nested-looped over the whole group (300 ms per claim).
  */
 export const CLAIM_SQL = `
-  with ready as (
-    select message_id from ew_deliveries
-    where topic = $1 and group_name = $2 and status = 'pending' and available_at <= now()
-      and (lease_until is null or lease_until < now())
-    order by message_id
-    limit $3
-    for update skip locked
-  ), claimed as (
+  with claimed as (
     update ew_deliveries d
-    set attempts = d.attempts + 1, lease_until = now() + $4::bigint * interval '1 millisecond', leased_by = $5, updated_at = now()
-    from ready
-    where d.topic = $1 and d.group_name = $2 and d.message_id = ready.message_id
+    set attempts = d.attempts + 1, lease_until = now() + $4::bigint * interval '1 millisecond', leased_by = $5
+    where d.topic = $1 and d.group_name = $2 and d.message_id = any(array(
+      select message_id from ew_deliveries
+      where topic = $1 and group_name = $2 and status = 'pending' and available_at <= now()
+        and (lease_until is null or lease_until < now())
+      order by message_id
+      limit $3
+      for update skip locked))
     returning d.message_id, d.attempts
   )
   select c.message_id::text as id, c.attempts, m.headers, m.body
   from claimed c join ew_messages m on m.id = c.message_id
   order by c.message_id`;
 
+/** Handled: the delivery row goes; the message stays for the retention window (replay, dedup). */
 export const ACK_SQL = `
-  update ew_deliveries set status = 'done', lease_until = null, leased_by = null, updated_at = now()
+  delete from ew_deliveries
   where topic = $1 and group_name = $2 and leased_by = $3 and message_id = any($4::bigint[]) and status = 'pending'`;
 
 export const RETRY_SQL = `
@@ -102,9 +103,7 @@ export const BACKFILL_GROUP_SQL = `
 export const LAG_SQL = `
   select count(*)::int as lag from ew_deliveries where topic = $1 and group_name = $2 and status = 'pending'`;
 
-/** Retention: handled deliveries, then messages no group still needs. */
-export const PURGE_HANDLED_SQL = [
-  `delete from ew_deliveries where status = 'done' and updated_at < now() - $1::bigint * interval '1 millisecond'`,
-  `delete from ew_messages m where m.created_at < now() - $1::bigint * interval '1 millisecond'
-     and not exists (select 1 from ew_deliveries d where d.message_id = m.id)`,
-];
+/** Retention: messages older than the window that no group still needs (pending or dead). */
+export const PURGE_HANDLED_SQL = `
+  delete from ew_messages m where m.created_at < now() - $1::bigint * interval '1 millisecond'
+    and not exists (select 1 from ew_deliveries d where d.message_id = m.id)`;

@@ -127,6 +127,19 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
         return { status: 'down', reason: redactText((error as Error).message) };
       }
     },
+    async listGroups(topic) {
+      const { rows } = await db.query<{ group_name: string }>(
+        'select group_name from ew_groups where topic = $1 order by group_name',
+        [topic],
+      );
+      return rows.map((r) => r.group_name);
+    },
+    async deleteGroup(topic, group) {
+      await db.transaction(async (tx) => {
+        await tx.query('delete from ew_groups where topic = $1 and group_name = $2', [topic, group]);
+        await tx.query('delete from ew_deliveries where topic = $1 and group_name = $2', [topic, group]);
+      });
+    },
     async lag(topic, group) {
       const { rows } = await db.query<{ lag: number }>(LAG_SQL, [topic, group]);
       return rows[0]?.lag ?? 0;

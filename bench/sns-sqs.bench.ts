@@ -4,7 +4,7 @@
  *   node --conditions=source bench/sns-sqs.bench.ts
  *
  * Env: EVENTWIRE_TEST_SNS_SQS_URL (default: moto from scripts/brokers/urls.sh), BENCH_N messages
- * per phase (default 400), BENCH_ROUNDS (default 2; phases alternate raw/eventwire each round,
+ * per phase (default 200), BENCH_ROUNDS (default 2; phases alternate raw/eventwire each round,
  * the best round counts).
  *
  * Both sides do the same work: publish = SNS PublishBatch of 10 with 4 batches in flight (the
@@ -21,7 +21,7 @@ import { parseUrl, queueNames, snsSqs, topicName } from '@eventwire/sns-sqs';
 import { z } from 'zod';
 
 const url = process.env.EVENTWIRE_TEST_SNS_SQS_URL ?? 'sns-sqs://us-east-1?endpoint=http://127.0.0.1:54566';
-const N = Number(process.env.BENCH_N ?? 400);
+const N = Number(process.env.BENCH_N ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const PARALLEL = 4;
 const options = { ...parseUrl(url), waitTimeSeconds: 1 };

@@ -15,7 +15,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CreateTopicCommand, PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
-import { DeleteMessageBatchCommand, GetQueueUrlCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { createBus, defineEvent, encodeStructured, newEventId, silentLogger } from '@eventwire/core';
 import { parseUrl, queueNames, snsSqs, topicName } from '@eventwire/sns-sqs';
 import { z } from 'zod';
@@ -26,7 +31,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const PARALLEL = 4;
 const options = { ...parseUrl(url), waitTimeSeconds: 1 };
 const region = options.region ?? 'us-east-1';
-const credentials = { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'test' };
+const credentials = {
+  accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test',
+  secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
+};
 const clientConfig = { region, credentials, ...(options.endpoint ? { endpoint: options.endpoint } : {}) };
 const sns = new SNSClient(clientConfig);
 const sqs = new SQSClient(clientConfig);
@@ -34,8 +42,12 @@ const sqs = new SQSClient(clientConfig);
 const Item = z.object({ n: z.number().int(), note: z.string() });
 const run = randomUUID().slice(0, 8);
 let topics = 0;
-const event = () => defineEvent({ type: 'bench.item_recorded', version: 1, schema: Item, topic: `ewbench-${run}-${++topics}` });
-const data = (n: number) => ({ n, note: 'a typical small event payload, about a hundred bytes once encoded' });
+const event = () =>
+  defineEvent({ type: 'bench.item_recorded', version: 1, schema: Item, topic: `ewbench-${run}-${++topics}` });
+const data = (n: number) => ({
+  n,
+  note: 'a typical small event payload, about a hundred bytes once encoded',
+});
 
 /** A topic with one group queue, created by the adapter (same topology for both sides). */
 async function topology(topic: string, group: string) {
@@ -73,17 +85,28 @@ async function rawPublish(arn: string): Promise<void> {
     const entries = Array.from({ length: Math.min(10, N - b * 10) }, (_, k) => {
       const id = newEventId();
       const wire = encodeStructured({
-        id, type: 'bench.item_recorded', version: 1, source: 'bench', time: new Date().toISOString(),
-        correlationId: id, dataContentType: 'application/json', data: data(b * 10 + k),
+        id,
+        type: 'bench.item_recorded',
+        version: 1,
+        source: 'bench',
+        time: new Date().toISOString(),
+        correlationId: id,
+        dataContentType: 'application/json',
+        data: data(b * 10 + k),
       });
       return {
         Id: String(k),
         Message: Buffer.from(wire.body).toString('utf8'),
-        MessageAttributes: { 'content-type': { DataType: 'String', StringValue: wire.headers['content-type']! } },
+        MessageAttributes: {
+          'content-type': { DataType: 'String', StringValue: wire.headers['content-type']! },
+        },
       };
     });
-    const out = await sns.send(new PublishBatchCommand({ TopicArn: arn, PublishBatchRequestEntries: entries }));
-    if ((out.Successful?.length ?? 0) !== entries.length) throw new Error('raw publish: entries not accepted');
+    const out = await sns.send(
+      new PublishBatchCommand({ TopicArn: arn, PublishBatchRequestEntries: entries }),
+    );
+    if ((out.Successful?.length ?? 0) !== entries.length)
+      throw new Error('raw publish: entries not accepted');
   });
 }
 
@@ -93,13 +116,22 @@ async function rawConsume(url: string): Promise<void> {
     Array.from({ length: PARALLEL }, async () => {
       while (deleted < N) {
         const out = await sqs.send(
-          new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['ApproximateReceiveCount'] }),
+          new ReceiveMessageCommand({
+            QueueUrl: url,
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: 1,
+            MessageAttributeNames: ['All'],
+            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          }),
         );
         const messages = out.Messages ?? [];
         if (messages.length === 0) continue;
         for (const m of messages) JSON.parse(m.Body!);
         await sqs.send(
-          new DeleteMessageBatchCommand({ QueueUrl: url, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }),
+          new DeleteMessageBatchCommand({
+            QueueUrl: url,
+            Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+          }),
         );
         deleted += messages.length;
       }
@@ -127,20 +159,37 @@ for (let round = 0; round < ROUNDS; round++) {
   {
     const Event = event();
     await topology(Event.topic, 'g');
-    const producer = await createBus({ source: 'bench', logger: silentLogger, transport: snsSqs({ ...options, credentials }) });
-    const rate = await timed(() => parallel(Math.ceil(N / 10), async (b) => {
-      await producer.publishMany(Event, Array.from({ length: Math.min(10, N - b * 10) }, (_, k) => ({ data: data(b * 10 + k) })));
-    }));
+    const producer = await createBus({
+      source: 'bench',
+      logger: silentLogger,
+      transport: snsSqs({ ...options, credentials }),
+    });
+    const rate = await timed(() =>
+      parallel(Math.ceil(N / 10), async (b) => {
+        await producer.publishMany(
+          Event,
+          Array.from({ length: Math.min(10, N - b * 10) }, (_, k) => ({ data: data(b * 10 + k) })),
+        );
+      }),
+    );
     results.publish!.eventwire = Math.max(results.publish!.eventwire, rate);
     await producer.close();
-    const consumer = await createBus({ source: 'bench', logger: silentLogger, transport: snsSqs({ ...options, credentials, maxPollers: PARALLEL }) });
+    const consumer = await createBus({
+      source: 'bench',
+      logger: silentLogger,
+      transport: snsSqs({ ...options, credentials, maxPollers: PARALLEL }),
+    });
     let handled = 0;
     let done!: () => void;
     const finished = new Promise<void>((resolve) => (done = resolve));
     // concurrency 20 + prefetch 20 = 40 in flight: 4 pollers of 10, as on the raw side.
-    consumer.subscribe(Event, () => {
-      if (++handled === N) done();
-    }, { group: 'g', concurrency: 20 });
+    consumer.subscribe(
+      Event,
+      () => {
+        if (++handled === N) done();
+      },
+      { group: 'g', concurrency: 20 },
+    );
     const rate2 = await timed(async () => {
       await consumer.start();
       await finished;
@@ -150,11 +199,15 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 
-console.log(`\nSNS+SQS at ${options.endpoint ?? `AWS ${region}`}, ${N} messages per phase, best of ${ROUNDS} rounds\n`);
+console.log(
+  `\nSNS+SQS at ${options.endpoint ?? `AWS ${region}`}, ${N} messages per phase, best of ${ROUNDS} rounds\n`,
+);
 console.log('| phase   | raw SDK msg/s | eventwire msg/s | eventwire / raw |');
 console.log('|---------|--------------:|----------------:|----------------:|');
 for (const [phase, r] of Object.entries(results)) {
-  console.log(`| ${phase.padEnd(7)} | ${r.raw.toFixed(0).padStart(13)} | ${r.eventwire.toFixed(0).padStart(15)} | ${(r.eventwire / r.raw).toFixed(2).padStart(15)} |`);
+  console.log(
+    `| ${phase.padEnd(7)} | ${r.raw.toFixed(0).padStart(13)} | ${r.eventwire.toFixed(0).padStart(15)} | ${(r.eventwire / r.raw).toFixed(2).padStart(15)} |`,
+  );
 }
 sns.destroy();
 sqs.destroy();

@@ -71,7 +71,8 @@ export function describe(error: unknown): string {
   const e = error as { name?: string; code?: string; message?: string; errors?: unknown[] };
   let message = e?.message || '';
   // Connection failures come as an AggregateError with an empty message.
-  if (!message && Array.isArray(e?.errors) && e.errors.length > 0) message = String((e.errors[0] as Error)?.message ?? '');
+  if (!message && Array.isArray(e?.errors) && e.errors.length > 0)
+    message = String((e.errors[0] as Error)?.message ?? '');
   const code = e?.code && e.code !== e.name ? ` ${e.code}` : '';
   return redactText(`${e?.name ?? 'Error'}${code}: ${message || 'no details'}`);
 }

@@ -20,17 +20,12 @@ import {
   ReceiveMessageCommand,
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
-import {
-  type DeadLetterFailure,
-  type DeadLetterRecord,
-  type DeadLetterStore,
-  type WireMessage,
-} from '@eventwire/core';
+import type { DeadLetterFailure, DeadLetterRecord, DeadLetterStore, WireMessage } from '@eventwire/core';
 import type { Clients } from './clients.ts';
 import { isNotFound, transportError } from './clients.ts';
 import { queueNames } from './names.ts';
 import type { ResolvedOptions } from './options.ts';
-import { MAX_MESSAGE_BYTES, bodyText, messageBytes, toAttributes } from './publisher.ts';
+import { bodyText, MAX_MESSAGE_BYTES, messageBytes, toAttributes } from './publisher.ts';
 import { changeVisibility, wireOf } from './sqs-ops.ts';
 import type { Topology } from './topology.ts';
 
@@ -77,11 +72,15 @@ export class SqsDeadLetters implements DeadLetterStore {
     const body = original.Body ?? '';
     const stored: StoredFailure = { v: 1, failure, headers: wire.headers, ...(groupId ? { groupId } : {}) };
     let value = JSON.stringify(stored);
-    const size = () => messageBytes(body, { [DEAD_LETTER_ATTRIBUTE]: { DataType: 'String', StringValue: value } });
+    const size = () =>
+      messageBytes(body, { [DEAD_LETTER_ATTRIBUTE]: { DataType: 'String', StringValue: value } });
     // The original may have been close to the limit: the stack goes first, then most of the message.
     if (size() > MAX_MESSAGE_BYTES) {
       const { stack: _stack, ...error } = failure.error;
-      value = JSON.stringify({ ...stored, failure: { ...failure, error: { ...error, message: error.message.slice(0, 500) } } });
+      value = JSON.stringify({
+        ...stored,
+        failure: { ...failure, error: { ...error, message: error.message.slice(0, 500) } },
+      });
     }
     try {
       await this.#clients.sqs.send(
@@ -111,7 +110,10 @@ export class SqsDeadLetters implements DeadLetterStore {
     if (!queues) return 0;
     const scanned = await this.#scan(queues.dlq, topic, group);
     const chosen = scanned.filter((s) => !ids || ids.includes(s.record.id));
-    await this.#release(queues.dlq, scanned.filter((s) => !chosen.includes(s)));
+    await this.#release(
+      queues.dlq,
+      scanned.filter((s) => !chosen.includes(s)),
+    );
     const fifo = this.#topology.isFifo(topic);
     // Straight into the group's own queue: no other group can see the copy. A first attempt again.
     let replayed = 0;
@@ -123,7 +125,9 @@ export class SqsDeadLetters implements DeadLetterStore {
             QueueUrl: queues.queue,
             MessageBody: bodyText(body),
             MessageAttributes: toAttributes(headers),
-            ...(fifo ? { MessageGroupId: s.groupId ?? randomUUID(), MessageDeduplicationId: randomUUID() } : {}),
+            ...(fifo
+              ? { MessageGroupId: s.groupId ?? randomUUID(), MessageDeduplicationId: randomUUID() }
+              : {}),
           }),
         );
         await this.#delete(queues.dlq, [s]);
@@ -141,7 +145,10 @@ export class SqsDeadLetters implements DeadLetterStore {
     if (!queues) return 0;
     const scanned = await this.#scan(queues.dlq, topic, group);
     const chosen = scanned.filter((s) => !ids || ids.includes(s.record.id));
-    await this.#release(queues.dlq, scanned.filter((s) => !chosen.includes(s)));
+    await this.#release(
+      queues.dlq,
+      scanned.filter((s) => !chosen.includes(s)),
+    );
     await this.#delete(queues.dlq, chosen);
     return chosen.length;
   }
@@ -151,7 +158,10 @@ export class SqsDeadLetters implements DeadLetterStore {
     const names = queueNames(this.#options.namePrefix, topic, group, this.#topology.isFifo(topic));
     try {
       const [queue, dlq] = await Promise.all(
-        [names.queue, names.dlq].map(async (QueueName) => (await this.#clients.sqs.send(new GetQueueUrlCommand({ QueueName }))).QueueUrl!),
+        [names.queue, names.dlq].map(
+          async (QueueName) =>
+            (await this.#clients.sqs.send(new GetQueueUrlCommand({ QueueName }))).QueueUrl!,
+        ),
       );
       return { queue: queue!, dlq: dlq! };
     } catch (error) {
@@ -211,7 +221,11 @@ export class SqsDeadLetters implements DeadLetterStore {
       return {
         message,
         ...(stored.groupId ? { groupId: stored.groupId } : {}),
-        record: { ...stored.failure, id: message.MessageId!, message: { headers: stored.headers, body: wire.body } },
+        record: {
+          ...stored.failure,
+          id: message.MessageId!,
+          message: { headers: stored.headers, body: wire.body },
+        },
       };
     }
     // Moved here by the redrive policy: no consumer settled it maxReceiveCount times.
@@ -239,7 +253,12 @@ export class SqsDeadLetters implements DeadLetterStore {
 
   async #release(dlqUrl: string, scanned: readonly Scanned[]): Promise<void> {
     if (scanned.length === 0) return;
-    await changeVisibility(this.#clients.sqs, dlqUrl, scanned.map((s) => s.message.ReceiptHandle!), 0);
+    await changeVisibility(
+      this.#clients.sqs,
+      dlqUrl,
+      scanned.map((s) => s.message.ReceiptHandle!),
+      0,
+    );
   }
 
   async #delete(dlqUrl: string, scanned: readonly Scanned[]): Promise<void> {

@@ -8,10 +8,15 @@
  * 256 KiB (OversizeError), empty bodies and bodies that are not valid UTF-8 text (ValidationError),
  * and more than 10 message attributes.
  */
-import { type MessageAttributeValue, type PublishBatchRequestEntry, PublishBatchCommand } from '@aws-sdk/client-sns';
+import {
+  type MessageAttributeValue,
+  PublishBatchCommand,
+  type PublishBatchCommandOutput,
+  type PublishBatchRequestEntry,
+} from '@aws-sdk/client-sns';
 import { type OutgoingMessage, OversizeError, PartialPublishError, ValidationError } from '@eventwire/core';
-import { isNotFound, transportError } from './clients.ts';
 import type { Clients } from './clients.ts';
+import { isNotFound, transportError } from './clients.ts';
 import { messageGroupId } from './names.ts';
 import type { Topology } from './topology.ts';
 
@@ -34,7 +39,9 @@ interface Prepared {
 }
 
 /** Headers as SNS String attributes (raw delivery turns them into SQS message attributes). */
-export function toAttributes(headers: Record<string, string>): Record<string, MessageAttributeValue> | undefined {
+export function toAttributes(
+  headers: Record<string, string>,
+): Record<string, MessageAttributeValue> | undefined {
   const entries = Object.entries(headers).filter(([, v]) => v !== '');
   if (entries.length === 0) return undefined;
   if (entries.length > MAX_ATTRIBUTES) {
@@ -46,10 +53,16 @@ export function toAttributes(headers: Record<string, string>): Record<string, Me
 }
 
 /** Size as AWS counts it: body, plus name, type and value of every attribute. */
-export function messageBytes(body: string, attributes: Record<string, MessageAttributeValue> | undefined): number {
+export function messageBytes(
+  body: string,
+  attributes: Record<string, MessageAttributeValue> | undefined,
+): number {
   let bytes = Buffer.byteLength(body);
   for (const [name, value] of Object.entries(attributes ?? {})) {
-    bytes += Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '');
+    bytes +=
+      Buffer.byteLength(name) +
+      Buffer.byteLength(value.DataType ?? '') +
+      Buffer.byteLength(value.StringValue ?? '');
   }
   return bytes;
 }
@@ -129,7 +142,13 @@ export class Publisher {
   #enqueue(p: Prepared): Promise<unknown | undefined> {
     let queue = this.#queues.get(p.topic);
     if (!queue) {
-      queue = { topic: p.topic, fifo: this.#topology.isFifo(p.topic), waiting: [], inFlight: 0, scheduled: false };
+      queue = {
+        topic: p.topic,
+        fifo: this.#topology.isFifo(p.topic),
+        waiting: [],
+        inFlight: 0,
+        scheduled: false,
+      };
       this.#queues.set(p.topic, queue);
     }
     const q = queue;
@@ -168,7 +187,8 @@ export class Publisher {
   }
 
   async #slot(): Promise<void> {
-    while (this.#inFlight >= PARALLEL_BATCHES) await new Promise<void>((resolve) => this.#blocked.push(resolve));
+    while (this.#inFlight >= PARALLEL_BATCHES)
+      await new Promise<void>((resolve) => this.#blocked.push(resolve));
     this.#inFlight++;
   }
 
@@ -182,22 +202,29 @@ export class Publisher {
     const entries = batch.map((w, i) => ({ ...w.entry, Id: String(i) }));
     try {
       let info = await this.#topology.topic(topic);
-      let out;
+      let out: PublishBatchCommandOutput;
       try {
-        out = await this.#clients.sns.send(new PublishBatchCommand({ TopicArn: info.arn, PublishBatchRequestEntries: entries }));
+        out = await this.#clients.sns.send(
+          new PublishBatchCommand({ TopicArn: info.arn, PublishBatchRequestEntries: entries }),
+        );
       } catch (error) {
         if (!isNotFound(error)) throw error;
         // The topic was deleted (or an emulator lost its state): create it again, once.
         this.#topology.forget(topic);
         info = await this.#topology.topic(topic);
-        out = await this.#clients.sns.send(new PublishBatchCommand({ TopicArn: info.arn, PublishBatchRequestEntries: entries }));
+        out = await this.#clients.sns.send(
+          new PublishBatchCommand({ TopicArn: info.arn, PublishBatchRequestEntries: entries }),
+        );
       }
       // An entry counts as accepted only when SNS says so: an entry missing from both lists
       // (emulators do that) is not.
       const accepted = new Set((out.Successful ?? []).map((s) => s.Id));
       const refusals = new Map((out.Failed ?? []).map((f) => [f.Id, f]));
       batch.forEach((w, i) => {
-        if (accepted.has(String(i))) return w.done(undefined);
+        if (accepted.has(String(i))) {
+          w.done(undefined);
+          return;
+        }
         const refusal = refusals.get(String(i));
         w.done(
           Object.assign(new Error(refusal?.Message ?? 'SNS did not report this entry as accepted'), {

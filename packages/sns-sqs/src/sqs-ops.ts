@@ -49,7 +49,11 @@ export async function changeVisibility(
         const out = await sqs.send(
           new ChangeMessageVisibilityBatchCommand({
             QueueUrl: queueUrl,
-            Entries: chunk.map((ReceiptHandle, i) => ({ Id: String(i), ReceiptHandle, VisibilityTimeout: seconds })),
+            Entries: chunk.map((ReceiptHandle, i) => ({
+              Id: String(i),
+              ReceiptHandle,
+              VisibilityTimeout: seconds,
+            })),
           }),
         );
         failures += out.Failed?.length ?? 0;
@@ -128,7 +132,13 @@ export class BatchDeleter {
         batch.forEach((p, i) => {
           const failure = failed.get(String(i));
           if (!failure) p.resolve();
-          else p.reject(transportError('ack (DeleteMessage)', Object.assign(new Error(failure.Message ?? ''), { name: failure.Code })));
+          else
+            p.reject(
+              transportError(
+                'ack (DeleteMessage)',
+                Object.assign(new Error(failure.Message ?? ''), { name: failure.Code }),
+              ),
+            );
         });
         return;
       } catch (error) {

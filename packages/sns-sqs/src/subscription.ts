@@ -14,7 +14,7 @@
  * - Outages: a failing loop backs off (up to 5 s) and tries again; a queue that disappeared is
  *   created again (topology cache dropped), so consumers survive an emulator restart.
  */
-import { type Message, ReceiveMessageCommand, ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import {
   Credits,
   type IncomingMessage,
@@ -110,7 +110,12 @@ export class SqsSubscription implements TransportSubscription {
     for (const h of unsettled) h.live = false;
     this.#held.clear();
     if (unsettled.length > 0) {
-      await changeVisibility(this.#clients.sqs, this.#info.queueUrl, unsettled.map((h) => h.receipt), 0);
+      await changeVisibility(
+        this.#clients.sqs,
+        this.#info.queueUrl,
+        unsettled.map((h) => h.receipt),
+        0,
+      );
     }
     this.#credits.give(this.#credits.max);
   }
@@ -129,7 +134,11 @@ export class SqsSubscription implements TransportSubscription {
       }
       // Wait for a batch worth of credits while handlers are still settling: one receive of
       // several messages costs SQS (and the bill) what a receive of one does.
-      while (this.#credits.available() < this.#batchThreshold && this.#credits.available() < this.#credits.max && !this.#stopped) {
+      while (
+        this.#credits.available() < this.#batchThreshold &&
+        this.#credits.available() < this.#credits.max &&
+        !this.#stopped
+      ) {
         await new Promise<void>((resolve) => this.#creditWaiters.push(resolve));
       }
       const want = Math.min(10, this.#credits.available());
@@ -161,7 +170,12 @@ export class SqsSubscription implements TransportSubscription {
         // Received while closing: nobody will handle them here, so they go back at once.
         this.#giveCredit(messages.length);
         if (messages.length > 0) {
-          await changeVisibility(this.#clients.sqs, this.#info.queueUrl, messages.map((m) => m.ReceiptHandle!), 0);
+          await changeVisibility(
+            this.#clients.sqs,
+            this.#info.queueUrl,
+            messages.map((m) => m.ReceiptHandle!),
+            0,
+          );
         }
         return;
       }

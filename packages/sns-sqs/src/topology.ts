@@ -6,7 +6,12 @@
  * concurrent callers sharing one in-flight creation.
  */
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, GetQueueUrlCommand, type QueueAttributeName, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  GetQueueUrlCommand,
+  type QueueAttributeName,
+  SetQueueAttributesCommand,
+} from '@aws-sdk/client-sqs';
 import type { Clients } from './clients.ts';
 import { queueNames, topicName } from './names.ts';
 import type { ResolvedOptions } from './options.ts';
@@ -54,7 +59,8 @@ export class Topology {
   forget(topic: string, group?: string): void {
     this.#topics.delete(topic);
     if (group !== undefined) this.#groups.delete(`${topic}\u0000${group}`);
-    else for (const key of this.#groups.keys()) if (key.startsWith(`${topic}\u0000`)) this.#groups.delete(key);
+    else
+      for (const key of this.#groups.keys()) if (key.startsWith(`${topic}\u0000`)) this.#groups.delete(key);
   }
 
   #cached<T>(cache: Map<string, Promise<T>>, key: string, create: () => Promise<T>): Promise<T> {
@@ -72,9 +78,14 @@ export class Topology {
 
   async #createTopic(topic: string): Promise<TopicInfo> {
     const fifo = this.isFifo(topic);
-    const attributes: Record<string, string> = fifo ? { FifoTopic: 'true', ContentBasedDeduplication: 'false' } : {};
+    const attributes: Record<string, string> = fifo
+      ? { FifoTopic: 'true', ContentBasedDeduplication: 'false' }
+      : {};
     const out = await this.#clients.sns.send(
-      new CreateTopicCommand({ Name: topicName(this.#options.namePrefix, topic, fifo), Attributes: attributes }),
+      new CreateTopicCommand({
+        Name: topicName(this.#options.namePrefix, topic, fifo),
+        Attributes: attributes,
+      }),
     );
     return { arn: out.TopicArn!, fifo };
   }
@@ -96,7 +107,10 @@ export class Topology {
     const queueArn = arnOf(names.queue);
     const queueUrl = await this.#createQueue(names.queue, {
       ...common,
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: this.#options.maxReceiveCount }),
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: dlqArn,
+        maxReceiveCount: this.#options.maxReceiveCount,
+      }),
       Policy: JSON.stringify({
         Version: '2012-10-17',
         Statement: [
@@ -131,7 +145,9 @@ export class Topology {
    */
   async #createQueue(name: string, attributes: Partial<Record<QueueAttributeName, string>>): Promise<string> {
     try {
-      const out = await this.#clients.sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+      const out = await this.#clients.sqs.send(
+        new CreateQueueCommand({ QueueName: name, Attributes: attributes }),
+      );
       return out.QueueUrl!;
     } catch (error) {
       if (!/QueueNameExists|QueueAlreadyExists/.test((error as Error).name)) throw error;

@@ -6,13 +6,13 @@ import { ListTopicsCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, ListQueuesCommand } from '@aws-sdk/client-sqs';
 import type {
   Capabilities,
+  IncomingMessage,
   OutgoingMessage,
   StartFrom,
   SubscriptionSpec,
   Transport,
   TransportHealth,
   TransportSubscription,
-  IncomingMessage,
 } from '@eventwire/core';
 import { createClients, describe, transportError } from './clients.ts';
 import { SqsDeadLetters } from './dead-letters.ts';
@@ -89,7 +89,10 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
       }
     },
 
-    async subscribe(spec: SubscriptionSpec, onMessage: (message: IncomingMessage) => void): Promise<TransportSubscription> {
+    async subscribe(
+      spec: SubscriptionSpec,
+      onMessage: (message: IncomingMessage) => void,
+    ): Promise<TransportSubscription> {
       const subscription = new SqsSubscription(clients, topology, deadLetters, resolved, spec, onMessage);
       await subscription.start();
       subscriptions.add(subscription);
@@ -116,7 +119,11 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
       const out = await clients.sqs.send(
         new GetQueueAttributesCommand({
           QueueUrl: info.queueUrl,
-          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+          AttributeNames: [
+            'ApproximateNumberOfMessages',
+            'ApproximateNumberOfMessagesNotVisible',
+            'ApproximateNumberOfMessagesDelayed',
+          ],
         }),
       );
       const a = out.Attributes ?? {};

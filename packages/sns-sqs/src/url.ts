@@ -8,23 +8,36 @@
 import { ConfigError, redactUrl } from '@eventwire/core';
 import type { SnsSqsOptions } from './options.ts';
 
-const KNOWN = new Set(['endpoint', 'fifo', 'prefix', 'waitTimeSeconds', 'maxReceiveCount', 'maxPollers', 'retentionSeconds']);
+const KNOWN = new Set([
+  'endpoint',
+  'fifo',
+  'prefix',
+  'waitTimeSeconds',
+  'maxReceiveCount',
+  'maxPollers',
+  'retentionSeconds',
+]);
 
 export function parseUrl(url: string): SnsSqsOptions {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigError(`invalid sns-sqs URL "${redactUrl(url)}": expected sns-sqs://<region>?endpoint=<url>`);
+    throw new ConfigError(
+      `invalid sns-sqs URL "${redactUrl(url)}": expected sns-sqs://<region>?endpoint=<url>`,
+    );
   }
   if (parsed.protocol !== 'sns-sqs:') throw new ConfigError(`not an sns-sqs URL: "${redactUrl(url)}"`);
   if (parsed.username || parsed.password) {
-    throw new ConfigError('sns-sqs URLs carry no credentials: use the AWS default chain or the `credentials` option of snsSqs()');
+    throw new ConfigError(
+      'sns-sqs URLs carry no credentials: use the AWS default chain or the `credentials` option of snsSqs()',
+    );
   }
   const options: SnsSqsOptions = {};
   if (parsed.hostname) options.region = parsed.hostname;
   for (const key of parsed.searchParams.keys()) {
-    if (!KNOWN.has(key)) throw new ConfigError(`unknown sns-sqs URL parameter "${key}" (known: ${[...KNOWN].join(', ')})`);
+    if (!KNOWN.has(key))
+      throw new ConfigError(`unknown sns-sqs URL parameter "${key}" (known: ${[...KNOWN].join(', ')})`);
   }
   const q = parsed.searchParams;
   const endpoint = q.get('endpoint');
@@ -47,7 +60,8 @@ export function parseUrl(url: string): SnsSqsOptions {
     const value = q.get(name);
     if (value === null) return undefined;
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new ConfigError(`sns-sqs URL: ${name} must be a non-negative integer`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new ConfigError(`sns-sqs URL: ${name} must be a non-negative integer`);
     return n;
   };
   const wait = int('waitTimeSeconds');

@@ -15,11 +15,23 @@ import {
 import { waitFor } from '@eventwire/testing';
 import { afterEach, describe, expect, test } from 'vitest';
 import { describeBroker, SNS_SQS_URL } from '../../../test/support/brokers.ts';
-import { MAX_MESSAGE_BYTES, messageGroupId, parseUrl, queueNames, snsSqs, topicName, transportFromUrl } from '../src/index.ts';
+import {
+  MAX_MESSAGE_BYTES,
+  messageGroupId,
+  parseUrl,
+  queueNames,
+  snsSqs,
+  topicName,
+  transportFromUrl,
+} from '../src/index.ts';
 
 describe('sns-sqs URL and names', () => {
   test('parses region, endpoint and options', () => {
-    expect(parseUrl('sns-sqs://eu-west-1?endpoint=http://127.0.0.1:4566&fifo=true&prefix=prod-&waitTimeSeconds=2&maxReceiveCount=7')).toEqual({
+    expect(
+      parseUrl(
+        'sns-sqs://eu-west-1?endpoint=http://127.0.0.1:4566&fifo=true&prefix=prod-&waitTimeSeconds=2&maxReceiveCount=7',
+      ),
+    ).toEqual({
       region: 'eu-west-1',
       endpoint: 'http://127.0.0.1:4566',
       fifo: true,
@@ -54,14 +66,22 @@ describe('sns-sqs URL and names', () => {
 
   test('publish refuses what SQS cannot carry before sending anything', async () => {
     // An unreachable endpoint: a refusal must come before any network call.
-    const transport = snsSqs({ endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
-    const msg = (body: Uint8Array, headers: Record<string, string> = { 'content-type': STRUCTURED_CONTENT_TYPE }) => ({
+    const transport = snsSqs({
+      endpoint: 'http://127.0.0.1:9',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+    });
+    const msg = (
+      body: Uint8Array,
+      headers: Record<string, string> = { 'content-type': STRUCTURED_CONTENT_TYPE },
+    ) => ({
       topic: 't',
       id: randomUUID(),
       headers,
       body,
     });
-    await expect(transport.publish([msg(Buffer.alloc(MAX_MESSAGE_BYTES, 'a'))])).rejects.toBeInstanceOf(OversizeError);
+    await expect(transport.publish([msg(Buffer.alloc(MAX_MESSAGE_BYTES, 'a'))])).rejects.toBeInstanceOf(
+      OversizeError,
+    );
     await expect(transport.publish([msg(Buffer.alloc(0))])).rejects.toBeInstanceOf(ValidationError);
     await expect(transport.publish([msg(Buffer.from([0xff, 0xfe]))])).rejects.toBeInstanceOf(ValidationError);
     const eleven = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`h${i}`, 'v']));
@@ -85,7 +105,15 @@ describeBroker('sns-sqs', () => {
     return { topic: `ewtest-${run}`, group: `g-${run}` };
   };
   const body = (n: number) =>
-    Buffer.from(JSON.stringify({ specversion: '1.0', id: randomUUID(), type: 't.happened', source: 'test', data: { n } }));
+    Buffer.from(
+      JSON.stringify({
+        specversion: '1.0',
+        id: randomUUID(),
+        type: 't.happened',
+        source: 'test',
+        data: { n },
+      }),
+    );
   const spec = (topic: string, group: string, leaseMs: number) => ({
     topic,
     group,
@@ -129,7 +157,14 @@ describeBroker('sns-sqs', () => {
     const got: IncomingMessage[] = [];
     const sub = await t.subscribe(spec(topic, group, 30_000), (m) => void got.push(m));
     const original = body(7);
-    await t.publish([{ topic, id: randomUUID(), headers: { 'content-type': STRUCTURED_CONTENT_TYPE, traceparent: 'x' }, body: original }]);
+    await t.publish([
+      {
+        topic,
+        id: randomUUID(),
+        headers: { 'content-type': STRUCTURED_CONTENT_TYPE, traceparent: 'x' },
+        body: original,
+      },
+    ]);
     await waitFor(() => got.length === 1, { timeoutMs: 15_000 });
     const now = new Date().toISOString();
     await got[0]!.deadLetter({
@@ -142,7 +177,11 @@ describeBroker('sns-sqs', () => {
       lastFailedAt: now,
     });
     const [record] = await t.deadLetters.list(topic, group);
-    expect(record).toMatchObject({ reason: 'non_retryable', attempts: 1, error: { name: 'Boom', message: 'it broke' } });
+    expect(record).toMatchObject({
+      reason: 'non_retryable',
+      attempts: 1,
+      error: { name: 'Boom', message: 'it broke' },
+    });
     expect(Buffer.from(record!.message.body).equals(original)).toBe(true);
     expect(record!.message.headers).toEqual({ 'content-type': STRUCTURED_CONTENT_TYPE, traceparent: 'x' });
     expect(await t.deadLetters.replay(topic, group)).toBe(1);
@@ -169,10 +208,13 @@ describeBroker('sns-sqs', () => {
     // ...and the next receive finds it moved by SQS.
     const after: IncomingMessage[] = [];
     const sub = await t.subscribe(spec(topic, group, 30_000), (m) => void after.push(m));
-    const records = await waitFor(async () => {
-      const list = await t.deadLetters.list(topic, group);
-      return list.length > 0 ? list : undefined;
-    }, { timeoutMs: 15_000 });
+    const records = await waitFor(
+      async () => {
+        const list = await t.deadLetters.list(topic, group);
+        return list.length > 0 ? list : undefined;
+      },
+      { timeoutMs: 15_000 },
+    );
     expect(records[0]).toMatchObject({ reason: 'max_attempts', error: { name: 'RedrivePolicy' } });
     expect(after).toHaveLength(0);
     await sub.close();

@@ -6,7 +6,8 @@
  *   node --conditions=source bench/tracing.bench.ts [events-per-round] [rounds]
  *   EVENTWIRE_URL=redis://127.0.0.1:56379 node --conditions=source bench/tracing.bench.ts 2000 3
  *   BENCH_DETAIL=1 ...   adds variants that split the cost (sampled, traces/metrics only, no SDK,
- *                        bare context switches); BENCH_ONLY=<substring> keeps matching variants.
+ *                        bare context switches); BENCH_ONLY=<substring> keeps matching variants;
+ *                        BENCH_HOOKS=0 skips the hooks-alone measurement (for profiling).
  *
  * Rounds alternate between the variants so that machine noise (shared CPUs) hits both alike;
  * the reported figure is the median throughput of each variant.
@@ -263,7 +264,7 @@ console.log(`spans exported: ${exported} (2 per event per traced round, warm-up 
 // The middleware alone: CPU per event of its publish + process hooks around an empty `next`,
 // against the CPU per event of the whole pipeline without tracing measured above. This is the
 // steadiest figure on a shared machine (no broker, no queueing, no scheduling in it).
-{
+if (process.env.BENCH_HOOKS !== '0') {
   const hookVariants: [string, ReturnType<typeof openTelemetry>][] = [
     ['otel always-on, traces + metrics', openTelemetry({ tracerProvider, meterProvider })],
     ['otel 10% sampled', openTelemetry({ tracerProvider: sampledProvider, meterProvider })],

@@ -193,10 +193,11 @@ function envelopeFrom(attributes: Record<string, string>, data: unknown): Envelo
   if (attributes.causationid !== undefined) envelope.causationId = attributes.causationid;
   if (attributes.traceparent !== undefined) envelope.traceparent = attributes.traceparent;
   if (attributes.tracestate !== undefined) envelope.tracestate = attributes.tracestate;
-  for (const [key, value] of Object.entries(attributes)) {
+  // for...in, not Object.entries: this runs for every message received.
+  for (const key in attributes) {
     if (KNOWN_ATTRIBUTES.has(key) || key.startsWith('ew')) continue;
     envelope.extensions ??= {};
-    envelope.extensions[key] = value;
+    envelope.extensions[key] = attributes[key]!;
   }
   return envelope;
 }

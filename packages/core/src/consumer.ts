@@ -125,7 +125,7 @@ export class GroupConsumer {
   readonly #processHooks: NonNullable<Middleware['process']>[];
   readonly #ready: Task[] = [];
   readonly #busyKeys = new Map<string, Task[]>();
-  readonly #running = new Map<Task, AbortController>();
+  readonly #running = new Map<Task, TaskControl>();
   readonly #firstFailure = new Map<string, string>();
   #subscription: TransportSubscription | undefined;
   #stopping = false;
@@ -244,7 +244,7 @@ export class GroupConsumer {
     const concurrency = this.#options.concurrency ?? 1;
     while (!this.#stopping && this.#running.size < concurrency && this.#ready.length > 0) {
       const task = this.#ready.shift()!;
-      const controller = new AbortController();
+      const controller = new TaskControl();
       this.#running.set(task, controller);
       this.#stats.running = this.#running.size;
       void this.#run(task, controller)
@@ -272,7 +272,7 @@ export class GroupConsumer {
     else this.#busyKeys.delete(task.key);
   }
 
-  async #run(task: Task, controller: AbortController): Promise<void> {
+  async #run(task: Task, controller: TaskControl): Promise<void> {
     const { message, envelope, route } = task;
     const info = this.#info(message.attempt);
     let data: unknown;
@@ -295,7 +295,7 @@ export class GroupConsumer {
       if (this.#aborting) return;
       return this.#fail(message, event, route, error);
     }
-    if (this.#aborting && controller.signal.aborted) return;
+    if (this.#aborting && controller.aborted) return;
     await this.#settle(() => message.ack());
     this.#firstFailure.delete(envelope.id);
     const durationMs = performance.now() - started;
@@ -307,7 +307,7 @@ export class GroupConsumer {
     route: TypeRoute,
     event: Envelope,
     attempt: number,
-    controller: AbortController,
+    controller: TaskControl,
   ): Promise<boolean> {
     const { options, handler } = route;
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? 30_000;
@@ -316,7 +316,10 @@ export class GroupConsumer {
     const call = async (scope: { tx?: unknown }) => {
       const ctx: HandlerContext = {
         attempt,
-        signal: controller.signal,
+        // Built on first use, like the logger: an AbortController per event is costly.
+        get signal() {
+          return controller.signal;
+        },
         topic: this.topic,
         group: this.group,
         // Built on first use: most handlers never log, and this runs per event.
@@ -328,11 +331,13 @@ export class GroupConsumer {
           this.#deps.publishChild(event, definition, data, childOptions) as Promise<Envelope<any>>,
       };
       if (scope.tx !== undefined) ctx.tx = scope.tx;
-      await withTimeout(
-        Promise.resolve().then(() => handler(event, ctx)),
-        timeoutMs,
-        controller,
-      );
+      let work: Promise<void>;
+      try {
+        work = Promise.resolve(handler(event, ctx));
+      } catch (error) {
+        work = Promise.reject(error);
+      }
+      await controller.race(work, timeoutMs);
     };
     const inbox = options.idempotency ?? this.#options.idempotency;
     if (!inbox) {
@@ -428,25 +433,51 @@ function errorSummary(error: unknown): { name: string; code?: string; message: s
   return { name: 'NonError', message: String(error) };
 }
 
-function withTimeout(work: Promise<void>, timeoutMs: number, controller: AbortController): Promise<void> {
-  const { signal } = controller;
-  return new Promise<void>((resolve, reject) => {
-    const finish = (error?: unknown) => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    const onAbort = () => finish(signal.reason ?? new Error('aborted'));
-    const timer = setTimeout(() => {
-      const error = new HandlerTimeoutError(timeoutMs);
-      finish(error);
-      controller.abort(error);
-    }, timeoutMs);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      () => finish(),
-      (error) => finish(error ?? new Error('handler rejected without a reason')),
-    );
-  });
+/**
+ * Cancellation of one handler run. The AbortController behind `ctx.signal` is only created when
+ * the handler reads it: most handlers never do, and creating one per event showed in profiles.
+ */
+class TaskControl {
+  aborted = false;
+  #reason: unknown;
+  #controller: AbortController | undefined;
+  #onAbort: ((reason: unknown) => void) | undefined;
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    this.#onAbort?.(reason);
+  }
+
+  /** Runs `work`, rejecting early when aborted or when `timeoutMs` passes (which aborts). */
+  race(work: Promise<void>, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => this.abort(new HandlerTimeoutError(timeoutMs)), timeoutMs);
+      this.#onAbort = (reason) => {
+        clearTimeout(timer);
+        reject(reason);
+      };
+      if (this.aborted) this.#onAbort(this.#reason);
+      work.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error ?? new Error('handler rejected without a reason'));
+        },
+      );
+    });
+  }
 }

@@ -5,7 +5,7 @@
  *   node scripts/run-vitest.ts <label> [vitest arguments...]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -40,6 +40,9 @@ export function runVitest(label: string, args: string[]): number {
   let skipped = 0;
   if (!existsSync(report)) {
     console.log(`${label}: vitest wrote no report`);
+    if (process.env.EW_SUMMARY_FILE) {
+      appendFileSync(process.env.EW_SUMMARY_FILE, `${JSON.stringify({ label, passed: 0, failed: 1, skipped: 0 })}\n`);
+    }
     return 1;
   }
   const json = JSON.parse(readFileSync(report, 'utf8')) as { testResults: FileResult[] };
@@ -61,6 +64,10 @@ export function runVitest(label: string, args: string[]): number {
     }
   }
   console.log(`${label}: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+  // scripts/test-all.sh adds the counts of every run up into one closing line.
+  if (process.env.EW_SUMMARY_FILE) {
+    appendFileSync(process.env.EW_SUMMARY_FILE, `${JSON.stringify({ label, passed, failed, skipped })}\n`);
+  }
   return failed > 0 || result.status !== 0 ? 1 : 0;
 }
 

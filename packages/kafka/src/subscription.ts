@@ -25,6 +25,7 @@ import {
 } from '@eventwire/core';
 import type { ClientGroupConsumer, ClientRecord, KafkaClient, PartitionOffsets } from './client.ts';
 import { fromKafkaHeaders } from './headers.ts';
+import { Queue } from './queue.ts';
 import type { ResolvedKafkaOptions } from './options.ts';
 import { describeError } from './retry.ts';
 import { kafkaGroupId } from './topology.ts';
@@ -45,9 +46,9 @@ class PartitionState {
   /** One past the highest offset received: a re-fetch after a rejoin is recognised and skipped. */
   next = -1n;
   /** Every received entry not yet finished, in offset order (finished ones are trimmed from the front). */
-  readonly open: Entry[] = [];
+  readonly open = new Queue<Entry>();
   /** Received and waiting for a credit. */
-  ready: Entry[] = [];
+  readonly ready = new Queue<Entry>();
   /** Entries waiting behind the unfinished message of their key, in offset order. */
   readonly held = new Map<string, Entry[]>();
   /** Per key, the one message delivered (or in retry backoff) and not finished yet. */
@@ -68,8 +69,8 @@ class PartitionState {
 
   /** The offset to commit: the lowest unfinished one, or one past everything received. */
   commitPoint(): bigint {
-    while (this.open.length > 0 && this.open[0]!.done) this.open.shift();
-    return this.open[0]?.record.offset ?? this.next;
+    while (this.open.first()?.done) this.open.shift();
+    return this.open.first()?.record.offset ?? this.next;
   }
 }
 
@@ -88,6 +89,9 @@ export class KafkaSubscription implements TransportSubscription {
   readonly #onMessage: (message: IncomingMessage) => void;
   readonly #credits: Credits;
   readonly #partitions = new Map<number, PartitionState>();
+  /** The values of #partitions, kept as an array for the hot delivery loop. */
+  #states: PartitionState[] = [];
+  #paused = 0;
   readonly #consumer: ClientGroupConsumer;
   /** Pause a partition above this many buffered records, resume below half of it. */
   readonly #highWater: number;
@@ -150,6 +154,7 @@ export class KafkaSubscription implements TransportSubscription {
       await this.#consumer.close();
     } finally {
       this.#partitions.clear();
+      this.#refresh();
       this.#deps.onClosed(this);
     }
   }
@@ -163,9 +168,12 @@ export class KafkaSubscription implements TransportSubscription {
       // Revoked: abandon its work without committing past it. Settles arriving later for its
       // messages are stale and ignored; the new owner starts from the committed offset.
       for (const t of state.timers) clearTimeout(t);
+      // Unpause at the client too, or the partition would stay paused if it comes back.
+      if (state.paused) this.#consumer.resume(p);
       this.#partitions.delete(p);
     }
     for (const p of now) if (!this.#partitions.has(p)) this.#partitions.set(p, new PartitionState(p));
+    this.#refresh();
   }
 
   #received(partition: number, records: readonly ClientRecord[]): void {
@@ -174,6 +182,7 @@ export class KafkaSubscription implements TransportSubscription {
     if (!state) {
       state = new PartitionState(partition);
       this.#partitions.set(partition, state);
+      this.#refresh();
     }
     for (const record of records) {
       if (state.next >= 0n && record.offset < state.next) continue;
@@ -185,16 +194,22 @@ export class KafkaSubscription implements TransportSubscription {
     }
     if (!state.paused && state.buffered() > this.#highWater) {
       state.paused = true;
+      this.#paused++;
       this.#consumer.pause(partition);
     }
     this.#pump();
+  }
+
+  #refresh(): void {
+    this.#states = [...this.#partitions.values()];
+    this.#paused = this.#states.filter((s) => s.paused).length;
   }
 
   // ------------------------------------------------------------------ delivery
 
   #pump(): void {
     if (this.#closed) return;
-    const states = [...this.#partitions.values()];
+    const states = this.#states;
     let idle = 0;
     // Round robin over partitions, one message at a time, while credits last.
     while (this.#credits.available() > 0 && states.length > 0 && idle < states.length) {
@@ -218,9 +233,11 @@ export class KafkaSubscription implements TransportSubscription {
       }
       this.#deliver(entry);
     }
+    if (this.#paused === 0) return;
     for (const state of states) {
       if (state.paused && state.buffered() <= this.#highWater / 2) {
         state.paused = false;
+        this.#paused--;
         this.#consumer.resume(state.partition);
       }
     }

@@ -79,7 +79,12 @@ export function defineRoundTripTests(name: string, target: RoundTripTarget): voi
 
       const spans = await waitFor(() => {
         const all = h.spans();
-        return byName(all, `process ${EmailSent.topic}`).length === 1 && all;
+        // On the memory transport the child is handled inside the parent's handler: wait for both.
+        return (
+          byName(all, `process ${EmailSent.topic}`).length === 1 &&
+          byName(all, `process ${SignedUp.topic}`).length === 1 &&
+          all
+        );
       }, 'the child event to be processed');
 
       const [send] = byName(spans, `send ${SignedUp.topic}`);
@@ -160,7 +165,12 @@ export function defineRoundTripTests(name: string, target: RoundTripTarget): voi
       const published = await bus.publish(SignedUp, { email: 'a@example.com' });
       const spans = await waitFor(() => {
         const all = h.spans();
-        return byName(all, `process ${EmailSent.topic}`).length === 1 && all;
+        // On the memory transport the child is handled inside the parent's handler: wait for both.
+        return (
+          byName(all, `process ${EmailSent.topic}`).length === 1 &&
+          byName(all, `process ${SignedUp.topic}`).length === 1 &&
+          all
+        );
       }, 'the child event to be processed');
       const [send] = byName(spans, `send ${SignedUp.topic}`);
       const [proc] = byName(spans, `process ${SignedUp.topic}`);

@@ -164,9 +164,11 @@ export class PullSubscription implements TransportSubscription {
     const request = this.#requests.get(id);
     if (!request) return;
     this.#requests.delete(id);
-    // Late arrivals for it are lost to us after this; the server stops delivering to a
-    // request once it sees no interest, and anything in between comes back after ack_wait.
-    request.sub.unsubscribe();
+    // Fulfilled: nothing more can come. Otherwise (expired, refused, forgotten) drain: the
+    // server stops serving a request once it sees no interest, and whatever it sent before
+    // that still reaches #onMsg, which hands it back since the request is no longer known.
+    if (request.remaining > 0) void request.sub.drain().catch(() => {});
+    else request.sub.unsubscribe();
     if (request.remaining > 0) this.#credits.give(request.remaining);
   }
 
@@ -245,7 +247,7 @@ export class PullSubscription implements TransportSubscription {
     const now = Date.now();
     // Keep the lease of what we hold: ack_wait never redelivers work in progress. Every tick
     // (at most a quarter of the lease apart), for every held message.
-    void working;
+    if (this.#d.connected()) for (const held of this.#held) working(this.#d.nc, held.reply);
     // Two missed heartbeats (or a request well past its expiry): the server forgot it.
     let missed = false;
     for (const [id, request] of this.#requests) {

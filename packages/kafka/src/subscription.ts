@@ -25,8 +25,8 @@ import {
 } from '@eventwire/core';
 import type { ClientGroupConsumer, ClientRecord, KafkaClient, PartitionOffsets } from './client.ts';
 import { fromKafkaHeaders } from './headers.ts';
-import { Queue } from './queue.ts';
 import type { ResolvedKafkaOptions } from './options.ts';
+import { Queue } from './queue.ts';
 import { describeError } from './retry.ts';
 import { kafkaGroupId } from './topology.ts';
 

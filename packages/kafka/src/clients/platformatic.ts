@@ -317,9 +317,22 @@ class PlatformaticGroupConsumer implements ClientGroupConsumer {
     stream.on('close', () => {
       if (!this.#closed && c === this.#consumer) this.#failed(c, new Error('the fetch stream ended'));
     });
-    // Records arrive one by one, in offset order per partition; the transport buffers them.
+    // The stream emits records one by one (in offset order per partition), synchronously for a
+    // fetched batch: collect them and hand each partition's run to the transport at once.
+    let pending: Map<number, ClientRecord[]> | undefined;
     stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => {
-      if (m.topic === o.topic && c === this.#consumer) this.#hooks.onRecords(m.partition, [recordOf(m)]);
+      if (m.topic !== o.topic || c !== this.#consumer) return;
+      if (!pending) {
+        pending = new Map();
+        queueMicrotask(() => {
+          const batch = pending!;
+          pending = undefined;
+          for (const [partition, records] of batch) this.#hooks.onRecords(partition, records);
+        });
+      }
+      const list = pending.get(m.partition);
+      if (list) list.push(recordOf(m));
+      else pending.set(m.partition, [recordOf(m)]);
     });
   }
 

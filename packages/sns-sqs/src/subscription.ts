@@ -51,8 +51,6 @@ export class SqsSubscription implements TransportSubscription {
   #loops: Promise<void>[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
-  readonly #creditWaiters: (() => void)[] = [];
-  readonly #batchThreshold: number;
 
   constructor(
     clients: Clients,
@@ -70,13 +68,10 @@ export class SqsSubscription implements TransportSubscription {
     this.#onMessage = onMessage;
     this.#credits = new Credits(Math.max(1, spec.maxInFlight));
     this.#leaseSeconds = Math.max(1, visibilitySeconds(spec.leaseMs));
-    this.#batchThreshold = Math.min(10, Math.max(1, Math.floor(this.#credits.max / 2)));
   }
 
-  /** Gives a credit back and wakes the poll loops waiting for a batch worth of them. */
   #giveCredit(count = 1): void {
     this.#credits.give(count);
-    for (const wake of this.#creditWaiters.splice(0)) wake();
   }
 
   async start(): Promise<void> {
@@ -100,7 +95,6 @@ export class SqsSubscription implements TransportSubscription {
 
   async #close(): Promise<void> {
     this.#stop.abort();
-    for (const wake of this.#creditWaiters.splice(0)) wake();
     await Promise.allSettled(this.#loops);
     clearInterval(this.#heartbeat);
     // Settles already under way (acks from a graceful drain) finish first.
@@ -131,15 +125,6 @@ export class SqsSubscription implements TransportSubscription {
         await this.#credits.whenAvailable(this.#stop.signal);
       } catch {
         return;
-      }
-      // Wait for a batch worth of credits while handlers are still settling: one receive of
-      // several messages costs SQS (and the bill) what a receive of one does.
-      while (
-        this.#credits.available() < this.#batchThreshold &&
-        this.#credits.available() < this.#credits.max &&
-        !this.#stopped
-      ) {
-        await new Promise<void>((resolve) => this.#creditWaiters.push(resolve));
       }
       const want = Math.min(10, this.#credits.available());
       if (want <= 0 || this.#stopped) continue;

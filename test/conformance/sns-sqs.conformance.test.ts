@@ -2,8 +2,9 @@
  * SNS+SQS conformance against moto (scripts/brokers, `sns-sqs`). moto's wrapper saves its SNS and
  * SQS state on SIGTERM and loads it on start, so broker-restart (15) runs as on the other brokers.
  *
- * EVENTWIRE_SNS_SQS_MODE: `standard` (default) runs standard topics and queues, where 04 and 06
- * are skipped (capability ordering: none); `fifo` runs FIFO topics and queues, where they run.
+ * EVENTWIRE_SNS_SQS_MODE: `standard` (default) runs standard topics and queues, where 04
+ * per-key-order is skipped (capability ordering: none); `fifo` runs FIFO topics and queues, where
+ * it runs.
  *
  * Note on moto (5.2.5): its SendMessage, ReceiveMessage and DeleteMessage walk every message
  * of the queue (ApproximateNumberOfMessages is recomputed on each send), so their cost grows

@@ -1,5 +1,5 @@
 import { createBus, NonRetryableError } from '@eventwire/core';
-import { OrderPlaced, OrderPlacedV2 } from './fixtures/app/events.ts';
+import { OrderPlaced, OrderPlacedV2, UserSignedUp } from './fixtures/app/events.ts';
 import { waitFor } from './harness.ts';
 
 export const order = (n: number) => ({
@@ -28,6 +28,8 @@ export async function seedDeadLetters(url: string, count: number): Promise<{ ids
   );
   bus.subscribe(OrderPlaced, async (e) => void analytics.add(e.id), { group: 'analytics' });
   await bus.start();
+  // Every group the config names exists, so `doctor` finds the topology complete.
+  await bus.transport.ensureGroup(UserSignedUp.topic, 'welcome', 'latest');
   const envelopes = await bus.publishMany(
     OrderPlaced,
     Array.from({ length: count }, (_, i) => ({ data: order(i + 1), options: { subject: `o-${i + 1}` } })),

@@ -15,7 +15,7 @@ export interface NatsTransportOptions {
    * and unlimited unless you set `maxReconnectAttempts`.
    */
   connection?: Partial<NodeConnectionOptions>;
-  /** JetStream client options (`domain`, `apiPrefix`, `timeout`). */
+  /** JetStream client options (`domain`, `apiPrefix`, `timeout`: default 15 s for API requests). */
   jetstream?: JetStreamOptions;
   /**
    * Prefix of every stream and subject this transport creates (`[A-Za-z0-9-]+`). Default `ew`:

@@ -139,8 +139,10 @@ export class NatsTransport implements Transport {
     }
     try {
       // Verifies that JetStream is enabled for this account (an account info request).
-      this.#jsm = await jetstreamManager(nc, this.#options.jetstream);
-      this.#js = jetstream(nc, this.#options.jetstream);
+      // 15 s rather than the client's 5 s: a busy server answers API requests late, not never.
+      const jsOptions = { timeout: 15_000, ...this.#options.jetstream };
+      this.#jsm = await jetstreamManager(nc, jsOptions);
+      this.#js = jetstream(nc, jsOptions);
     } catch (error) {
       await nc.close().catch(() => {});
       throw new TransportError(

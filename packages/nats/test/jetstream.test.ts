@@ -42,7 +42,7 @@ describeBroker('nats', () => {
   afterAll(async () => {
     await Promise.allSettled(transports.map((t) => t.close()));
     if (!admin) return;
-    const jsm = await jetstreamManager(admin);
+    const jsm = await jetstreamManager(admin, { timeout: 20_000 });
     for await (const name of jsm.streams.names())
       if (name.startsWith(`${prefix}_`)) await jsm.streams.delete(name).catch(() => {});
     await admin.close();
@@ -60,7 +60,7 @@ describeBroker('nats', () => {
     };
     await t.publish([message]);
     await t.publish([message]);
-    const jsm = await jetstreamManager(admin);
+    const jsm = await jetstreamManager(admin, { timeout: 20_000 });
     expect((await jsm.streams.info(t.names.stream(topic))).state.messages).toBe(1);
   });
 
@@ -141,7 +141,7 @@ describeBroker('nats', () => {
     await bus.start();
     await bus.publish(Event, { n: 1 });
     await waitUntil(() => seen.has(1));
-    const jsm = await jetstreamManager(admin);
+    const jsm = await jetstreamManager(admin, { timeout: 20_000 });
     await jsm.consumers.delete(t.names.stream(topic), t.names.consumer(topic, 'g'));
     // The subscription notices (409 consumer deleted, or missed heartbeats) and recreates it;
     // events published once it exists again are delivered.

@@ -110,11 +110,11 @@ const rawConsume = await timed(async () => {
   await Promise.all(
     Array.from({ length: 4 }, async () => {
       while (rawDone < N) {
-        const { rows } = await pool.query<{ id: string; body: Buffer }>(
+        const { rows } = await pool.query<{ id: string; headers: unknown; body: Buffer }>(
           `update raw_queue q set attempts = attempts + 1, lease_until = now() + interval '30 seconds'
            from (select id from raw_queue where status = 'pending' and (lease_until is null or lease_until < now())
                  order by id limit 100 for update skip locked) c
-           where q.id = c.id returning q.id::text, q.body`,
+           where q.id = c.id returning q.id::text, q.headers, q.body`,
         );
         if (rows.length === 0) continue;
         for (const row of rows) JSON.parse(row.body.toString());

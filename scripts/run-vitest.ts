@@ -41,7 +41,10 @@ export function runVitest(label: string, args: string[]): number {
   if (!existsSync(report)) {
     console.log(`${label}: vitest wrote no report`);
     if (process.env.EW_SUMMARY_FILE) {
-      appendFileSync(process.env.EW_SUMMARY_FILE, `${JSON.stringify({ label, passed: 0, failed: 1, skipped: 0 })}\n`);
+      appendFileSync(
+        process.env.EW_SUMMARY_FILE,
+        `${JSON.stringify({ label, passed: 0, failed: 1, skipped: 0 })}\n`,
+      );
     }
     return 1;
   }

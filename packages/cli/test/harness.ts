@@ -147,8 +147,12 @@ export async function cliInProcess(args: readonly string[], options: CliOptions 
   let stdout = '';
   let stderr = '';
   const io = {
-    out: (t: string) => void (stdout += t),
-    err: (t: string) => void (stderr += t),
+    out: (t: string) => {
+      stdout += t;
+    },
+    err: (t: string) => {
+      stderr += t;
+    },
     errIsTty: false,
     inIsTty: false,
   };
@@ -165,7 +169,9 @@ export function tailInProcess(args: readonly string[], options: CliOptions = {})
     isReady = resolve;
   });
   const io = {
-    out: (t: string) => void (stdout += t),
+    out: (t: string) => {
+      stdout += t;
+    },
     err: (t: string) => {
       stderr += t;
       if (stderr.includes('tailing ')) isReady();

@@ -45,7 +45,7 @@ describe('createBus', () => {
         seen.push(`publish ${info.topic} ${envelopes.length}`);
         await next();
       },
-      async process(envelope, info, next) {
+      async process(_envelope, info, next) {
         seen.push(`process ${info.group} attempt ${info.attempt}`);
         await next();
       },

@@ -68,6 +68,16 @@ function recordOf(m: Message<Buffer, Buffer, Buffer, Buffer>): ClientRecord {
   };
 }
 
+/**
+ * The library's clients emit connection failures (a broker restart) as 'error' events; with no
+ * listener Node would crash the process. Every call reports its own failure through its
+ * promise, so the event itself carries nothing more to act on.
+ */
+function quiet<T extends { on(event: 'error', listener: (error: unknown) => void): unknown }>(client: T): T {
+  client.on('error', () => {});
+  return client;
+}
+
 function toBuffer(value: Buffer | Uint8Array): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
@@ -79,19 +89,23 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
   let tool: PltConsumer<Buffer, Buffer, Buffer, Buffer> | undefined;
   let probe: Admin | undefined;
 
-  const getAdmin = () => (admin ??= new Admin(baseOptions(options, 3)));
+  const getAdmin = () => (admin ??= quiet(new Admin(baseOptions(options, 3))));
   const getTool = () =>
-    (tool ??= new Consumer<Buffer, Buffer, Buffer, Buffer>({
-      ...baseOptions(options, 3),
-      groupId: `eventwire-tool-${randomUUID()}`,
-    }));
+    (tool ??= quiet(
+      new Consumer<Buffer, Buffer, Buffer, Buffer>({
+        ...baseOptions(options, 3),
+        groupId: `eventwire-tool-${randomUUID()}`,
+      }),
+    ));
   const getProducer = () =>
-    (producer ??= new Producer<Buffer, Buffer, Buffer, Buffer>({
-      ...baseOptions(options, 3),
-      // Idempotent: the broker drops duplicates of a retried batch; it implies acks=all.
-      idempotent: true,
-      acks: -1,
-    }));
+    (producer ??= quiet(
+      new Producer<Buffer, Buffer, Buffer, Buffer>({
+        ...baseOptions(options, 3),
+        // Idempotent: the broker drops duplicates of a retried batch; it implies acks=all.
+        idempotent: true,
+        acks: -1,
+      }),
+    ));
 
   const client: KafkaClient = {
     name: 'platformatic',
@@ -180,15 +194,17 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
     },
     async read(topic, partition, from, to) {
       if (to <= from) return [];
-      const reader = new Consumer<Buffer, Buffer, Buffer, Buffer>({
-        ...baseOptions(options, 3),
-        groupId: `eventwire-read-${randomUUID()}`,
-        sessionTimeout: options.sessionTimeoutMs,
-        heartbeatInterval: options.heartbeatIntervalMs,
-        rebalanceTimeout: options.rebalanceTimeoutMs,
-        maxWaitTime: 200,
-        autocommit: false,
-      });
+      const reader = quiet(
+        new Consumer<Buffer, Buffer, Buffer, Buffer>({
+          ...baseOptions(options, 3),
+          groupId: `eventwire-read-${randomUUID()}`,
+          sessionTimeout: options.sessionTimeoutMs,
+          heartbeatInterval: options.heartbeatIntervalMs,
+          rebalanceTimeout: options.rebalanceTimeoutMs,
+          maxWaitTime: 200,
+          autocommit: false,
+        }),
+      );
       const out: ClientRecord[] = [];
       try {
         const stream = await reader.consume({
@@ -219,10 +235,12 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
           timeoutMs,
         );
       });
-      probe ??= new Admin({
-        ...baseOptions(options, false),
-        connectTimeout: Math.min(timeoutMs, options.connectionTimeoutMs),
-      });
+      probe ??= quiet(
+        new Admin({
+          ...baseOptions(options, false),
+          connectTimeout: Math.min(timeoutMs, options.connectionTimeoutMs),
+        }),
+      );
       try {
         await Promise.race([probe.metadata({ topics: [], forceUpdate: true }), timeout]);
       } catch (error) {
@@ -295,6 +313,8 @@ class PlatformaticGroupConsumer implements ClientGroupConsumer {
       this.#hooks.onAssigned(assignment);
     });
     c.on('consumer:heartbeat:error', (payload) => this.#failed(c, payload.error));
+    // A connection dropping (broker restart) is emitted as 'error': rejoin, never crash.
+    c.on('error', (error: unknown) => this.#failed(c, error));
     return c;
   }
 

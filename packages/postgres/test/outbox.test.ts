@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { createBus, defineEvent, silentLogger } from '@eventwire/core';
 import { waitFor } from '@eventwire/testing';
 import pg from 'pg';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { z } from 'zod';
 import { POSTGRES_URL, requireBroker } from '../../../test/support/brokers.ts';
 import { driverFor } from '../src/database.ts';
@@ -21,6 +21,15 @@ const available = await requireBroker('postgres');
 const schema = `ew_outbox_test_${randomUUID().slice(0, 8)}`;
 const poolOptions = { connectionString: POSTGRES_URL, options: `-c search_path=${schema}` };
 let pool: pg.Pool;
+// Relay processes of the crash test; killed after each test so none outlives a failure.
+const children: ChildProcess[] = [];
+const track = (proc: ChildProcess) => {
+  children.push(proc);
+  return proc;
+};
+afterEach(() => {
+  for (const proc of children.splice(0)) proc.kill('SIGKILL');
+});
 
 beforeAll(async () => {
   if (!available) return;
@@ -110,35 +119,45 @@ test.runIf(available)(
     await bus.close();
 
     const child = (stallAt: number) =>
-      fork(fileURLToPath(new URL('./fixtures/relay-child.ts', import.meta.url)), {
-        execArgv: ['--conditions=source'],
-        env: {
-          ...process.env,
-          RELAY_DB_URL: POSTGRES_URL,
-          RELAY_SCHEMA: schema,
-          STALL_AT_BATCH: String(stallAt),
-        },
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      });
+      track(
+        fork(fileURLToPath(new URL('./fixtures/relay-child.ts', import.meta.url)), {
+          execArgv: ['--conditions=source'],
+          env: {
+            ...process.env,
+            RELAY_DB_URL: POSTGRES_URL,
+            RELAY_SCHEMA: schema,
+            STALL_AT_BATCH: String(stallAt),
+          },
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        }),
+      );
     const nextMessage = (proc: ChildProcess, match: (m: string) => boolean) =>
       new Promise<string>((resolve, reject) => {
         proc.on('message', (m) => match(String(m)) && resolve(String(m)));
         proc.on('exit', (code) => reject(new Error(`relay child exited with ${code}`)));
       });
 
+    // The doomed relay goes first and stalls inside its second batch (rows locked, events
+    // written, nothing committed); two more relays then race it and each other; it is killed.
     const doomed = child(2);
-    const midBatch = nextMessage(doomed, (m) => m === 'mid-batch');
-    const survivor = child(0);
-    await nextMessage(survivor, (m) => m === 'started');
-    await midBatch;
+    await nextMessage(doomed, (m) => m === 'mid-batch');
+    const racers = [child(0), child(0)];
+    await Promise.all(racers.map((r) => nextMessage(r, (m) => m === 'started')));
     doomed.kill('SIGKILL');
     await waitFor(
       async () => (await pool.query('select count(*)::int as n from ew_outbox')).rows[0].n === 0,
-      { timeoutMs: 60_000 },
+      {
+        timeoutMs: 60_000,
+      },
     );
-    const stopped = nextMessage(survivor, (m) => m.startsWith('relayed'));
-    survivor.send('stop');
-    await stopped;
+    const relayed = await Promise.all(
+      racers.map((r) => {
+        const stopped = nextMessage(r, (m) => m.startsWith('relayed'));
+        r.send('stop');
+        return stopped;
+      }),
+    );
+    expect(relayed).toHaveLength(2);
 
     const { rows } = await pool.query<{ event_id: string; n: number }>(
       'select event_id, count(*)::int as n from ew_messages group by event_id',

@@ -6,7 +6,7 @@
  *   pnpm demo
  *   EVENTWIRE_URL=redis://127.0.0.1:56379 pnpm demo
  */
-import { createBus, resolveTransport } from '@eventwire/core';
+import { createBus, jsonLogger, resolveTransport } from '@eventwire/core';
 import { openPglite, postgresInbox, postgresOutbox, startRelay } from '@eventwire/postgres';
 import { waitFor, withFaults } from '@eventwire/testing';
 import { UserSignedUp } from './events.ts';
@@ -25,6 +25,8 @@ await app.exec(`
 const bus = await createBus({
   url,
   source: 'signup-service',
+  // The timeline already reports dead letters; keep the JSON log for errors only.
+  logger: jsonLogger('error'),
   outbox: postgresOutbox(app),
   middleware: [log.middleware],
 });
@@ -35,6 +37,7 @@ console.log(`eventwire demo on ${bus.transport.name} (${url.replace(/\/\/[^@/]*@
 const billingBus = await createBus({
   transport: withFaults(await resolveTransport(url), { duplicateDeliveries: 2 }),
   source: 'billing',
+  logger: jsonLogger('error'),
   middleware: [log.middleware],
 });
 

@@ -15,6 +15,8 @@ import {
   type Bus,
   type BusOptions,
   createBus,
+  type DeadLetterRecord,
+  type DeadLetters,
   defineEvent,
   type Envelope,
   type EventDefinition,
@@ -688,13 +690,7 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       const published = await producer.publishMany(Event, items(10));
       await rec.waitForCount(9);
       const dead = consumer.deadLetters(Event, group);
-      const [record] = await waitFor(
-        async () => {
-          const list = await dead.list();
-          return list.length > 0 ? list : undefined;
-        },
-        { timeoutMs: 30_000 },
-      );
+      const [record] = await deadLettersAtLeast(dead, 1);
       expect(poisonDeliveries).toBe(3);
       expect(record!.reason).toBe('max_attempts');
       expect(record!.attempts).toBe(3);
@@ -734,13 +730,7 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       ]);
       await producer.publish(Event, { n: 3 });
       const dead = consumer.deadLetters(Event, group);
-      const records = await waitFor(
-        async () => {
-          const list = await dead.list();
-          return list.length >= 3 ? list : undefined;
-        },
-        { timeoutMs: 30_000 },
-      );
+      const records = await deadLettersAtLeast(dead, 3);
       expect(records.map((r) => r.reason).sort()).toEqual([
         'non_retryable',
         'schema_invalid',
@@ -768,13 +758,7 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       const producer = await fx.bus();
       const published = await producer.publishMany(Event, items(5));
       await b.waitForCount(5);
-      const deadA = await waitFor(
-        async () => {
-          const list = await consumer.deadLetters(Event, groupA).list();
-          return list.length >= 5 ? list : undefined;
-        },
-        { timeoutMs: 30_000 },
-      );
+      const deadA = await deadLettersAtLeast(consumer.deadLetters(Event, groupA), 5);
       expect(new Set(deadA.map((r) => r.envelope?.id))).toEqual(new Set(published.map((e) => e.id)));
       expect(await consumer.deadLetters(Event, groupB).list()).toEqual([]);
     });
@@ -1038,13 +1022,7 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
         }
       }
       const dead = consumer.deadLetters(Event, group);
-      const records = await waitFor(
-        async () => {
-          const list = await dead.list();
-          return list.length >= expected ? list : undefined;
-        },
-        { timeoutMs: 30_000 },
-      );
+      const records = await deadLettersAtLeast(dead, expected);
       expect(records).toHaveLength(expected);
       expect(records.filter((r) => r.reason === 'oversize')).toHaveLength(1);
       for (const r of records) {
@@ -1181,6 +1159,17 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       },
     );
   });
+}
+
+/** Waits (30 s at most) until the dead letters hold at least `count` entries; resolves to them. */
+function deadLettersAtLeast(dead: DeadLetters, count: number): Promise<DeadLetterRecord[]> {
+  return waitFor(
+    async () => {
+      const list = await dead.list();
+      return list.length >= count ? list : undefined;
+    },
+    { timeoutMs: 30_000, message: () => `fewer than ${count} dead letters` },
+  );
 }
 
 /** Compares received envelopes with the published ones, field by field, by id. */

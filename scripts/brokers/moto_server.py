@@ -4,6 +4,11 @@ moto holds everything in memory. This wrapper loads a pickle of the SNS and SQS 
 subscriptions, queues, messages) from $EVENTWIRE_MOTO_STATE before serving, and writes it back when
 the server gets SIGTERM or SIGINT, so `brokers.sh restart sns-sqs` keeps data like the other brokers.
 A crash (SIGKILL) loses what changed since the last start. Arguments are moto_server's.
+
+The snapshot must see every request the server answered with success, or a publish acknowledged
+after it would be lost by the restart. So on a stop signal the server first refuses new requests
+with 503 (the AWS SDKs retry those), waits for the requests in progress to finish, and only then
+snapshots.
 """
 
 import copyreg
@@ -63,8 +68,44 @@ def save() -> None:
     log(f"saved state to {STATE} ({len(blob)} bytes)")
 
 
+class Gate:
+    """Counts requests in progress and, once closed, turns new ones away."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.active = 0
+        self.closed = False
+
+    def wrap(self, app):
+        def gated(environ, start_response):
+            with self.cond:
+                if self.closed:
+                    start_response("503 Service Unavailable", [("Connection", "close"), ("Content-Length", "0")])
+                    return [b""]
+                self.active += 1
+            try:
+                # Materialise the body inside the gate: moto does its work while building it.
+                return list(app(environ, start_response))
+            finally:
+                with self.cond:
+                    self.active -= 1
+                    self.cond.notify_all()
+
+        return gated
+
+    def close(self, timeout: float) -> bool:
+        with self.cond:
+            self.closed = True
+            return self.cond.wait_for(lambda: self.active == 0, timeout)
+
+
+GATE = Gate()
+
+
 def stop(_signum, _frame) -> None:
     try:
+        if not GATE.close(timeout=15):
+            log("requests still running after 15 s; saving anyway")
         save()
     finally:
         os._exit(0)
@@ -74,4 +115,6 @@ if __name__ == "__main__":
     load()
     # moto.server.main installs this handler for SIGTERM and SIGINT; make it save first.
     moto.server.signal_handler = stop
+    dispatcher = moto.server.DomainDispatcherApplication
+    moto.server.DomainDispatcherApplication = lambda *a, **k: GATE.wrap(dispatcher(*a, **k))
     moto.server.main(sys.argv[1:])

@@ -5,8 +5,10 @@
  *   node --conditions=source bench/postgres.bench.ts [events=20000]
  *
  * - transport: publish N events in batches of 500, then consume them (claim, handle, ack) with
- *   one subscription, concurrency 64 with 400 messages in flight at most. Raw: the same inserts into one table, then 4 workers
- *   claiming 100 rows at a time with FOR UPDATE SKIP LOCKED and marking them done.
+ *   one subscription, concurrency 64 with 400 messages in flight at most. Raw: the same rows
+ *   (message + one delivery row per registered group, NOTIFY) in batches of 500, then 4 workers
+ *   claiming 100 deliveries at a time with FOR UPDATE SKIP LOCKED under a lease, reading their
+ *   messages, and deleting the deliveries (the ack) before claiming again.
  * - relay: N rows in the outbox moved to the queue. Raw: claim 500 rows SKIP LOCKED, insert
  *   them into a target table, delete them, commit; repeat.
  */
@@ -76,11 +78,24 @@ const ewConsume = await timed(async () => {
 await bus.close();
 
 // --- raw SQL queue
-await pool.query(`create table raw_queue (id bigserial primary key, topic text not null, headers jsonb not null, body bytea not null,
-  status text not null default 'pending', attempts int not null default 0, lease_until timestamptz)`);
-await pool.query(`create index on raw_queue (id) where status = 'pending'`);
+// The same rows a Postgres queue with consumer groups needs by DESIGN.md: one row per message and
+// one delivery row per (message, registered group) carrying attempts, `available_at` (retry
+// delay), a lease and a status (dead letters are rows), written in one statement with a NOTIFY
+// wake-up. What the raw loop leaves out is eventwire's own choices (the (topic, event id) unique
+// index that makes publishing idempotent) and its client-side work (validate, encode, route).
+await pool.query(
+  `create table raw_messages (id bigserial primary key, topic text not null, headers jsonb not null, body bytea not null)`,
+);
+await pool.query(
+  `create table raw_groups (topic text not null, group_name text not null, primary key (topic, group_name))`,
+);
+await pool.query(`create table raw_deliveries (group_name text not null, message_id bigint not null, status text not null default 'pending',
+  attempts int not null default 0, available_at timestamptz not null default now(), lease_until timestamptz,
+  primary key (message_id, group_name))`);
+await pool.query(`create index on raw_deliveries (group_name, message_id) where status = 'pending'`);
+await pool.query(`insert into raw_groups values ('t', 'bench')`);
 // The raw loop writes the same bytes eventwire writes (CloudEvents headers, JSON body), prepared
-// before the clock starts: what it skips is exactly eventwire's work (validate, encode, fan out).
+// before the clock starts: what it skips is exactly eventwire's work (validate, encode).
 const sample = encodeBinary({
   id: '01890a5d-ac96-774b-bcce-b302099a8057',
   type: Event.type,
@@ -102,7 +117,12 @@ const rawPublish = await timed(async () => {
       (_, i) => `('t', $${i * 2 + 1}::jsonb, $${i * 2 + 2}::bytea)`,
     ).join(',');
     const params = Array.from({ length: count }, (_, i) => [rawHeaders[start + i], body]).flat();
-    await pool.query(`insert into raw_queue (topic, headers, body) values ${values}`, params);
+    await pool.query(
+      `with m as (insert into raw_messages (topic, headers, body) values ${values} returning id, topic),
+       d as (insert into raw_deliveries (group_name, message_id) select g.group_name, m.id from m join raw_groups g on g.topic = m.topic)
+       select pg_notify('raw_t', '')`,
+      params,
+    );
   }
 });
 let rawDone = 0;
@@ -110,17 +130,24 @@ const rawConsume = await timed(async () => {
   await Promise.all(
     Array.from({ length: 4 }, async () => {
       while (rawDone < N) {
+        // Claim: lease 100 ready deliveries SKIP LOCKED and read their messages, one statement.
         const { rows } = await pool.query<{ id: string; headers: unknown; body: Buffer }>(
-          `update raw_queue q set attempts = attempts + 1, lease_until = now() + interval '30 seconds'
-           from (select id from raw_queue where status = 'pending' and (lease_until is null or lease_until < now())
-                 order by id limit 100 for update skip locked) c
-           where q.id = c.id returning q.id::text, q.headers, q.body`,
+          `with c as (
+             update raw_deliveries d set attempts = attempts + 1, lease_until = now() + interval '30 seconds'
+             from (select message_id from raw_deliveries
+                   where group_name = 'bench' and status = 'pending' and available_at <= now()
+                     and (lease_until is null or lease_until < now())
+                   order by message_id limit 100 for update skip locked) r
+             where d.group_name = 'bench' and d.message_id = r.message_id returning d.message_id)
+           select m.id::text, m.headers, m.body from c join raw_messages m on m.id = c.message_id`,
         );
         if (rows.length === 0) continue;
         for (const row of rows) JSON.parse(row.body.toString());
-        await pool.query(`update raw_queue set status = 'done' where id = any($1::bigint[])`, [
-          rows.map((r) => r.id),
-        ]);
+        // Ack: the delivery row goes, committed before the worker claims again.
+        await pool.query(
+          `delete from raw_deliveries where group_name = 'bench' and message_id = any($1::bigint[])`,
+          [rows.map((r) => r.id)],
+        );
         rawDone += rows.length;
       }
     }),

@@ -9,10 +9,17 @@ import {
   type DeadLetterStore,
   TARGET_GROUP_HEADER,
 } from '@eventwire/core';
-import type { JetStreamManager, JetStreamPublishOptions, StoredMsg } from '@nats-io/jetstream';
-import type { Msg } from '@nats-io/transport-node';
+import type { JetStreamManager, StoredMsg } from '@nats-io/jetstream';
+import type { Msg, MsgHdrs } from '@nats-io/transport-node';
 import { parseAckSubject } from './ack.ts';
-import { FAILURE_HEADER, fromNatsHeaders, percentDecode, percentEncode, toNatsHeaders } from './headers.ts';
+import {
+  FAILURE_HEADER,
+  fromNatsHeaders,
+  MSG_ID_HEADER,
+  percentDecode,
+  percentEncode,
+  toNatsHeaders,
+} from './headers.ts';
 import type { Names } from './names.ts';
 import { isMessageNotFound, isNotFound, type Topology } from './topology.ts';
 
@@ -20,12 +27,11 @@ import { isMessageNotFound, isNotFound, type Topology } from './topology.ts';
 const FAILURE_LIMIT = 6 * 1024;
 
 export interface DeadLetterDeps {
-  /** JetStream publish, through the transport's publish window. */
-  publish: (subject: string, body: Uint8Array, options: Partial<JetStreamPublishOptions>) => Promise<unknown>;
+  /** JetStream publish (ack awaited) through the transport's publisher; `headers` carry any `Nats-Msg-Id`. */
+  publish: (subject: string, body: Uint8Array, headers: MsgHdrs) => Promise<void>;
   jsm: () => Promise<JetStreamManager>;
   names: Names;
   topology: Topology;
-  publishTimeoutMs: number;
 }
 
 /** The failure as a header value, bounded. */
@@ -58,15 +64,13 @@ export class NatsDeadLetters implements DeadLetterStore {
   async store(msg: Msg, failure: DeadLetterFailure): Promise<void> {
     const { topic, group } = failure;
     await this.#d.topology.ensureDeadLetterStream(topic, group);
-    const headers = toNatsHeaders(fromNatsHeaders(msg.headers), { [FAILURE_HEADER]: encodeFailure(failure) });
     const seq = parseAckSubject(msg.reply)?.streamSeq;
     // Dedup on the original's stream sequence: a dead letter whose `term` got lost and that is
     // dead-lettered again on redelivery is stored once.
-    await this.#d.publish(this.#d.names.deadLetterSubject(topic, group), msg.data, {
-      headers,
-      timeout: this.#d.publishTimeoutMs,
-      ...(seq ? { msgID: `${this.#d.names.stream(topic)}:${seq}` } : {}),
-    });
+    const extra: Record<string, string> = { [FAILURE_HEADER]: encodeFailure(failure) };
+    if (seq) extra[MSG_ID_HEADER] = percentEncode(`${this.#d.names.stream(topic)}:${seq}`);
+    const headers = toNatsHeaders(fromNatsHeaders(msg.headers), extra);
+    await this.#d.publish(this.#d.names.deadLetterSubject(topic, group), msg.data, headers);
   }
 
   async list(topic: string, group: string, options: { limit?: number } = {}): Promise<DeadLetterRecord[]> {
@@ -104,12 +108,11 @@ export class NatsDeadLetters implements DeadLetterStore {
     for (const record of records) {
       // To the group's replay subject: only this group's consumer reads it. The target-group
       // header says the same to anything that reads the stream directly.
-      const headers = toNatsHeaders({ ...record.message.headers, [TARGET_GROUP_HEADER]: group });
-      await this.#d.publish(this.#d.names.replaySubject(topic, group), record.message.body, {
-        headers,
-        msgID: `replay:${stream}:${record.id}`,
-        timeout: this.#d.publishTimeoutMs,
-      });
+      const headers = toNatsHeaders(
+        { ...record.message.headers, [TARGET_GROUP_HEADER]: group },
+        { [MSG_ID_HEADER]: percentEncode(`replay:${stream}:${record.id}`) },
+      );
+      await this.#d.publish(this.#d.names.replaySubject(topic, group), record.message.body, headers);
       await jsm.streams.deleteMessage(stream, Number(record.id)).catch((error: unknown) => {
         if (!isMessageNotFound(error)) throw error;
       });

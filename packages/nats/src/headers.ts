@@ -4,7 +4,7 @@
  * Unicode text (and CR/LF, which would break the header block) survives. eventwire's own
  * control headers (`ew*`) and `content-type` pass through under their own names.
  */
-import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
+import { type MsgHdrs, MsgHdrsImpl } from '@nats-io/transport-node';
 
 export const CE_PREFIX = 'ce-';
 /** Header holding the dead-letter failure (JSON, percent-encoded) on a dead-letter stream. */
@@ -39,31 +39,63 @@ export function percentDecode(value: string): string {
   }
 }
 
-/** WireMessage headers (attribute name to value) to NATS headers. */
-export function toNatsHeaders(headers: Record<string, string>, extra: Record<string, string> = {}): MsgHdrs {
-  const out = natsHeaders();
-  for (const [name, value] of Object.entries(headers)) {
-    const key = name === 'content-type' || name.startsWith('ew') ? name : `${CE_PREFIX}${name}`;
-    out.set(key, percentEncode(value));
+/**
+ * WireMessage headers (attribute name to value) to NATS headers, plus `extra` headers under
+ * their own names, whose values must already be printable ASCII (percent-encoded JSON,
+ * `Nats-Msg-Id`): they are checked, not encoded again.
+ *
+ * Built with `MsgHdrsImpl.fromRecord` rather than `headers().set()`: `set` re-scans every key
+ * already present and validates each value with a regex, quadratic in the header count and a
+ * visible share of publish CPU. Here every value is percent-encoded (printable ASCII only, so no
+ * CR/LF can break the header block) and each distinct name is validated once.
+ */
+export function toNatsHeaders(headers: Record<string, string>, extra?: Record<string, string>): MsgHdrs {
+  const record: Record<string, string[]> = {};
+  for (const name in headers) {
+    const value = headers[name]!;
+    const key = name === 'content-type' || name.startsWith('ew') ? name : CE_PREFIX + name;
+    record[checkedName(key)] = [percentEncode(value)];
   }
-  for (const [name, value] of Object.entries(extra)) out.set(name, value);
-  return out;
+  if (extra) for (const name in extra) record[checkedName(name)] = [checkedValue(extra[name]!)];
+  return MsgHdrsImpl.fromRecord(record);
+}
+
+const PRINTABLE = /^[\x21-\x7e]*$/;
+
+/** A value that goes on the wire as is: printable ASCII (no CR/LF, no spaces to be trimmed). */
+function checkedValue(value: string): string {
+  if (!PRINTABLE.test(value)) throw new TypeError(`invalid NATS header value ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Names validated so far (bounded: names come from a small set of attributes). */
+const validNames = new Set<string>();
+const NAME = /^[\x21-\x39\x3b-\x7e]+$/;
+
+/** A NATS header name: printable ASCII without `:` (what `MsgHdrs.set` would enforce). */
+function checkedName(name: string): string {
+  if (validNames.has(name)) return name;
+  if (!NAME.test(name)) throw new TypeError(`invalid NATS header name ${JSON.stringify(name)}`);
+  if (validNames.size < 1024) validNames.add(name);
+  return name;
 }
 
 /**
  * NATS headers back to WireMessage headers: `ce-` is stripped, names are lower-cased (header
  * names are case-insensitive in the binding), values decoded. Broker headers (`Nats-*`) and
- * the dead-letter failure header are dropped.
+ * the dead-letter failure header are dropped. Walks the entries once (`keys()` + `get()` would
+ * re-scan every key per lookup).
  */
 export function fromNatsHeaders(headers: MsgHdrs | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!headers) return out;
-  for (const key of headers.keys()) {
+  for (const [key, values] of headers) {
+    const value = values[0];
+    if (value === undefined) continue;
     const lower = key.toLowerCase();
-    const value = percentDecode(headers.get(key));
-    if (lower.startsWith(CE_PREFIX)) out[lower.slice(CE_PREFIX.length)] = value;
+    if (lower.startsWith(CE_PREFIX)) out[lower.slice(CE_PREFIX.length)] = percentDecode(value);
     else if (lower === FAILURE_HEADER) continue;
-    else if (lower === 'content-type' || lower.startsWith('ew')) out[lower] = value;
+    else if (lower === 'content-type' || lower.startsWith('ew')) out[lower] = percentDecode(value);
   }
   return out;
 }
@@ -71,7 +103,6 @@ export function fromNatsHeaders(headers: MsgHdrs | undefined): Record<string, st
 /** Bytes the header block takes on the wire (`NATS/1.0\r\n`, `k: v\r\n` lines, final CRLF). */
 export function headerBytes(headers: MsgHdrs): number {
   let bytes = 12;
-  for (const key of headers.keys())
-    for (const v of headers.values(key)) bytes += key.length + 4 + Buffer.byteLength(v);
+  for (const [key, values] of headers) for (const v of values) bytes += key.length + 4 + Buffer.byteLength(v);
   return bytes;
 }

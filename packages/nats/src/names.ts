@@ -52,6 +52,9 @@ export type StreamLayout =
 export class Names {
   readonly prefix: string;
   readonly layout: StreamLayout;
+  /** Topic to subject and stream, memoized: escaping walks every byte, and publish needs both per message. */
+  readonly #subjects = new Map<string, string>();
+  readonly #streams = new Map<string, string>();
 
   constructor(prefix: string, layout: StreamLayout) {
     if (!/^[A-Za-z0-9-]+$/.test(prefix)) {
@@ -64,7 +67,7 @@ export class Names {
   /** The stream that stores a topic's events. */
   stream(topic: string): string {
     if (this.layout.kind === 'single') return this.layout.stream;
-    return bounded(`${this.prefix}_t_${escapeName(topic)}`);
+    return memo(this.#streams, topic, () => bounded(`${this.prefix}_t_${escapeName(topic)}`));
   }
 
   /** The subjects a stream is created with. */
@@ -75,7 +78,7 @@ export class Names {
 
   /** The subject events of a topic are published to. */
   subject(topic: string): string {
-    return `${this.prefix}.t.${topicTokens(topic)}`;
+    return memo(this.#subjects, topic, () => `${this.prefix}.t.${topicTokens(topic)}`);
   }
 
   /**
@@ -102,4 +105,17 @@ export class Names {
   deadLetterSubject(topic: string, group: string): string {
     return `${this.prefix}.dlq.${escapeName(topic)}.${escapeName(group)}`;
   }
+}
+
+/** Topics an application uses are few; the bound only guards against unbounded generated names. */
+const MEMO_LIMIT = 4096;
+
+function memo(cache: Map<string, string>, key: string, compute: () => string): string {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = compute();
+    if (cache.size >= MEMO_LIMIT) cache.clear();
+    cache.set(key, value);
+  }
+  return value;
 }

@@ -21,13 +21,13 @@ import {
   type TransportHealth,
   type TransportSubscription,
 } from '@eventwire/core';
-import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { NatsDeadLetters } from './dead-letters.ts';
-import { headerBytes, MSG_ID_HEADER, toNatsHeaders } from './headers.ts';
+import { headerBytes, MSG_ID_HEADER, percentEncode, toNatsHeaders } from './headers.ts';
 import { Names } from './names.ts';
 import type { NatsTransportOptions } from './options.ts';
-import { PublishWindow } from './publish-window.ts';
+import { JetStreamPublishError, JetStreamPublisher } from './publisher.ts';
 import { PullSubscription } from './pull.ts';
 import { isNotFound, Topology } from './topology.ts';
 
@@ -51,10 +51,9 @@ export class NatsTransport implements Transport {
   readonly #topology: Topology;
   readonly #dead: NatsDeadLetters;
   readonly #subscriptions = new Set<PullSubscription>();
-  readonly #window: PublishWindow;
   #nc: NatsConnection | undefined;
-  #js: JetStreamClient | undefined;
   #jsm: JetStreamManager | undefined;
+  #publisher: JetStreamPublisher | undefined;
   #connecting: Promise<void> | undefined;
   #connected = false;
   #downReason = 'not connected';
@@ -63,7 +62,6 @@ export class NatsTransport implements Transport {
   constructor(options: NatsTransportOptions = {}, internals: NatsTransportInternals = {}) {
     this.#options = options;
     this.#logger = internals.logger ?? silentLogger;
-    this.#window = new PublishWindow(options.maxPendingPublishes ?? 1024);
     this.names = new Names(
       options.prefix ?? 'ew',
       options.stream ? { kind: 'single', stream: options.stream } : { kind: 'per-topic' },
@@ -79,12 +77,13 @@ export class NatsTransport implements Transport {
       maxAckPending: options.maxAckPending ?? 10_000,
     });
     this.#dead = new NatsDeadLetters({
-      publish: (subject, body, options) =>
-        this.#window.run(() => this.#client().publish(subject, body, options)),
+      publish: (subject, body, headers) =>
+        this.#sender()
+          .publish(subject, body, headers, this.#publishTimeout())
+          .then(() => {}),
       jsm: () => Promise.resolve(this.#manager()),
       names: this.names,
       topology: this.#topology,
-      publishTimeoutMs: this.#publishTimeout(),
     });
     this.deadLetters = this.#wrapStore(this.#dead);
     this.capabilities = {
@@ -142,7 +141,6 @@ export class NatsTransport implements Transport {
       // 15 s rather than the client's 5 s: a busy server answers API requests late, not never.
       const jsOptions = { timeout: 15_000, ...this.#options.jetstream };
       this.#jsm = await jetstreamManager(nc, jsOptions);
-      this.#js = jetstream(nc, jsOptions);
     } catch (error) {
       await nc.close().catch(() => {});
       throw new TransportError(
@@ -151,6 +149,10 @@ export class NatsTransport implements Transport {
       );
     }
     this.#nc = nc;
+    this.#publisher = new JetStreamPublisher(nc, {
+      size: this.#options.maxPendingPublishes ?? 1024,
+      inboxPrefix: this.#options.connection?.inboxPrefix,
+    });
     this.#connected = true;
     if (this.#options.maxMessageBytes === undefined) {
       const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
@@ -191,9 +193,9 @@ export class NatsTransport implements Transport {
     return this.#nc;
   }
 
-  #client(): JetStreamClient {
+  #sender(): JetStreamPublisher {
     this.#conn();
-    return this.#js!;
+    return this.#publisher!;
   }
 
   #manager(): JetStreamManager {
@@ -216,12 +218,13 @@ export class NatsTransport implements Transport {
     const nc = this.#conn();
     const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     // Encode and size-check everything first: an oversize message means nothing is sent.
-    const prepared = messages.map((m) => {
-      const headers = toNatsHeaders(m.headers);
-      const bytes = m.body.byteLength + headerBytes(headers) + MSG_ID_HEADER.length + 4 + m.id.length;
+    const prepared: Prepared[] = [];
+    for (const m of messages) {
+      const headers = toNatsHeaders(m.headers, { [MSG_ID_HEADER]: percentEncode(m.id) });
+      const bytes = m.body.byteLength + headerBytes(headers);
       if (bytes > maxPayload) throw new OversizeError(bytes, maxPayload);
-      return { subject: this.names.subject(m.topic), headers, message: m };
-    });
+      prepared.push({ subject: this.names.subject(m.topic), headers, body: m.body });
+    }
     await this.#ensureStreams(messages);
     let pending = prepared.map((_, i) => i);
     let errors = new Map<number, unknown>();
@@ -248,27 +251,28 @@ export class NatsTransport implements Transport {
     );
   }
 
-  async #send(
-    prepared: { subject: string; headers: MsgHdrs; message: OutgoingMessage }[],
-    indexes: number[],
-  ): Promise<Map<number, unknown>> {
-    const js = this.#client();
+  /**
+   * Sends the messages at `indexes` all at once (pipelined on one connection: JetStream stores
+   * them in this order, and their acks come back without a round trip each) and collects the
+   * ones that failed. One promise per message and one for the batch, no `allSettled` layer.
+   */
+  #send(prepared: Prepared[], indexes: number[]): Promise<Map<number, unknown>> {
+    const publisher = this.#sender();
     const timeout = this.#publishTimeout();
-    // All sent at once on one connection: JetStream stores them in this order, and the acks
-    // come back pipelined instead of one round trip per message.
-    const results = await Promise.allSettled(
-      indexes.map((i) => {
-        const p = prepared[i]!;
-        return this.#window.run(() =>
-          js.publish(p.subject, p.message.body, { msgID: p.message.id, headers: p.headers, timeout }),
-        );
-      }),
-    );
     const errors = new Map<number, unknown>();
-    results.forEach((r, k) => {
-      if (r.status === 'rejected') errors.set(indexes[k]!, r.reason);
+    return new Promise((resolve) => {
+      let left = indexes.length;
+      const done = () => {
+        if (--left === 0) resolve(errors);
+      };
+      for (const i of indexes) {
+        const p = prepared[i]!;
+        publisher.publish(p.subject, p.body, p.headers, timeout).then(done, (error: unknown) => {
+          errors.set(i, error);
+          done();
+        });
+      }
     });
-    return errors;
   }
 
   async #ensureStreams(messages: readonly OutgoingMessage[]): Promise<void> {
@@ -372,10 +376,13 @@ export class NatsTransport implements Transport {
     await Promise.allSettled([...this.#subscriptions].map((s) => s.close()));
     this.#subscriptions.clear();
     const nc = this.#nc;
-    if (!nc || nc.isClosed()) return;
-    // Flush acks and naks still in the client's buffer, unless the server is away.
-    if (this.#connected) await withDeadline(nc.flush(), 5_000, 'flush timed out').catch(() => {});
-    await nc.close().catch(() => {});
+    if (nc && !nc.isClosed()) {
+      // Flush acks and naks still in the client's buffer, unless the server is away.
+      if (this.#connected) await withDeadline(nc.flush(), 5_000, 'flush timed out').catch(() => {});
+      await nc.close().catch(() => {});
+    }
+    // Publishes still awaiting an ack can no longer get one.
+    this.#publisher?.close();
   }
 
   /** Admin calls get the same typed errors as the rest of the SPI. */
@@ -412,8 +419,14 @@ function errorText(error: unknown): string {
 }
 
 function isNoStream(error: unknown): boolean {
-  const text = `${(error as Error)?.name ?? ''} ${errorText(error)}`;
-  return /no responders|stream not found|503/i.test(text);
+  return error instanceof JetStreamPublishError && error.reason === 'no_stream';
+}
+
+/** A message ready to send: its subject and NATS headers (with `Nats-Msg-Id`) built once. */
+interface Prepared {
+  subject: string;
+  headers: MsgHdrs;
+  body: Uint8Array;
 }
 
 async function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {

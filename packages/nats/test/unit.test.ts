@@ -1,7 +1,7 @@
 import { ConfigError } from '@eventwire/core';
 import { describe, expect, it } from 'vitest';
 import { parseAckSubject } from '../src/ack.ts';
-import { percentDecode, percentEncode } from '../src/headers.ts';
+import { fromNatsHeaders, percentDecode, percentEncode, toNatsHeaders } from '../src/headers.ts';
 import { escapeName, Names, topicTokens } from '../src/names.ts';
 import { optionsFromUrl } from '../src/url.ts';
 
@@ -67,6 +67,28 @@ describe('headers', () => {
       expect(percentDecode(encoded)).toBe(v);
     }
     expect(percentDecode('%E0%A4%A')).toBe('%E0%A4%A');
+  });
+
+  it('maps attributes to ce- headers and back, through the bytes on the wire', async () => {
+    const { MsgHdrsImpl } = await import('@nats-io/transport-node');
+    const attributes = {
+      id: 'abc',
+      type: 'order.placed',
+      subject: 'ünïcødé\r\nline',
+      'content-type': 'application/json',
+      ewtargetgroup: 'email',
+    };
+    const headers = toNatsHeaders(attributes, { 'Nats-Msg-Id': 'abc' });
+    expect(headers.get('ce-id')).toBe('abc');
+    expect(headers.get('ce-subject')).toBe(percentEncode(attributes.subject));
+    expect(headers.get('Nats-Msg-Id')).toBe('abc');
+    const decoded = MsgHdrsImpl.decode(headers.encode());
+    expect(fromNatsHeaders(decoded)).toEqual(attributes);
+  });
+
+  it('refuses header names and extra values that would break the header block', () => {
+    expect(() => toNatsHeaders({ 'a:b': 'x' })).toThrow(/header name/);
+    expect(() => toNatsHeaders({}, { 'Nats-Msg-Id': 'a\r\nb' })).toThrow(/header value/);
   });
 });
 

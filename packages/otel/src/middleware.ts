@@ -1,0 +1,566 @@
+/**
+ * The tracing and metrics middleware: a `send {topic}` PRODUCER span around each publish, a
+ * `process {topic}` CONSUMER span around each handled event, and the messaging metrics.
+ *
+ * It runs twice per event, so the hot path is kept lean: names and attribute sets are built
+ * once per destination and (topic, group), span attributes are passed at span start in one
+ * object literal, the envelope's `traceparent` is read and written without regular
+ * expressions, counters are plain additions, and only the process span is made active (one
+ * context switch per event). Retries and dead letters, being rare, carry the span events.
+ */
+
+import type { Bus, Envelope, Middleware, ProcessInfo } from '@eventwire/core';
+import {
+  type Attributes,
+  type Context,
+  type Counter,
+  context,
+  type Histogram,
+  isSpanContextValid,
+  type Link,
+  type Meter,
+  type MeterProvider,
+  metrics,
+  type ObservableGauge,
+  type ObservableResult,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  type TracerProvider,
+  trace,
+} from '@opentelemetry/api';
+import { errorMessage, errorTypeOf, toException } from './errors.ts';
+import {
+  ATTR,
+  DURATION_BUCKETS,
+  INSTRUMENTATION_NAME,
+  INSTRUMENTATION_VERSION,
+  METRIC,
+  WELL_KNOWN_SYSTEMS,
+} from './names.ts';
+import { type Series, Tally } from './tally.ts';
+import { creationContext, formatTraceparent } from './trace-context.ts';
+
+export interface OpenTelemetryOptions {
+  /** Default: the global tracer provider (`trace.getTracerProvider()`), resolved on each span. */
+  tracerProvider?: TracerProvider;
+  /** Default: the global meter provider, resolved on first use (so the SDK may be registered after this call). */
+  meterProvider?: MeterProvider;
+  /**
+   * How a `process {topic}` span relates to the context that created the event (the
+   * `traceparent` carried in the envelope). It is always added as a span link.
+   * - `'parent'` (default): the creation context is also the parent, so producer, consumers and
+   *   every child event share one trace, and an event published from a handler stays in the
+   *   handled event's trace, as core promises without tracing (conformance test 24).
+   * - `'link'`: the process span starts a new trace and only links to the creation context
+   *   (for very long-lived or very wide fan-out flows). Events published from a handler then
+   *   continue the process span's trace.
+   */
+  processParent?: 'link' | 'parent';
+  /**
+   * Make the `send` span the active span while the transport publishes, so that spans of the
+   * broker client's own instrumentation (pg, ioredis, amqplib...) nest under it. Default false:
+   * they then nest under the span that was active when `publish` was called. Activating puts a
+   * context around everything the transport does in that call (on the memory transport, which
+   * delivers inside `publish`, the whole consumer side).
+   */
+  activateSendSpan?: boolean;
+  /** Record traces. Default true. */
+  traces?: boolean;
+  /** Record metrics. Default true. */
+  metrics?: boolean;
+  /**
+   * Record `messaging.process.duration` (a histogram: one SDK `record` per handled event, the
+   * costliest metric, about 1-2 µs of CPU per event with the SDK). Default true. Set it to false
+   * when the process spans are always sampled and a collector derives durations from them (e.g.
+   * the spanmetrics connector); the message counters, retries and dead letters stay.
+   */
+  processDuration?: boolean;
+  /** Extra attributes added to every span and metric point (keep them low-cardinality). */
+  attributes?: Attributes;
+  /** Maps the transport name to `messaging.system`. Default: well-known values (`aws_sqs`, `kafka`, ...) else the name. */
+  system?: (transportName: string) => string;
+}
+
+/** The middleware, plus the hooks that feed the observable gauges. */
+export interface OpenTelemetryMiddleware extends Middleware {
+  /**
+   * Reports `eventwire.consumer.lag` for every (topic, group) of `bus` whose transport can
+   * measure it (`transport.lag`), from `bus.health()` at each metric collection.
+   * Returns a function that stops observing.
+   */
+  observe(bus: Pick<Bus, 'health'>): () => void;
+  /**
+   * Reports `eventwire.outbox.lag` (seconds, age of the oldest unpublished outbox row) by calling
+   * `read` at each metric collection. `undefined` means "nothing to report". Returns a function
+   * that stops observing.
+   */
+  observeOutboxLag(read: OutboxLagReader, attributes?: Attributes): () => void;
+  /**
+   * Push-style alternative: remembers the current outbox lag (seconds), reported on the same
+   * gauge at each collection (the last value per attribute set). A plain function, so it can be
+   * handed to a relay as a callback: `startRelay({ onLag: (ms) => otel.recordOutboxLag(ms / 1000) })`.
+   */
+  recordOutboxLag: (lagSeconds: number, attributes?: Attributes) => void;
+}
+
+/** Returns the age (seconds) of the oldest unpublished outbox row, or `undefined`. */
+export type OutboxLagReader = () => number | undefined | Promise<number | undefined>;
+
+interface Instruments {
+  duration: Histogram;
+  retries: Counter;
+  deadLetters: Counter;
+  consumerLag: ObservableGauge;
+  outboxLag: ObservableGauge;
+}
+
+/** Everything the publish hook needs about one (system, topic), built on first use. */
+interface Destination {
+  system: string;
+  topic: string;
+  sendName: string;
+  /** `messaging.client.sent.messages` attributes (frozen, reused for every event). */
+  sendMetric: Attributes;
+  /** Its running count (undefined without metrics). */
+  sent: Series | undefined;
+}
+
+/** Everything the process hook needs about one (system, topic, group), built on first use. */
+interface ConsumerRoute {
+  /** The transport's name (as in `ProcessInfo`) and its `messaging.system`. */
+  system: string;
+  messagingSystem: string;
+  topic: string;
+  group: string;
+  processName: string;
+  /** Attributes of the consumer metrics (frozen, reused for every event). */
+  metric: Attributes;
+  /** `messaging.client.consumed.messages` running count (undefined without metrics). */
+  consumed: Series | undefined;
+}
+
+/** What a failed process span waits for: the retry or dead-letter decision that follows. */
+interface PendingFailure {
+  span: Span;
+  timer: NodeJS.Immediate;
+}
+
+const NO_LINKS: Link[] = [];
+
+/**
+ * Creates the tracing and metrics middleware: `createBus({ middleware: [openTelemetry()] })`.
+ * See the package README for the spans, attributes and metrics it records.
+ */
+export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetryMiddleware {
+  const traces = options.traces ?? true;
+  const withMetrics = options.metrics ?? true;
+  const withDuration = withMetrics && (options.processDuration ?? true);
+  const parentMode = options.processParent ?? 'parent';
+  const activateSend = options.activateSendSpan ?? false;
+  const extra = options.attributes ?? {};
+  const hasExtra = Object.keys(extra).length > 0;
+  const systemOf = options.system ?? ((name: string) => WELL_KNOWN_SYSTEMS[name] ?? name);
+
+  // The global API hands out a proxy tracer that follows a provider registered later: safe to keep.
+  const tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
+  let cachedTracer: Tracer | undefined;
+  const tracer = (): Tracer => {
+    cachedTracer ??= tracerProvider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
+    return cachedTracer;
+  };
+
+  // The metrics API has no proxy: resolve the meter on first use, after the app registered its SDK.
+  let instruments: Instruments | undefined;
+  const sentTally = new Tally();
+  const consumedTally = new Tally();
+  const buses = new Set<Pick<Bus, 'health'>>();
+  const outboxReaders = new Set<{ read: OutboxLagReader; attributes: Attributes }>();
+  // Last value pushed per attribute set, reported by the same observable gauge.
+  const pushedOutboxLag = new Map<string, { value: number; attributes: Attributes }>();
+  const meter = (): Instruments => {
+    if (instruments) return instruments;
+    const m: Meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(
+      INSTRUMENTATION_NAME,
+      INSTRUMENTATION_VERSION,
+    );
+    m.createObservableCounter(METRIC.sent, {
+      unit: '{message}',
+      description: 'Messages the producer sent to the broker (accepted or not).',
+    }).addCallback((result) => sentTally.report(result));
+    m.createObservableCounter(METRIC.consumed, {
+      unit: '{message}',
+      description: 'Messages delivered to a handler.',
+    }).addCallback((result) => consumedTally.report(result));
+    instruments = {
+      duration: m.createHistogram(METRIC.processDuration, {
+        unit: 's',
+        description: 'Duration of handling one message (validation done; handler and inbox inside).',
+        advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+      }),
+      retries: m.createCounter(METRIC.retries, {
+        unit: '{message}',
+        description: 'Failed attempts scheduled for redelivery.',
+      }),
+      deadLetters: m.createCounter(METRIC.deadLetters, {
+        unit: '{message}',
+        description: 'Messages moved to the dead letters.',
+      }),
+      consumerLag: m.createObservableGauge(METRIC.consumerLag, {
+        unit: '{message}',
+        description: 'Messages published and not yet handled by the group, where the broker can tell.',
+      }),
+      outboxLag: m.createObservableGauge(METRIC.outboxLag, {
+        unit: 's',
+        description: 'Age of the oldest outbox row not yet published by the relay.',
+      }),
+    };
+    instruments.consumerLag.addCallback(async (result: ObservableResult) => {
+      await Promise.all(
+        [...buses].map(async (bus) => {
+          const health = await bus.health().catch(() => undefined);
+          for (const c of health?.consumers ?? []) {
+            if (c.lag === undefined) continue;
+            result.observe(c.lag, { ...extra, [ATTR.destination]: c.topic, [ATTR.group]: c.group });
+          }
+        }),
+      );
+    });
+    instruments.outboxLag.addCallback(async (result: ObservableResult) => {
+      await Promise.all(
+        [...outboxReaders].map(async ({ read, attributes }) => {
+          const lag = await Promise.resolve()
+            .then(read)
+            .catch(() => undefined);
+          if (typeof lag === 'number' && Number.isFinite(lag))
+            result.observe(lag, { ...extra, ...attributes });
+        }),
+      );
+      for (const { value, attributes } of pushedOutboxLag.values())
+        result.observe(value, { ...extra, ...attributes });
+    });
+    return instruments;
+  };
+
+  // Destinations and consumer routes are looked up by nested maps, with the last one used kept
+  // at hand: a bus usually sends to, and consumes from, the same few places over and over.
+  const destinations = new Map<string, Map<string, Destination>>();
+  let lastDestination: Destination | undefined;
+  const destination = (system: string, topic: string): Destination => {
+    const last = lastDestination;
+    if (last && last.topic === topic && last.system === system) return last;
+    let bySystem = destinations.get(system);
+    if (!bySystem) {
+      bySystem = new Map();
+      destinations.set(system, bySystem);
+    }
+    let d = bySystem.get(topic);
+    if (!d) {
+      const messagingSystem = systemOf(system);
+      const sendMetric = Object.freeze({
+        ...extra,
+        [ATTR.system]: messagingSystem,
+        [ATTR.destination]: topic,
+        [ATTR.operationName]: 'send',
+      });
+      if (withMetrics) meter();
+      d = {
+        system: messagingSystem,
+        topic,
+        sendName: `send ${topic}`,
+        sendMetric,
+        sent: withMetrics ? sentTally.series(sendMetric) : undefined,
+      };
+      bySystem.set(topic, d);
+    }
+    lastDestination = d;
+    return d;
+  };
+
+  const routes = new Map<Destination, Map<string, ConsumerRoute>>();
+  let lastRoute: ConsumerRoute | undefined;
+  const consumerRoute = (info: ProcessInfo): ConsumerRoute => {
+    const last = lastRoute;
+    if (last && last.group === info.group && last.topic === info.topic && last.system === info.system) {
+      return last;
+    }
+    const d = destination(info.system, info.topic);
+    let byGroup = routes.get(d);
+    if (!byGroup) {
+      byGroup = new Map();
+      routes.set(d, byGroup);
+    }
+    let route = byGroup.get(info.group);
+    if (!route) {
+      const metric = Object.freeze({
+        ...extra,
+        [ATTR.system]: d.system,
+        [ATTR.destination]: info.topic,
+        [ATTR.group]: info.group,
+        [ATTR.operationName]: 'process',
+      });
+      route = {
+        system: info.system,
+        messagingSystem: d.system,
+        topic: info.topic,
+        group: info.group,
+        processName: `process ${info.topic}`,
+        metric,
+        consumed: withMetrics ? consumedTally.series(metric) : undefined,
+      };
+      byGroup.set(info.group, route);
+    }
+    lastRoute = route;
+    return route;
+  };
+
+  /** Starts the `send` span of one publish call and writes its context into every envelope. */
+  const startSend = (d: Destination, envelopes: Envelope[], parent: Context): Span => {
+    let attributes: Attributes;
+    if (envelopes.length === 1) {
+      const one = envelopes[0]!;
+      attributes = {
+        'messaging.system': d.system,
+        'messaging.destination.name': d.topic,
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'send',
+        'messaging.message.id': one.id,
+        'messaging.message.conversation_id': one.correlationId,
+      };
+      if (one.type !== d.topic) attributes[ATTR.eventType] = one.type;
+    } else {
+      attributes = {
+        'messaging.system': d.system,
+        'messaging.destination.name': d.topic,
+        'messaging.operation.type': 'send',
+        'messaging.operation.name': 'send',
+        'messaging.batch.message_count': envelopes.length,
+      };
+    }
+    if (hasExtra) Object.assign(attributes, extra);
+    const span = tracer().startSpan(d.sendName, { kind: SpanKind.PRODUCER, attributes }, parent);
+    // The send span is the creation context of every message of this call. Without an SDK the
+    // span context is invalid (no active span) and core's own traceparent stays.
+    const sc = span.spanContext();
+    if (isSpanContextValid(sc)) {
+      const traceparent = formatTraceparent(sc);
+      const tracestate = sc.traceState?.serialize();
+      for (const e of envelopes) {
+        e.traceparent = traceparent;
+        if (tracestate) e.tracestate = tracestate;
+        // `delete` only when there is one: it turns the object into a slow dictionary.
+        else if (e.tracestate !== undefined) delete e.tracestate;
+      }
+    }
+    return span;
+  };
+
+  /** Starts the `process` span of one delivery, parented and linked per `processParent`. */
+  const startProcess = (route: ConsumerRoute, envelope: Envelope, attempt: number): Span => {
+    const creation = creationContext(envelope);
+    // The parent is the creation context or nothing: never the ambient context of the
+    // transport's callback (on the memory transport that is the publisher's).
+    const parent =
+      parentMode === 'parent' && creation ? trace.setSpanContext(ROOT_CONTEXT, creation) : ROOT_CONTEXT;
+    const attributes: Attributes = {
+      'messaging.system': route.messagingSystem,
+      'messaging.destination.name': route.topic,
+      'messaging.consumer.group.name': route.group,
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': 'process',
+      'messaging.message.id': envelope.id,
+      'messaging.message.conversation_id': envelope.correlationId,
+      'eventwire.delivery.attempt': attempt,
+    };
+    if (envelope.type !== route.topic) attributes[ATTR.eventType] = envelope.type;
+    if (hasExtra) Object.assign(attributes, extra);
+    return tracer().startSpan(
+      route.processName,
+      { kind: SpanKind.CONSUMER, links: creation ? [{ context: creation }] : NO_LINKS, attributes },
+      parent,
+    );
+  };
+
+  const pending = new WeakMap<Envelope, PendingFailure>();
+
+  /** Ends the failed process span of `envelope` after adding `event` to it, if it is still open. */
+  const settleFailure = (envelope: Envelope | undefined, name: string, attributes: Attributes): boolean => {
+    const failure = envelope && pending.get(envelope);
+    if (!failure) return false;
+    pending.delete(envelope);
+    clearImmediate(failure.timer);
+    failure.span.addEvent(name, attributes);
+    failure.span.end();
+    return true;
+  };
+
+  /** Marks a failed span; it stays open for the retry or dead-letter event core reports next. */
+  const failProcessSpan = (span: Span, envelope: Envelope, error: unknown, errorType: string): void => {
+    span.recordException(toException(error));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
+    span.setAttribute(ATTR.errorType, errorType);
+    // Core decides retry or dead letter right after this rejection, in the same turn of the
+    // event loop: keep the span open for that event, and end it in any case at the next turn.
+    const timer = setImmediate(() => {
+      if (pending.get(envelope)?.span === span) pending.delete(envelope);
+      span.end();
+    });
+    pending.set(envelope, { span, timer });
+  };
+
+  const middleware: OpenTelemetryMiddleware = {
+    async publish(envelopes, info, next) {
+      const d = destination(info.system, info.topic);
+      let span: Span | undefined;
+      let active: Context | undefined;
+      if (traces) {
+        const parent = context.active();
+        span = startSend(d, envelopes, parent);
+        if (activateSend) active = trace.setSpan(parent, span);
+      }
+      try {
+        if (active) await context.with(active, next);
+        else await next();
+      } catch (error) {
+        const errorType = errorTypeOf(error);
+        if (span) {
+          span.recordException(toException(error));
+          span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
+          span.setAttribute(ATTR.errorType, errorType);
+          span.end();
+        }
+        if (withMetrics) sentTally.addFailed(d.sendMetric, envelopes.length, errorType);
+        throw error;
+      }
+      span?.end();
+      if (d.sent) d.sent.value += envelopes.length;
+    },
+
+    async process(envelope, info, next) {
+      const route = consumerRoute(info);
+      if (route.consumed) route.consumed.value++;
+      const started = withDuration ? performance.now() : 0;
+      let span: Span | undefined;
+      try {
+        if (traces) {
+          span = startProcess(route, envelope, info.attempt);
+          // The one context switch per event: the handler's spans and child events nest under it.
+          await context.with(trace.setSpan(ROOT_CONTEXT, span), next);
+        } else {
+          await next();
+        }
+      } catch (error) {
+        const errorType = errorTypeOf(error);
+        if (withDuration) {
+          meter().duration.record((performance.now() - started) / 1000, {
+            ...route.metric,
+            [ATTR.errorType]: errorType,
+          });
+        }
+        if (span) failProcessSpan(span, envelope, error, errorType);
+        throw error;
+      }
+      span?.end();
+      if (withDuration) meter().duration.record((performance.now() - started) / 1000, route.metric);
+    },
+
+    onRetry(envelope, info) {
+      if (withMetrics) meter().retries.add(1, consumerRoute(info).metric);
+      if (traces) {
+        settleFailure(envelope, 'eventwire.retry', {
+          [ATTR.attempt]: info.attempt,
+          [ATTR.retryDelay]: info.delayMs,
+          [ATTR.errorType]: errorTypeOf(info.error),
+        });
+      }
+    },
+
+    onDeadLetter(envelope, info) {
+      const route = consumerRoute(info);
+      const errorType = errorTypeOf(info.error);
+      if (withMetrics) {
+        meter().deadLetters.add(1, {
+          ...route.metric,
+          [ATTR.deadLetterReason]: info.reason,
+          [ATTR.errorType]: errorType,
+        });
+      }
+      if (!traces) return;
+      const event: Attributes = {
+        [ATTR.attempt]: info.attempt,
+        [ATTR.deadLetterReason]: info.reason,
+        [ATTR.errorType]: errorType,
+        'exception.message': errorMessage(info.error),
+      };
+      if (settleFailure(envelope, 'eventwire.dead_letter', event)) return;
+      // Dead-lettered before any handler ran (undecodable, schema invalid, unknown version):
+      // no process span exists yet, so record one that carries the event.
+      const creation = envelope && creationContext(envelope);
+      const attributes: Attributes = {
+        ...route.metric,
+        [ATTR.operationType]: 'process',
+        [ATTR.attempt]: info.attempt,
+        [ATTR.errorType]: errorType,
+      };
+      if (envelope) {
+        attributes[ATTR.messageId] = envelope.id;
+        attributes[ATTR.conversationId] = envelope.correlationId;
+        attributes[ATTR.eventType] = envelope.type;
+      }
+      const parent =
+        parentMode === 'parent' && creation ? trace.setSpanContext(ROOT_CONTEXT, creation) : ROOT_CONTEXT;
+      const span = tracer().startSpan(
+        route.processName,
+        { kind: SpanKind.CONSUMER, links: creation ? [{ context: creation }] : NO_LINKS, attributes },
+        parent,
+      );
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(info.error) });
+      span.addEvent('eventwire.dead_letter', event);
+      span.end();
+    },
+
+    observe(bus) {
+      if (withMetrics) meter();
+      buses.add(bus);
+      return () => {
+        buses.delete(bus);
+      };
+    },
+
+    observeOutboxLag(read, attributes = {}) {
+      if (withMetrics) meter();
+      const entry = { read, attributes };
+      outboxReaders.add(entry);
+      return () => {
+        outboxReaders.delete(entry);
+      };
+    },
+
+    recordOutboxLag: (lagSeconds, attributes = {}) => {
+      if (!withMetrics || !Number.isFinite(lagSeconds)) return;
+      meter();
+      pushedOutboxLag.set(JSON.stringify(Object.entries(attributes).sort()), {
+        value: lagSeconds,
+        attributes,
+      });
+    },
+  };
+  return middleware;
+}
+
+/**
+ * Standalone outbox-lag gauge for code that has no middleware instance at hand (e.g. a relay
+ * process that publishes nothing itself): `observeOutboxLag(async () => (await relay.lag()) / 1000)`.
+ */
+export function observeOutboxLag(
+  read: OutboxLagReader,
+  options: { meterProvider?: MeterProvider; attributes?: Attributes } = {},
+): () => void {
+  const otel = openTelemetry({
+    traces: false,
+    ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
+  });
+  return otel.observeOutboxLag(read, options.attributes);
+}

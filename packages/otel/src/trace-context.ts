@@ -1,0 +1,75 @@
+/**
+ * W3C `traceparent` read from and written to envelopes, on the hot path of every event: plain
+ * character checks and slices, no regular expression and no intermediate objects.
+ */
+import { createTraceState, type SpanContext } from '@opentelemetry/api';
+
+/** `00-` + 32 hex trace id + `-` + 16 hex span id + `-` + 2 hex flags. */
+const TRACEPARENT_LENGTH = 55;
+
+/** The two hex digits of every flags byte, so that formatting a traceparent allocates one string. */
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Value of a lower-case hex digit's character code, or -1. */
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48; // 0-9
+  if (code >= 97 && code <= 102) return code - 87; // a-f
+  return -1;
+}
+
+/** True when `value[from, to)` is lower-case hex and not all zeros (an all-zero id is invalid). */
+function isNonZeroHex(value: string, from: number, to: number): boolean {
+  let nonZero = false;
+  for (let i = from; i < to; i++) {
+    const digit = hexValue(value.charCodeAt(i));
+    if (digit < 0) return false;
+    if (digit !== 0) nonZero = true;
+  }
+  return nonZero;
+}
+
+/**
+ * The creation context carried by an envelope, as a remote span context; undefined when absent
+ * or malformed (only version `00`, the one the W3C spec defines, is read).
+ */
+export function creationContext(envelope: {
+  traceparent?: string | undefined;
+  tracestate?: string | undefined;
+}): SpanContext | undefined {
+  const tp = envelope.traceparent;
+  if (
+    tp === undefined ||
+    tp.length !== TRACEPARENT_LENGTH ||
+    tp.charCodeAt(0) !== 48 || // '0'
+    tp.charCodeAt(1) !== 48 ||
+    tp.charCodeAt(2) !== 45 || // '-'
+    tp.charCodeAt(35) !== 45 ||
+    tp.charCodeAt(52) !== 45 ||
+    !isNonZeroHex(tp, 3, 35) ||
+    !isNonZeroHex(tp, 36, 52)
+  ) {
+    return undefined;
+  }
+  const high = hexValue(tp.charCodeAt(53));
+  const low = hexValue(tp.charCodeAt(54));
+  if (high < 0 || low < 0) return undefined;
+  const sc: SpanContext = {
+    traceId: tp.slice(3, 35),
+    spanId: tp.slice(36, 52),
+    traceFlags: high * 16 + low,
+    isRemote: true,
+  };
+  if (envelope.tracestate) {
+    try {
+      sc.traceState = createTraceState(envelope.tracestate);
+    } catch {
+      // A malformed tracestate is dropped, as the W3C spec asks.
+    }
+  }
+  return sc;
+}
+
+/** The `traceparent` (version 00) of a span context. */
+export function formatTraceparent(sc: SpanContext): string {
+  return `00-${sc.traceId}-${sc.spanId}-${HEX_BYTE[sc.traceFlags & 0xff]}`;
+}

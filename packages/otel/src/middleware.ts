@@ -16,7 +16,8 @@ import {
   type Counter,
   context,
   type Histogram,
-  isSpanContextValid,
+  INVALID_SPANID,
+  INVALID_TRACEID,
   type Link,
   type Meter,
   type MeterProvider,
@@ -342,9 +343,10 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
     if (hasExtra) Object.assign(attributes, extra);
     const span = tracer().startSpan(d.sendName, { kind: SpanKind.PRODUCER, attributes }, parent);
     // The send span is the creation context of every message of this call. Without an SDK the
-    // span context is invalid (no active span) and core's own traceparent stays.
+    // span context is invalid (no active span) and core's own traceparent stays. (Comparing with
+    // the invalid ids is enough here: spans from a tracer carry well-formed ids or the invalid ones.)
     const sc = span.spanContext();
-    if (isSpanContextValid(sc)) {
+    if (sc.traceId !== INVALID_TRACEID && sc.spanId !== INVALID_SPANID) {
       const traceparent = formatTraceparent(sc);
       const tracestate = sc.traceState?.serialize();
       for (const e of envelopes) {

@@ -10,11 +10,12 @@ const TRACEPARENT_LENGTH = 55;
 /** The two hex digits of every flags byte, so that formatting a traceparent allocates one string. */
 const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-/** Value of a lower-case hex digit's character code, or -1. */
+/** Value of each lower-case hex digit by character code, -1 for every other code below 128. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+
 function hexValue(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48; // 0-9
-  if (code >= 97 && code <= 102) return code - 87; // a-f
-  return -1;
+  return code < 128 ? HEX_VALUE[code]! : -1;
 }
 
 /** True when `value[from, to)` is lower-case hex and not all zeros (an all-zero id is invalid). */

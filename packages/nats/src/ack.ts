@@ -28,6 +28,11 @@ export function parseAckSubject(reply: string | undefined): DeliveryInfo | undef
   return { delivered, streamSeq };
 }
 
+/** The delivery count of a delivery (1 when the reply subject is not a JetStream ack subject). */
+export function deliveryCount(reply: string): number {
+  return parseAckSubject(reply)?.delivered ?? 1;
+}
+
 const ACK = new TextEncoder().encode('+ACK');
 const NAK = new TextEncoder().encode('-NAK');
 const WPI = new TextEncoder().encode('+WPI');

@@ -84,20 +84,27 @@ function checkedName(name: string): string {
  * NATS headers back to WireMessage headers: `ce-` is stripped, names are lower-cased (header
  * names are case-insensitive in the binding), values decoded. Broker headers (`Nats-*`) and
  * the dead-letter failure header are dropped. Walks the entries once (`keys()` + `get()` would
- * re-scan every key per lookup).
+ * re-scan every key per lookup). The consume path reads the bytes directly instead
+ * (`header-block.ts`), with the same rules.
  */
 export function fromNatsHeaders(headers: MsgHdrs | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (!headers) return out;
-  for (const [key, values] of headers) {
-    const value = values[0];
-    if (value === undefined) continue;
-    const lower = key.toLowerCase();
-    if (lower.startsWith(CE_PREFIX)) out[lower.slice(CE_PREFIX.length)] = percentDecode(value);
-    else if (lower === FAILURE_HEADER) continue;
-    else if (lower === 'content-type' || lower.startsWith('ew')) out[lower] = percentDecode(value);
-  }
+  for (const [name, values] of headers) if (values[0] !== undefined) headerAttribute(out, name, values[0]);
   return out;
+}
+
+/**
+ * Adds one NATS header to WireMessage headers if eventwire reads it (`ce-*`, `content-type`,
+ * `ew*` control headers); the first value of a name, in any case, wins.
+ */
+export function headerAttribute(out: Record<string, string>, name: string, value: string): void {
+  const lower = name.toLowerCase();
+  let key: string;
+  if (lower.startsWith(CE_PREFIX)) key = lower.slice(CE_PREFIX.length);
+  else if (lower === 'content-type' || (lower.startsWith('ew') && lower !== FAILURE_HEADER)) key = lower;
+  else return;
+  if (!Object.hasOwn(out, key)) out[key] = percentDecode(value);
 }
 
 /** Bytes the header block takes on the wire (`NATS/1.0\r\n`, `k: v\r\n` lines, final CRLF). */

@@ -17,7 +17,6 @@ import {
   type IncomingMessage,
   type Logger,
   type SubscriptionSpec,
-  settleOnce,
   type TransportSubscription,
 } from '@eventwire/core';
 import {
@@ -27,8 +26,9 @@ import {
   nanos,
   type Subscription,
 } from '@nats-io/transport-node';
-import { ack, nak, parseAckSubject, term, working } from './ack.ts';
-import { fromNatsHeaders } from './headers.ts';
+import { deliveryCount, nak, term } from './ack.ts';
+import { Delivery, type DeliveryOwner } from './delivery.ts';
+import { readHeaders } from './header-block.ts';
 
 export interface PullDeps {
   nc: NatsConnection;
@@ -65,22 +65,19 @@ interface PullRequest {
   expiresAt: number;
 }
 
-interface Held {
-  reply: string;
-  /** Gives the message back to the server (used at close). */
-  release: () => Promise<void>;
-}
-
-/** Internal `retry` delay meaning "give it back now, this is not a failed attempt". */
-const RELEASE = -1;
 /** Outstanding pull requests per subscription: one filling while the previous one drains. */
 const MAX_REQUESTS = 2;
 
-export class PullSubscription implements TransportSubscription {
+export class PullSubscription implements TransportSubscription, DeliveryOwner {
+  readonly nc: NatsConnection;
+  readonly topic: string;
+  readonly group: string;
+  readonly maxDeliver: number;
   readonly #d: PullDeps;
   readonly #credits: Credits;
   readonly #requests = new Map<string, PullRequest>();
-  readonly #held = new Set<Held>();
+  /** Delivered and not settled yet. */
+  readonly #held = new Set<Delivery>();
   readonly #inbox: string;
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -90,6 +87,10 @@ export class PullSubscription implements TransportSubscription {
 
   constructor(deps: PullDeps) {
     this.#d = deps;
+    this.nc = deps.nc;
+    this.topic = deps.spec.topic;
+    this.group = deps.spec.group;
+    this.maxDeliver = deps.maxDeliver;
     this.#inbox = createInbox(deps.inboxPrefix);
     this.#credits = new Credits(Math.max(1, deps.spec.maxInFlight));
   }
@@ -117,7 +118,7 @@ export class PullSubscription implements TransportSubscription {
     const requests = [...this.#requests.values()];
     this.#requests.clear();
     await withTimeout(Promise.allSettled(requests.map((r) => r.sub.drain())), 5_000);
-    await Promise.allSettled([...this.#held].map((h) => h.release()));
+    await Promise.allSettled([...this.#held].map((d) => d.release()));
     await withTimeout(this.#d.connected() ? this.#d.nc.flush() : undefined, 5_000);
   }
 
@@ -178,9 +179,13 @@ export class PullSubscription implements TransportSubscription {
       return;
     }
     const request = this.#requests.get(id);
-    const code = msg.headers?.code ?? 0;
-    if (code > 0 || !msg.reply) {
+    const reply = msg.reply;
+    // JetStream deliveries always carry their ack subject as reply; status messages (heartbeat,
+    // expiry, errors) never do. Checking that first keeps `msg.headers` (a full header parse)
+    // off the path of every delivery.
+    if (!reply) {
       if (!request || this.#closed) return;
+      const code = msg.headers?.code ?? 0;
       if (code === 100) {
         request.lastSeen = Date.now();
         return;
@@ -191,13 +196,35 @@ export class PullSubscription implements TransportSubscription {
     }
     if (this.#closed || !request) {
       // For a request we already gave up on (or after close): hand it back at once.
-      nak(this.#d.nc, msg.reply);
+      nak(this.#d.nc, reply);
       return;
     }
     request.lastSeen = Date.now();
     request.remaining--;
     if (request.remaining <= 0) this.#end(id);
-    this.#deliver(msg);
+    const delivery = new Delivery(this, msg, reply, deliveryCount(reply), readHeaders(msg));
+    this.#held.add(delivery);
+    this.#d.onMessage(delivery);
+  }
+
+  /** {@link DeliveryOwner}: a delivery was settled, its credit is free again. */
+  settled(delivery: Delivery): void {
+    this.#held.delete(delivery);
+    this.#credits.give();
+    this.#pull();
+  }
+
+  /** {@link DeliveryOwner}: copy to the dead letters, then `term` the original. */
+  async deadLetter(msg: Msg, failure: DeadLetterFailure): Promise<void> {
+    try {
+      await this.#d.deadLetter(msg, failure);
+    } catch (error) {
+      // Not stored: give it back (soon, not at once, the broker is likely in trouble) so it
+      // fails again and is dead-lettered then.
+      nak(this.#d.nc, msg.reply!, 1_000);
+      throw error;
+    }
+    term(this.#d.nc, msg.reply!, `dead-lettered: ${failure.reason}`);
   }
 
   /** A pull request ended with a status: 404/408 (nothing more, expired), 409 (refused), 503 (no consumer). */
@@ -247,7 +274,7 @@ export class PullSubscription implements TransportSubscription {
     const now = Date.now();
     // Keep the lease of what we hold: ack_wait never redelivers work in progress. Every tick
     // (at most a quarter of the lease apart), for every held message.
-    if (this.#d.connected()) for (const held of this.#held) working(this.#d.nc, held.reply);
+    if (this.#d.connected()) for (const delivery of this.#held) delivery.keepAlive();
     // Two missed heartbeats (or a request well past its expiry): the server forgot it.
     let missed = false;
     for (const [id, request] of this.#requests) {
@@ -259,65 +286,6 @@ export class PullSubscription implements TransportSubscription {
     }
     if (missed && this.#d.connected()) this.#recover('heartbeats missed');
     this.#pull();
-  }
-
-  #deliver(msg: Msg): void {
-    const reply = msg.reply!;
-    const nc = this.#d.nc;
-    const attempt = parseAckSubject(reply)?.delivered ?? 1;
-    const held: Held = { reply, release: async () => {} };
-    this.#held.add(held);
-    const settle = settleOnce(
-      {
-        ack: async () => {
-          this.#held.delete(held);
-          ack(nc, reply);
-        },
-        retry: async (delayMs: number) => {
-          this.#held.delete(held);
-          if (delayMs !== RELEASE && this.#d.maxDeliver > 0 && attempt >= this.#d.maxDeliver) {
-            // JetStream would never deliver it again: keep it in the dead letters instead.
-            const now = new Date().toISOString();
-            await this.#deadLetter(msg, {
-              topic: this.#d.spec.topic,
-              group: this.#d.spec.group,
-              reason: 'max_attempts',
-              error: {
-                name: 'MaxDeliverReached',
-                message: `JetStream max_deliver (${this.#d.maxDeliver}) reached`,
-              },
-              attempts: attempt,
-              firstFailedAt: now,
-              lastFailedAt: now,
-            });
-            return;
-          }
-          nak(nc, reply, Math.max(0, delayMs));
-        },
-        deadLetter: async (failure: DeadLetterFailure) => {
-          this.#held.delete(held);
-          await this.#deadLetter(msg, failure);
-        },
-      },
-      () => {
-        this.#credits.give();
-        this.#pull();
-      },
-    );
-    held.release = () => settle.retry(RELEASE);
-    this.#d.onMessage({ headers: fromNatsHeaders(msg.headers), body: msg.data, attempt, ...settle });
-  }
-
-  async #deadLetter(msg: Msg, failure: DeadLetterFailure): Promise<void> {
-    try {
-      await this.#d.deadLetter(msg, failure);
-    } catch (error) {
-      // Not stored: give it back (soon, not at once, the broker is likely in trouble) so it
-      // fails again and is dead-lettered then.
-      nak(this.#d.nc, msg.reply!, 1_000);
-      throw error;
-    }
-    term(this.#d.nc, msg.reply!, `dead-lettered: ${failure.reason}`);
   }
 }
 

@@ -1,6 +1,7 @@
 import { ConfigError } from '@eventwire/core';
 import { describe, expect, it } from 'vitest';
 import { parseAckSubject } from '../src/ack.ts';
+import { Delivery, type DeliveryOwner } from '../src/delivery.ts';
 import { fromNatsHeaders, percentDecode, percentEncode, toNatsHeaders } from '../src/headers.ts';
 import { escapeName, Names, topicTokens } from '../src/names.ts';
 import { optionsFromUrl } from '../src/url.ts';
@@ -132,5 +133,49 @@ describe('url', () => {
       expect(error).toBeInstanceOf(ConfigError);
       expect(String((error as Error).message)).not.toContain('hunter2');
     }
+  });
+});
+
+describe('delivery', () => {
+  const owner = () => {
+    const sent: [string, string][] = [];
+    const settled: Delivery[] = [];
+    const nc = {
+      publish: (subject: string, data: Uint8Array | string) =>
+        sent.push([subject, typeof data === 'string' ? data : new TextDecoder().decode(data)]),
+    };
+    const o = {
+      nc,
+      topic: 't',
+      group: 'g',
+      maxDeliver: 3,
+      deadLetter: async () => {},
+      settled: (d: Delivery) => void settled.push(d),
+    } as unknown as DeliveryOwner;
+    return { o, sent, settled };
+  };
+  const msg = { data: new Uint8Array([1]) } as never;
+
+  it('settles once, with detached or copied settle functions, and tells its owner once', async () => {
+    const { o, sent, settled } = owner();
+    const d = new Delivery(o, msg, '$JS.ACK.S.C.1.1.1.0.0', 1, { id: 'x' });
+    const copy = { ...d };
+    const { ack } = d;
+    await ack();
+    await copy.retry(10);
+    await d.ack();
+    expect(sent).toEqual([['$JS.ACK.S.C.1.1.1.0.0', '+ACK']]);
+    expect(settled).toEqual([d]);
+    expect(copy.headers).toEqual({ id: 'x' });
+  });
+
+  it('naks with a delay, and dead-letters instead once max_deliver is reached', async () => {
+    const { o, sent } = owner();
+    await new Delivery(o, msg, 'r1', 1, {}).retry(1500);
+    expect(sent).toEqual([['r1', '-NAK {"delay":1500000000}']]);
+    const failures: unknown[] = [];
+    o.deadLetter = async (_m, failure) => void failures.push(failure);
+    await new Delivery(o, msg, 'r3', 3, {}).retry(10);
+    expect(failures).toMatchObject([{ reason: 'max_attempts', attempts: 3, topic: 't', group: 'g' }]);
   });
 });

@@ -1,0 +1,119 @@
+/**
+ * One JetStream delivery handed to core: the message plus its three ways to be settled
+ * (`ack`, `retry` = `nak(delay)`, `deadLetter` = copy then `term`), each answered on the
+ * delivery's reply subject. Only the first settle call counts; the owner hears about it once
+ * (to free the credit), whichever path settled it.
+ *
+ * One object per event, its settle functions bound own properties: callers may pass them
+ * around detached or spread the message into a copy (core's fault injection does), so they
+ * cannot be prototype methods; still, one object with three arrows replaces the closures,
+ * wrappers and bookkeeping object per event of the generic `settleOnce`. `ack` and `nak` are
+ * plain publishes on the connection, not requests: the client writes them in order on the same
+ * socket as everything else, which is what the raw client's `m.ack()` does too. (An acknowledgement the server
+ * never sees only means a redelivery after `ack_wait`: at-least-once holds either way.)
+ */
+import type { DeadLetterFailure, IncomingMessage } from '@eventwire/core';
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import { ack, nak, working } from './ack.ts';
+
+/** What a delivery needs from the subscription that received it. */
+export interface DeliveryOwner {
+  readonly nc: NatsConnection;
+  readonly topic: string;
+  readonly group: string;
+  /** The consumer's `max_deliver` (-1: none). */
+  readonly maxDeliver: number;
+  /** Copies the delivery to the dead letters, then terms it. */
+  deadLetter(msg: Msg, failure: DeadLetterFailure): Promise<void>;
+  /** Called once per delivery, after its settle call completed (or failed). */
+  settled(delivery: Delivery): void;
+}
+
+/** Internal `retry` delay meaning "give it back now, this is not a failed attempt". */
+const RELEASE = -1;
+const DONE: Promise<void> = Promise.resolve();
+
+export class Delivery implements IncomingMessage {
+  readonly headers: Record<string, string>;
+  readonly body: Uint8Array;
+  readonly attempt: number;
+  readonly #owner: DeliveryOwner;
+  readonly #msg: Msg;
+  readonly #reply: string;
+  #settled = false;
+
+  constructor(
+    owner: DeliveryOwner,
+    msg: Msg,
+    reply: string,
+    attempt: number,
+    headers: Record<string, string>,
+  ) {
+    this.#owner = owner;
+    this.#msg = msg;
+    this.#reply = reply;
+    this.attempt = attempt;
+    this.headers = headers;
+    this.body = msg.data;
+  }
+
+  readonly ack = (): Promise<void> => {
+    if (this.#settled) return DONE;
+    this.#settled = true;
+    try {
+      ack(this.#owner.nc, this.#reply);
+      return DONE;
+    } catch (error) {
+      return Promise.reject(error);
+    } finally {
+      this.#owner.settled(this);
+    }
+  };
+
+  readonly retry = (delayMs: number): Promise<void> => {
+    if (this.#settled) return DONE;
+    const owner = this.#owner;
+    if (delayMs !== RELEASE && owner.maxDeliver > 0 && this.attempt >= owner.maxDeliver) {
+      // JetStream would never deliver it again: keep it in the dead letters instead.
+      const now = new Date().toISOString();
+      return this.deadLetter({
+        topic: owner.topic,
+        group: owner.group,
+        reason: 'max_attempts',
+        error: { name: 'MaxDeliverReached', message: `JetStream max_deliver (${owner.maxDeliver}) reached` },
+        attempts: this.attempt,
+        firstFailedAt: now,
+        lastFailedAt: now,
+      });
+    }
+    this.#settled = true;
+    try {
+      nak(owner.nc, this.#reply, Math.max(0, delayMs));
+      return DONE;
+    } catch (error) {
+      return Promise.reject(error);
+    } finally {
+      owner.settled(this);
+    }
+  };
+
+  readonly deadLetter = async (failure: DeadLetterFailure): Promise<void> => {
+    if (this.#settled) return;
+    this.#settled = true;
+    try {
+      await this.#owner.deadLetter(this.#msg, failure);
+    } finally {
+      this.#owner.settled(this);
+    }
+  };
+
+  /** Gives the message back for immediate redelivery, not counted as a failure (used at close). */
+  release(): Promise<void> {
+    return this.retry(RELEASE);
+  }
+
+  /** Restarts the `ack_wait` timer while a handler still works on it. */
+  keepAlive(): void {
+    working(this.#owner.nc, this.#reply);
+  }
+}

@@ -69,6 +69,17 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
       create index if not exists ew_inbox_handled on ew_inbox (handled_at);
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- The foreign key from deliveries to messages cost one trigger call (an index lookup and a
+      -- row lock on ew_messages) per delivery row: a third of a publish's time on the server.
+      -- Nothing needs its cascade: retention deletes only messages no delivery references, and
+      -- the one insert that could race it (a group backfilled from the beginning) takes the
+      -- retention lock (RETENTION_LOCK in sql.ts), as the retention sweep does.
+      alter table ew_deliveries drop constraint if exists ew_deliveries_message_id_fkey;
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock key of eventwire's migrations. */

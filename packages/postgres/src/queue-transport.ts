@@ -13,18 +13,16 @@ import {
   type OutgoingMessage,
   redactText,
   type SubscriptionSpec,
-  settleOnce,
   type Transport,
   type TransportHealth,
   type TransportSubscription,
 } from '@eventwire/core';
+import { ackBatcher } from './ack-batcher.ts';
 import { deadLetterStore } from './dead-letters.ts';
 import type { Queryable, SqlDriver } from './driver.ts';
 import { migrate } from './migrations.ts';
 import {
-  ACK_SQL,
   BACKFILL_GROUP_SQL,
-  bigintArray,
   CLAIM_SQL,
   channelFor,
   DEAD_LETTER_SQL,
@@ -34,6 +32,7 @@ import {
   LAG_SQL,
   PURGE_HANDLED_SQL,
   RELEASE_SQL,
+  RETENTION_LOCK_SQL,
   RETRY_SQL,
 } from './sql.ts';
 import { wakeableSleep } from './wait.ts';
@@ -106,8 +105,15 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
       return publisher.publish(messages);
     },
     async ensureGroup(topic, group, from) {
+      // The group commits first: publishes from then on fan out to it, and the backfill (a later
+      // snapshot) covers every message committed before.
       const created = await db.query(ENSURE_GROUP_SQL, [topic, group]);
-      if (created.rowCount > 0 && from === 'beginning') await db.query(BACKFILL_GROUP_SQL, [topic, group]);
+      if (created.rowCount > 0 && from === 'beginning') {
+        await db.transaction(async (tx) => {
+          await tx.query(RETENTION_LOCK_SQL);
+          await tx.query(BACKFILL_GROUP_SQL, [topic, group]);
+        });
+      }
     },
     async subscribe(spec, onMessage) {
       const subscription = await queueSubscription(db, spec, onMessage, pollIntervalMs);
@@ -235,27 +241,44 @@ async function queueSubscription(
   );
   heartbeat.unref();
 
-  const deliver = (row: {
-    id: string;
-    attempts: number;
-    headers: Record<string, string>;
-    body: Uint8Array;
-  }) => {
-    const settle = settleOnce(
-      {
-        ack: () => acks.ack(row.id),
-        retry: async (delayMs) => {
-          await db.query(RETRY_SQL, [...key, row.id, Math.max(0, Math.round(delayMs))]);
-          // Come back for it ourselves rather than wait for the poll interval.
-          setTimeout(poke, delayMs + 5).unref();
-        },
-        deadLetter: async (failure: DeadLetterFailure) => {
-          await db.query(DEAD_LETTER_SQL, [...key, row.id, JSON.stringify(failure)]);
-        },
+  const deliver = (row: ClaimedRow) => {
+    let settled = false;
+    // Only the first settle counts, and its credit comes back once the database has recorded it.
+    const settleOnce =
+      <A extends unknown[]>(settle: (...args: A) => Promise<void>) =>
+      async (...args: A): Promise<void> => {
+        if (settled) return;
+        settled = true;
+        try {
+          await settle(...args);
+        } finally {
+          credits.give();
+        }
+      };
+    onMessage({
+      headers: row.headers,
+      body: row.body,
+      attempt: row.attempts,
+      // Resolves as soon as the ack is queued, not when its DELETE commits: core keeps a handler
+      // slot until this resolves, and a commit round trip per slot capped consumption at
+      // concurrency / round trip. Durability is unchanged: the credit (and with it the lease
+      // window) returns only after the commit, close() flushes pending acks, and a crash before
+      // the commit redelivers after the lease, as a crash before any ack would (at-least-once).
+      ack: async () => {
+        if (settled) return;
+        settled = true;
+        const give = () => credits.give();
+        acks.ack(row.id).then(give, give);
       },
-      () => credits.give(),
-    );
-    onMessage({ headers: row.headers, body: row.body, attempt: row.attempts, ...settle });
+      retry: settleOnce(async (delayMs: number) => {
+        await db.query(RETRY_SQL, [...key, row.id, Math.max(0, Math.round(delayMs))]);
+        // Come back for it ourselves rather than wait for the poll interval.
+        setTimeout(poke, delayMs + 5).unref();
+      }),
+      deadLetter: settleOnce(async (failure: DeadLetterFailure) => {
+        await db.query(DEAD_LETTER_SQL, [...key, row.id, JSON.stringify(failure)]);
+      }),
+    });
   };
 
   // Without key ordering two claim loops overlap their round trips (SKIP LOCKED keeps them
@@ -315,50 +338,12 @@ async function queueSubscription(
   };
 }
 
-/**
- * Acks arrive one by one from concurrent handlers; one DELETE settles a burst of them. A failed
- * flush (database restarting) is retried until the lease would have expired anyway.
- */
-function ackBatcher(db: SqlDriver, key: readonly [string, string, string]) {
-  let pending: { id: string; done: () => void; failed: (e: unknown) => void }[] = [];
-  let scheduled: Promise<void> | undefined;
-  const flush = async (): Promise<void> => {
-    const batch = pending;
-    pending = [];
-    scheduled = undefined;
-    if (batch.length === 0) return;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await db.query(ACK_SQL, [...key, bigintArray(batch.map((b) => b.id))]);
-        for (const b of batch) b.done();
-        return;
-      } catch (error) {
-        if (attempt >= 20) {
-          for (const b of batch) b.failed(error);
-          return;
-        }
-        await wakeableSleep(Math.min(100 * attempt, 1000));
-      }
-    }
-  };
-  return {
-    ack(id: string): Promise<void> {
-      return new Promise((resolve, reject) => {
-        pending.push({ id, done: resolve, failed: reject });
-        // Up to 2 ms of acks per statement: one round trip settles a whole burst of handlers.
-        scheduled ??= new Promise<void>((r) => setTimeout(r, 2)).then(flush);
-      });
-    },
-    async flush() {
-      await scheduled;
-      await flush();
-    },
-  };
-}
-
 async function purgeHandled(db: SqlDriver, retentionMs: number): Promise<void> {
   try {
-    await db.query(PURGE_HANDLED_SQL, [retentionMs]);
+    await db.transaction(async (tx) => {
+      await tx.query(RETENTION_LOCK_SQL);
+      await tx.query(PURGE_HANDLED_SQL, [retentionMs]);
+    });
   } catch {
     // Retention is housekeeping: the next run catches up.
   }

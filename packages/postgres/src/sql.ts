@@ -94,7 +94,14 @@ export const RELEASE_SQL = `
 export const ENSURE_GROUP_SQL = `
   insert into ew_groups (topic, group_name) values ($1, $2) on conflict do nothing returning 1`;
 
-/** A new group reading from the beginning gets every message still retained. */
+/**
+ * Taken (per transaction) by the retention sweep and by a backfill, so that the sweep never
+ * deletes a message a backfill is giving a delivery row at that moment (there is no foreign key
+ * to catch it; see migration 2). Arbitrary constant, next to the migration and relay locks.
+ */
+export const RETENTION_LOCK_SQL = 'select pg_advisory_xact_lock(746173003)';
+
+/** A new group reading from the beginning gets every message still retained. Under RETENTION_LOCK_SQL. */
 export const BACKFILL_GROUP_SQL = `
   insert into ew_deliveries (topic, group_name, message_id)
   select topic, $2, id from ew_messages where topic = $1
@@ -103,7 +110,7 @@ export const BACKFILL_GROUP_SQL = `
 export const LAG_SQL = `
   select count(*)::int as lag from ew_deliveries where topic = $1 and group_name = $2 and status = 'pending'`;
 
-/** Retention: messages older than the window that no group still needs (pending or dead). */
+/** Retention: messages older than the window that no group still needs (pending or dead). Under RETENTION_LOCK_SQL. */
 export const PURGE_HANDLED_SQL = `
   delete from ew_messages m where m.created_at < now() - $1::bigint * interval '1 millisecond'
     and not exists (select 1 from ew_deliveries d where d.message_id = m.id)`;

@@ -1,8 +1,10 @@
 /**
  * Core alone: how many events per second the consumer path (decode, route, validate, handler,
  * settle) handles when the transport costs nothing. Every adapter's consume ratio is bounded by it.
+ * Prints wall-clock µs/event and this process's CPU µs/event (user + system): on a shared,
+ * loaded machine the CPU figure is the steadier one.
  *
- *   node --conditions=source bench/core-consume.bench.ts
+ *   node --conditions=source bench/core-consume.bench.ts [events]
  */
 import {
   Credits,
@@ -20,7 +22,7 @@ const Event = defineEvent({
   version: 1,
   schema: z.object({ n: z.number(), pad: z.string() }),
 });
-const N = 100000;
+const N = Number(process.argv[2] ?? 100_000);
 const wire = encodeBinary({
   id: 'x',
   type: Event.type,
@@ -78,6 +80,7 @@ const transport: Transport = {
 };
 const bus = await createBus({ transport, source: 'b', logger: silentLogger });
 const t = performance.now();
+const cpu = process.cpuUsage();
 bus.subscribe(
   Event,
   () => {
@@ -88,4 +91,13 @@ bus.subscribe(
 await bus.start();
 await done;
 const s = (performance.now() - t) / 1000;
-console.log('core consume ev/s', Math.round(N / s), 'us/event', ((s * 1e6) / N).toFixed(1));
+const used = process.cpuUsage(cpu);
+console.log(
+  'core consume ev/s',
+  Math.round(N / s),
+  'us/event',
+  ((s * 1e6) / N).toFixed(1),
+  'cpu us/event',
+  ((used.user + used.system) / N).toFixed(1),
+);
+await bus.close({ drainMs: 0 });

@@ -6,11 +6,11 @@
  */
 import { backoffDelay, DEFAULT_RETRY, type RetryPolicy } from './backoff.ts';
 import { decode } from './cloudevents.ts';
+import { Deadlines } from './deadlines.ts';
 import type { EventDefinition } from './define-event.ts';
 import type { Envelope } from './envelope.ts';
 import {
   DecodeError,
-  HandlerTimeoutError,
   isRetryable,
   NonRetryableError,
   UnknownVersionError,
@@ -19,6 +19,7 @@ import {
 import type { IdempotencyStore } from './idempotency.ts';
 import { type Logger, withFields } from './logger.ts';
 import { compose, type Middleware, type ProcessInfo } from './middleware.ts';
+import { Task } from './task.ts';
 import {
   type DeadLetterReason,
   FIRST_FAILURE_HEADER,
@@ -89,7 +90,8 @@ export interface ConsumerStats {
   peakHeld: number;
 }
 
-interface TypeRoute {
+/** The handler of one event type in a (topic, group) consumer. */
+export interface TypeRoute {
   definition: EventDefinition<any>;
   handler: Handler<any>;
   options: SubscribeOptions;
@@ -108,24 +110,28 @@ export interface ConsumerDeps {
   ) => Promise<Envelope>;
 }
 
-interface Task {
-  message: IncomingMessage;
-  envelope: Envelope;
-  route: TypeRoute;
-  key: string | undefined;
-}
-
 const STACK_LIMIT = 4096;
+const RESOLVED: Promise<void> = Promise.resolve();
 
+/*
+ * Per-event cost matters here: every adapter's consume throughput is bounded by it (see
+ * bench/core-consume.bench.ts). So the success path of one event allocates one Task, one handler
+ * context and a few promises: decoding and routing run synchronously as the transport delivers,
+ * handler timeouts share one timer per consumer (deadlines.ts), middleware and inbox layers are
+ * only entered when configured, and objects that only hooks or logs need are built only for them.
+ */
 export class GroupConsumer {
   readonly routes = new Map<string, TypeRoute>();
   readonly #deps: ConsumerDeps;
   readonly #options: SubscribeOptions;
+  readonly #concurrency: number;
   readonly #stats: ConsumerStats;
   readonly #processHooks: NonNullable<Middleware['process']>[];
+  readonly #handledHooks: Middleware[];
   readonly #ready: Task[] = [];
   readonly #busyKeys = new Map<string, Task[]>();
-  readonly #running = new Map<Task, TaskControl>();
+  readonly #running = new Set<Task>();
+  readonly #deadlines = new Deadlines<Task>();
   readonly #firstFailure = new Map<string, string>();
   #subscription: TransportSubscription | undefined;
   #stopping = false;
@@ -141,11 +147,12 @@ export class GroupConsumer {
     this.#options = options;
     this.#deps = deps;
     this.#processHooks = deps.middleware.flatMap((m) => (m.process ? [m.process.bind(m)] : []));
-    const concurrency = options.concurrency ?? 1;
+    this.#handledHooks = deps.middleware.filter((m) => m.onHandled);
+    this.#concurrency = options.concurrency ?? 1;
     this.#stats = {
       held: 0,
       running: 0,
-      maxHeld: concurrency + (options.prefetch ?? concurrency),
+      maxHeld: this.#concurrency + (options.prefetch ?? this.#concurrency),
       peakHeld: 0,
     };
   }
@@ -190,27 +197,24 @@ export class GroupConsumer {
       clearTimeout(timer);
     }
     this.#aborting = true;
-    for (const controller of this.#running.values()) controller.abort(new Error('bus closed'));
+    for (const task of this.#running) task.abort(new Error('bus closed'));
+    this.#deadlines.clear();
     await this.#subscription?.close();
     this.#subscription = undefined;
   }
 
+  /** Called by the transport for each delivery: decode and route now, run when a slot is free. */
   #receive(message: IncomingMessage): void {
     this.#stats.held++;
     if (this.#stats.held > this.#stats.peakHeld) this.#stats.peakHeld = this.#stats.held;
     // While closing, take nothing new: it stays unsettled and the transport gives it back.
     if (this.#stopping) return;
-    void this.#admit(message).catch((error) => {
-      this.#deps.logger.error(
-        { err: String(error), topic: this.topic, group: this.group },
-        'could not settle a message',
-      );
-    });
-  }
 
-  async #admit(message: IncomingMessage): Promise<void> {
     const target = message.headers[TARGET_GROUP_HEADER];
-    if (target !== undefined && target !== this.group) return this.#settle(() => message.ack());
+    if (target !== undefined && target !== this.group) {
+      this.#detached(this.#ack(message));
+      return;
+    }
 
     let envelope: Envelope;
     try {
@@ -218,16 +222,18 @@ export class GroupConsumer {
     } catch (error) {
       const reason: DeadLetterReason =
         error instanceof DecodeError && error.reason === 'oversize' ? 'oversize' : 'decode_error';
-      return this.#deadLetter(message, undefined, reason, error);
+      this.#detached(this.#deadLetter(message, undefined, reason, error));
+      return;
     }
     const route = this.routes.get(envelope.type);
     if (!route) {
       // Another type on a shared topic that this group does not handle: not a failure.
       this.#deps.logger.debug(this.#fields(envelope), 'no handler for this type in this group; acknowledged');
-      return this.#settle(() => message.ack());
+      this.#detached(this.#ack(message));
+      return;
     }
     const key = this.#options.ordering === 'key' ? envelope.partitionKey : undefined;
-    const task: Task = { message, envelope, route, key };
+    const task = new Task(message, envelope, route, key);
     if (key !== undefined) {
       const queue = this.#busyKeys.get(key);
       if (queue) {
@@ -240,29 +246,48 @@ export class GroupConsumer {
     this.#drain();
   }
 
+  /** Settling failed (broker gone): the message stays unsettled and comes back after its lease. */
+  #detached(settling: Promise<void>): void {
+    settling.catch(this.#onSettleError);
+  }
+
+  readonly #onSettleError = (error: unknown): void => {
+    this.#deps.logger.error(
+      { err: String(error), topic: this.topic, group: this.group },
+      'could not settle a message',
+    );
+  };
+
   #drain(): void {
-    const concurrency = this.#options.concurrency ?? 1;
-    while (!this.#stopping && this.#running.size < concurrency && this.#ready.length > 0) {
+    while (!this.#stopping && this.#running.size < this.#concurrency && this.#ready.length > 0) {
       const task = this.#ready.shift()!;
-      const controller = new TaskControl();
-      this.#running.set(task, controller);
+      this.#running.add(task);
       this.#stats.running = this.#running.size;
-      void this.#run(task, controller)
-        .catch((error: unknown) => {
-          // Settling failed (broker gone): the message stays unsettled and comes back after its lease.
+      let running: Promise<void>;
+      try {
+        running = this.#run(task);
+      } catch (error) {
+        running = Promise.reject(error);
+      }
+      running.then(
+        () => this.#finished(task),
+        (error: unknown) => {
           this.#deps.logger.error(
             { ...this.#fields(task.envelope), err: String(error) },
             'could not settle a message',
           );
-        })
-        .finally(() => {
-          this.#running.delete(task);
-          this.#stats.running = this.#running.size;
-          this.#releaseKey(task);
-          if (this.#running.size === 0) for (const wake of this.#idle.splice(0)) wake();
-          this.#drain();
-        });
+          this.#finished(task);
+        },
+      );
     }
+  }
+
+  #finished(task: Task): void {
+    this.#running.delete(task);
+    this.#stats.running = this.#running.size;
+    this.#releaseKey(task);
+    if (this.#running.size === 0) for (const wake of this.#idle.splice(0)) wake();
+    this.#drain();
   }
 
   #releaseKey(task: Task): void {
@@ -272,9 +297,13 @@ export class GroupConsumer {
     else this.#busyKeys.delete(task.key);
   }
 
-  async #run(task: Task, controller: TaskControl): Promise<void> {
+  /**
+   * Validate, run the handler (inside middleware and inbox), then ack, retry or dead letter.
+   * Written with plain promises rather than `async`: a synchronous handler then costs no
+   * promise besides the transport's ack.
+   */
+  #run(task: Task): Promise<void> {
     const { message, envelope, route } = task;
-    const info = this.#info(message.attempt);
     let data: unknown;
     try {
       data = route.definition.read(envelope.version, envelope.data);
@@ -282,70 +311,106 @@ export class GroupConsumer {
       const reason = error instanceof UnknownVersionError ? 'unknown_version' : 'schema_invalid';
       return this.#deadLetter(message, envelope, reason, error);
     }
-    const event: Envelope = { ...envelope, version: route.definition.version, data };
-    const started = performance.now();
-    let duplicate = false;
+    // The decoded envelope belongs to this task alone: it becomes the handler's event in place
+    // (the version it was read as, validated and upcast data) instead of being copied.
+    envelope.version = route.definition.version;
+    envelope.data = data;
+    if (this.#handledHooks.length > 0) task.started = performance.now();
+    let handling: Promise<void> | undefined;
     try {
-      const work = async () => {
-        duplicate = await this.#invoke(route, event, message.attempt, controller);
-      };
-      await (this.#processHooks.length === 0 ? work() : compose(this.#processHooks, [event, info], work));
+      handling =
+        this.#processHooks.length === 0
+          ? this.#invoke(task)
+          : compose(
+              this.#processHooks,
+              [envelope, this.#info(message.attempt)],
+              () => this.#invoke(task) ?? RESOLVED,
+            );
     } catch (error) {
-      // Aborted by close: leave it unsettled so that it is delivered again.
-      if (this.#aborting) return;
-      return this.#fail(message, event, route, error);
+      return this.#failed(task, error);
     }
-    if (this.#aborting && controller.aborted) return;
-    await this.#settle(() => message.ack());
-    this.#firstFailure.delete(envelope.id);
-    const durationMs = performance.now() - started;
-    for (const m of this.#deps.middleware) m.onHandled?.(event, { ...info, durationMs, duplicate });
+    if (handling === undefined) return this.#succeeded(task);
+    return handling.then(
+      () => this.#succeeded(task),
+      (error: unknown) => this.#failed(task, error),
+    );
   }
 
-  /** Runs the handler (inside the inbox when there is one); true when the inbox found a duplicate. */
-  async #invoke(
-    route: TypeRoute,
-    event: Envelope,
-    attempt: number,
-    controller: TaskControl,
-  ): Promise<boolean> {
-    const { options, handler } = route;
-    const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? 30_000;
-    const consumer = this;
-    let logger: Logger | undefined;
-    const call = async (scope: { tx?: unknown }) => {
-      const ctx: HandlerContext = {
-        attempt,
-        // Built on first use, like the logger: an AbortController per event is costly.
-        get signal() {
-          return controller.signal;
-        },
-        topic: this.topic,
-        group: this.group,
-        // Built on first use: most handlers never log, and this runs per event.
-        get logger() {
-          logger ??= withFields(consumer.#deps.logger, consumer.#fields(event));
-          return logger;
-        },
-        publish: (definition, data, childOptions) =>
-          this.#deps.publishChild(event, definition, data, childOptions) as Promise<Envelope<any>>,
+  #succeeded(task: Task): Promise<void> {
+    // Aborted by close while finishing: leave it unsettled, it is delivered again.
+    if (this.#aborting && task.aborted) return RESOLVED;
+    const acked = this.#ack(task.message);
+    if (this.#firstFailure.size === 0 && this.#handledHooks.length === 0) return acked;
+    return acked.then(() => {
+      this.#firstFailure.delete(task.envelope.id);
+      if (this.#handledHooks.length === 0) return;
+      const info = {
+        ...this.#info(task.message.attempt),
+        durationMs: performance.now() - task.started,
+        duplicate: task.duplicate,
       };
-      if (scope.tx !== undefined) ctx.tx = scope.tx;
-      let work: Promise<void>;
-      try {
-        work = Promise.resolve(handler(event, ctx));
-      } catch (error) {
-        work = Promise.reject(error);
-      }
-      await controller.race(work, timeoutMs);
-    };
-    const inbox = options.idempotency ?? this.#options.idempotency;
-    if (!inbox) {
-      await call({});
-      return false;
+      for (const m of this.#handledHooks) m.onHandled!(task.envelope, info);
+    });
+  }
+
+  #failed(task: Task, error: unknown): Promise<void> {
+    // Aborted by close: leave it unsettled so that it is delivered again.
+    if (this.#aborting) return RESOLVED;
+    return this.#fail(task.message, task.envelope, task.route, error);
+  }
+
+  /**
+   * Runs the handler, inside the inbox when there is one (which sets `task.duplicate` when it
+   * already recorded the event). Undefined when the handler finished synchronously.
+   */
+  #invoke(task: Task): Promise<void> | undefined {
+    const inbox = task.route.options.idempotency ?? this.#options.idempotency;
+    if (!inbox) return this.#callHandler(task, undefined);
+    return inbox
+      .run({ group: this.group, id: task.envelope.id }, async (scope) => {
+        await this.#callHandler(task, scope.tx);
+      })
+      .then((result) => {
+        task.duplicate = result.duplicate;
+      });
+  }
+
+  #callHandler(task: Task, tx: unknown): Promise<void> | undefined {
+    const { route, envelope } = task;
+    const ctx = this.#context(task, tx);
+    let result: unknown;
+    try {
+      result = route.handler(envelope, ctx);
+    } catch (error) {
+      return Promise.reject(error ?? new Error('handler threw without a reason'));
     }
-    const result = await inbox.run({ group: this.group, id: event.id }, call);
-    return result.duplicate;
+    // A synchronous handler is done: no promise, no timeout to watch.
+    if (!isThenable(result)) return undefined;
+    const timeoutMs = route.options.timeoutMs ?? this.#options.timeoutMs ?? 30_000;
+    return task.race(result, timeoutMs, this.#deadlines);
+  }
+
+  #context(task: Task, tx: unknown): HandlerContext {
+    const consumer = this;
+    const event = task.envelope;
+    let logger: Logger | undefined;
+    const ctx: HandlerContext = {
+      attempt: task.message.attempt,
+      get signal() {
+        return task.signal;
+      },
+      topic: this.topic,
+      group: this.group,
+      // Built on first use: most handlers never log, and this runs per event.
+      get logger() {
+        logger ??= withFields(consumer.#deps.logger, consumer.#fields(event));
+        return logger;
+      },
+      publish: (definition, data, childOptions) =>
+        this.#deps.publishChild(event, definition, data, childOptions) as Promise<Envelope<any>>,
+    };
+    if (tx !== undefined) ctx.tx = tx;
+    return ctx;
   }
 
   async #fail(message: IncomingMessage, event: Envelope, route: TypeRoute, error: unknown): Promise<void> {
@@ -363,7 +428,8 @@ export class GroupConsumer {
       { ...this.#fields(event), attempt: message.attempt, delayMs, err: errorSummary(error).message },
       'handler failed; will retry',
     );
-    await this.#settle(() => message.retry(delayMs));
+    this.#stats.held--;
+    await message.retry(delayMs);
   }
 
   async #deadLetter(
@@ -386,23 +452,22 @@ export class GroupConsumer {
       },
       'dead-lettered',
     );
-    await this.#settle(() =>
-      message.deadLetter({
-        topic: this.topic,
-        group: this.group,
-        reason,
-        error: errorSummary(error),
-        attempts: message.attempt,
-        firstFailedAt,
-        lastFailedAt: now,
-      }),
-    );
+    this.#stats.held--;
+    await message.deadLetter({
+      topic: this.topic,
+      group: this.group,
+      reason,
+      error: errorSummary(error),
+      attempts: message.attempt,
+      firstFailedAt,
+      lastFailedAt: now,
+    });
   }
 
   /** Counts the message as released before settling: the transport may deliver the next one synchronously. */
-  async #settle(settle: () => Promise<void>): Promise<void> {
+  #ack(message: IncomingMessage): Promise<void> {
     this.#stats.held--;
-    await settle();
+    return message.ack();
   }
 
   #info(attempt: number): ProcessInfo {
@@ -419,6 +484,14 @@ export class GroupConsumer {
   }
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
 function errorSummary(error: unknown): { name: string; code?: string; message: string; stack?: string } {
   if (error instanceof Error) {
     const summary: { name: string; code?: string; message: string; stack?: string } = {
@@ -431,53 +504,4 @@ function errorSummary(error: unknown): { name: string; code?: string; message: s
     return summary;
   }
   return { name: 'NonError', message: String(error) };
-}
-
-/**
- * Cancellation of one handler run. The AbortController behind `ctx.signal` is only created when
- * the handler reads it: most handlers never do, and creating one per event showed in profiles.
- */
-class TaskControl {
-  aborted = false;
-  #reason: unknown;
-  #controller: AbortController | undefined;
-  #onAbort: ((reason: unknown) => void) | undefined;
-
-  get signal(): AbortSignal {
-    if (!this.#controller) {
-      this.#controller = new AbortController();
-      if (this.aborted) this.#controller.abort(this.#reason);
-    }
-    return this.#controller.signal;
-  }
-
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.#reason = reason;
-    this.#controller?.abort(reason);
-    this.#onAbort?.(reason);
-  }
-
-  /** Runs `work`, rejecting early when aborted or when `timeoutMs` passes (which aborts). */
-  race(work: Promise<void>, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => this.abort(new HandlerTimeoutError(timeoutMs)), timeoutMs);
-      this.#onAbort = (reason) => {
-        clearTimeout(timer);
-        reject(reason);
-      };
-      if (this.aborted) this.#onAbort(this.#reason);
-      work.then(
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error ?? new Error('handler rejected without a reason'));
-        },
-      );
-    });
-  }
 }

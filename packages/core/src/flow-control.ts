@@ -55,20 +55,32 @@ export type Settle = Pick<IncomingMessage, 'ack' | 'retry' | 'deadLetter'>;
 
 /**
  * Wraps the settle functions of a delivery so that only the first call counts and `onSettled`
- * (typically `credits.give()`) runs exactly once, whichever path settles the message.
+ * (typically `credits.give()`) runs exactly once, whichever path settles the message, once that
+ * settle has completed (or failed). Later calls resolve at once and do nothing.
+ *
+ * Plain promise chaining rather than `async` wrappers: this runs for every message of every
+ * adapter, and each async layer costs a promise and several microtask turns.
  */
 export function settleOnce(settle: Settle, onSettled: () => void): Settle {
   let settled = false;
-  const once =
-    <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
-    async (...args: A) => {
-      if (settled) return;
-      settled = true;
-      try {
-        await fn(...args);
-      } finally {
-        onSettled();
-      }
-    };
-  return { ack: once(settle.ack), retry: once(settle.retry), deadLetter: once(settle.deadLetter) };
+  const run = (settleNow: () => Promise<void>): Promise<void> => {
+    if (settled) return Promise.resolve();
+    settled = true;
+    let result: Promise<void>;
+    try {
+      result = settleNow();
+    } catch (error) {
+      onSettled();
+      return Promise.reject(error);
+    }
+    return result.then(onSettled, (error: unknown) => {
+      onSettled();
+      throw error;
+    });
+  };
+  return {
+    ack: () => run(settle.ack),
+    retry: (delayMs) => run(() => settle.retry(delayMs)),
+    deadLetter: (failure) => run(() => settle.deadLetter(failure)),
+  };
 }

@@ -8,7 +8,8 @@
  * - publish: `events` messages in batches of 100, 8 batches in flight (eventwire: publishMany;
  *   raw: 100 `js.publish` calls awaited together).
  * - consume: the stream is filled first, then drained with 64 unacked in flight (eventwire:
- *   concurrency 32 + prefetch 32; raw: `consumer.consume({ max_messages: 64 })`, ack each).
+ *   concurrency 32 + prefetch 32; raw: `consumer.consume({ max_messages: 64 })`, headers and
+ *   JSON body read, ack each).
  * - publish, adapter only: the transport's `publish` with messages already encoded (as the raw
  *   side's are), no core.
  * - consume, adapter only: the transport's `subscribe` (same 64-message window) without core,
@@ -16,13 +17,15 @@
  *   core's per-event work.
  * Each side runs 5 times, alternating, and the medians are compared (the numbers move a lot on a
  * shared machine; the alternation and the median are there to keep that from favouring a side).
+ * The last column is this process's CPU time per event on each side (median): steadier than the
+ * rates under load, and the part of the cost the client code controls.
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { createBus, defineEvent, encodeBinary, newEventId, silentLogger } from '@eventwire/core';
 import { nats } from '@eventwire/nats';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
-import { connect, headers as natsHeaders } from '@nats-io/transport-node';
+import { connect, type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
 import { z } from 'zod';
 
 const url = process.env.EVENTWIRE_TEST_NATS_URL ?? 'nats://127.0.0.1:54222';
@@ -63,6 +66,35 @@ function rawMessage(n: number) {
   return { id, headers: h, body: wire.body };
 }
 
+/** The raw client's way to read a message's headers: one pass over its `MsgHdrs`. */
+function readAttributes(headers: MsgHdrs | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (headers) for (const [name, values] of headers) out[name] = values[0] ?? '';
+  return out;
+}
+
+/** One measurement: wall time, and this process's CPU time (user + system) over the same span. */
+interface Sample {
+  ms: number;
+  cpuUs: number;
+}
+
+/**
+ * Starts measuring. CPU per event is reported next to the rates: on a shared machine the rates
+ * swing with other processes' load, while the client's own CPU per event is much steadier, and
+ * it is what the adapter's code controls.
+ */
+function startClock(): { stop: () => Sample } {
+  const wall = performance.now();
+  const cpu = process.cpuUsage();
+  return {
+    stop: () => {
+      const used = process.cpuUsage(cpu);
+      return { ms: performance.now() - wall, cpuUs: used.user + used.system };
+    },
+  };
+}
+
 async function batches(work: (start: number, size: number) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -91,9 +123,9 @@ async function rawStream(): Promise<{ stream: string; subject: string }> {
   return { stream, subject };
 }
 
-async function rawPublish(): Promise<number> {
+async function rawPublish(): Promise<Sample> {
   const { subject } = await rawStream();
-  const started = performance.now();
+  const clock = startClock();
   await batches(async (start, size) => {
     await Promise.all(
       Array.from({ length: size }, (_, i) => {
@@ -102,10 +134,10 @@ async function rawPublish(): Promise<number> {
       }),
     );
   });
-  return performance.now() - started;
+  return clock.stop();
 }
 
-async function rawConsume(): Promise<number> {
+async function rawConsume(): Promise<Sample> {
   const { stream, subject } = await rawStream();
   await jsm.consumers.add(stream, {
     durable_name: 'g',
@@ -121,20 +153,23 @@ async function rawConsume(): Promise<number> {
     );
   });
   const consumer = await js.consumers.get(stream, 'g');
-  const started = performance.now();
+  const clock = startClock();
   const messages = await consumer.consume({ max_messages: IN_FLIGHT });
   let handled = 0;
   for await (const m of messages) {
+    // What any CloudEvents consumer reads: the attributes (ce- headers) and the JSON body. The
+    // adapter must hand both over; a raw loop that skipped the headers would do less work.
+    readAttributes(m.headers);
     JSON.parse(Buffer.from(m.data).toString('utf8'));
     m.ack();
     if (++handled >= total) break;
   }
-  const elapsed = performance.now() - started;
+  const elapsed = clock.stop();
   await messages.close();
   return elapsed;
 }
 
-async function ewPublish(): Promise<number> {
+async function ewPublish(): Promise<Sample> {
   const topic = `bench.pub.${randomUUID().slice(0, 8)}`;
   const bus = await createBus({
     transport: nats({ servers, prefix }),
@@ -143,19 +178,19 @@ async function ewPublish(): Promise<number> {
   });
   const Event = OrderPlaced(topic);
   await bus.publish(Event, data(-1)); // creates the stream, like the raw side's streams.add
-  const started = performance.now();
+  const clock = startClock();
   await batches(async (start, size) => {
     await bus.publishMany(
       Event,
       Array.from({ length: size }, (_, i) => ({ data: data(start + i) })),
     );
   });
-  const elapsed = performance.now() - started;
+  const elapsed = clock.stop();
   await bus.close();
   return elapsed;
 }
 
-async function ewConsume(): Promise<number> {
+async function ewConsume(): Promise<Sample> {
   const topic = `bench.con.${randomUUID().slice(0, 8)}`;
   const Event = OrderPlaced(topic);
   const producer = await createBus({
@@ -181,7 +216,7 @@ async function ewConsume(): Promise<number> {
   const finished = new Promise<void>((resolve) => {
     done = resolve;
   });
-  const started = performance.now();
+  const clock = startClock();
   consumer.subscribe(
     Event,
     () => {
@@ -191,13 +226,13 @@ async function ewConsume(): Promise<number> {
   );
   await consumer.start();
   await finished;
-  const elapsed = performance.now() - started;
+  const elapsed = clock.stop();
   await consumer.close({ drainMs: 1000 });
   return elapsed;
 }
 
 /** The adapter alone: transport `publish` of already-encoded messages, no core. */
-async function adapterPublish(): Promise<number> {
+async function adapterPublish(): Promise<Sample> {
   const topic = `bench.adp.${randomUUID().slice(0, 8)}`;
   const transport = nats({ servers, prefix });
   await transport.connect();
@@ -217,17 +252,17 @@ async function adapterPublish(): Promise<number> {
     return { topic, id, ...wire };
   };
   await transport.publish([outgoing(-1)]); // creates the stream
-  const started = performance.now();
+  const clock = startClock();
   await batches(async (start, size) => {
     await transport.publish(Array.from({ length: size }, (_, i) => outgoing(start + i)));
   });
-  const elapsed = performance.now() - started;
+  const elapsed = clock.stop();
   await transport.close();
   return elapsed;
 }
 
 /** The adapter alone: transport subscribe with the same window, ack in the callback, no core. */
-async function adapterConsume(): Promise<number> {
+async function adapterConsume(): Promise<Sample> {
   const topic = `bench.ada.${randomUUID().slice(0, 8)}`;
   const Event = OrderPlaced(topic);
   const producer = await createBus({
@@ -250,7 +285,7 @@ async function adapterConsume(): Promise<number> {
   const finished = new Promise<void>((resolve) => {
     done = resolve;
   });
-  const started = performance.now();
+  const clock = startClock();
   const spec = {
     topic,
     group: 'g',
@@ -266,14 +301,14 @@ async function adapterConsume(): Promise<number> {
     });
   });
   await finished;
-  const elapsed = performance.now() - started;
+  const elapsed = clock.stop();
   await sub.close();
   await transport.close();
   return elapsed;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const results: Record<string, { raw: number[]; ew: number[] }> = {
+const results: Record<string, { raw: Sample[]; ew: Sample[] }> = {
   publish: { raw: [], ew: [] },
   consume: { raw: [], ew: [] },
   'publish, adapter only (no core)': { raw: [], ew: [] },
@@ -303,13 +338,17 @@ try {
 }
 
 const rate = (ms: number) => Math.round((total / ms) * 1000);
+const cpuPerEvent = (samples: Sample[]) => median(samples.map((s) => s.cpuUs / total));
 console.log(
   `nats-server ${serverVersion}, ${total} events per run, median of ${ROUNDS}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`,
 );
-console.log('| operation | raw @nats-io/jetstream (msg/s) | eventwire (msg/s) | eventwire / raw |');
-console.log('|---|---:|---:|---:|');
+console.log(
+  '| operation | raw @nats-io/jetstream (msg/s) | eventwire (msg/s) | eventwire / raw | client CPU µs/event raw / eventwire |',
+);
+console.log('|---|---:|---:|---:|---:|');
 for (const [op, r] of Object.entries(results)) {
-  const raw = rate(median(r.raw));
-  const ew = rate(median(r.ew));
-  console.log(`| ${op} | ${raw} | ${ew} | ${(ew / raw).toFixed(2)} |`);
+  const raw = rate(median(r.raw.map((s) => s.ms)));
+  const ew = rate(median(r.ew.map((s) => s.ms)));
+  const cpu = `${cpuPerEvent(r.raw).toFixed(0)} / ${cpuPerEvent(r.ew).toFixed(0)}`;
+  console.log(`| ${op} | ${raw} | ${ew} | ${(ew / raw).toFixed(2)} | ${cpu} |`);
 }

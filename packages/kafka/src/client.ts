@@ -38,6 +38,12 @@ export interface GroupHooks {
    * broker restart). `partitions` is the complete new assignment for the topic.
    */
   onAssigned(partitions: readonly number[]): void;
+  /**
+   * The group began a rebalance: this member rejoins and may lose partitions when it ends.
+   * Finished work must be committed now, while this member's generation is still current,
+   * or the next owner handles it again.
+   */
+  onRebalancing(): void;
   /** Records fetched from one partition, in offset order. Must not block. */
   onRecords(partition: number, records: readonly ClientRecord[]): void;
   /** A non-fatal client error (logged by the transport). */

@@ -11,8 +11,12 @@ export function isTransient(error: unknown): boolean {
   return e?.retriable === true || e?.canRetry === true || TRANSIENT.test(String(e?.message ?? error));
 }
 
-/** Runs `work`, retrying transient failures for up to `budgetMs`. */
-export async function retryTransient<T>(work: () => Promise<T>, budgetMs = 5000): Promise<T> {
+/**
+ * Runs `work`, retrying transient failures for up to `budgetMs`. The budget is generous because
+ * a loaded single-node cluster has been seen to answer "unknown topic" for over 5 s after a
+ * topic's leaders were reported.
+ */
+export async function retryTransient<T>(work: () => Promise<T>, budgetMs = 15_000): Promise<T> {
   const deadline = Date.now() + budgetMs;
   for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
     try {

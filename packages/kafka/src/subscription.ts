@@ -97,6 +97,9 @@ export class KafkaSubscription implements TransportSubscription {
   readonly #highWater: number;
   #rotation = 0;
   #closed = false;
+  /** Between the start of a rebalance and the new assignment: deliver nothing, commit at once. */
+  #rebalancing = false;
+  #assignedOnce = false;
   #commitTimer: NodeJS.Timeout | undefined;
   #committing: Promise<void> | undefined;
   #commitAgain = false;
@@ -120,6 +123,7 @@ export class KafkaSubscription implements TransportSubscription {
       },
       {
         onAssigned: (partitions) => this.#assigned(partitions),
+        onRebalancing: () => this.#rebalanceStarted(),
         onRecords: (partition, records) => this.#received(partition, records),
         onError: (error) => {
           if (this.#closed) return;
@@ -161,7 +165,23 @@ export class KafkaSubscription implements TransportSubscription {
 
   // ------------------------------------------------------------------ group membership
 
+  /**
+   * Any partition may move when the rebalance ends, and Kafka accepts commits from this
+   * member's generation only until then. So: commit what is finished now, hold back what is
+   * fetched but not started (its next owner would handle it again), and commit each in-flight
+   * message as it finishes.
+   */
+  #rebalanceStarted(): void {
+    if (this.#closed) return;
+    this.#rebalancing = true;
+    clearTimeout(this.#commitTimer);
+    this.#commitTimer = undefined;
+    void this.#flushCommits().catch(() => {});
+  }
+
   #assigned(partitions: readonly number[]): void {
+    this.#assignedOnce = true;
+    this.#rebalancing = false;
     const now = new Set(partitions);
     for (const [p, state] of this.#partitions) {
       if (now.has(p)) continue;
@@ -174,12 +194,18 @@ export class KafkaSubscription implements TransportSubscription {
     }
     for (const p of now) if (!this.#partitions.has(p)) this.#partitions.set(p, new PartitionState(p));
     this.#refresh();
+    this.#pump();
   }
 
   #received(partition: number, records: readonly ClientRecord[]): void {
     if (this.#closed) return;
     let state = this.#partitions.get(partition);
     if (!state) {
+      // A fetch sent before a rebalance can answer after it, with records of a partition that
+      // now belongs to another member: handling them here would handle them twice. The owner
+      // fetches them from the committed offset. (Before the first assignment is known, the
+      // client cannot have fetched for someone else's partition.)
+      if (this.#assignedOnce) return;
       state = new PartitionState(partition);
       this.#partitions.set(partition, state);
       this.#refresh();
@@ -208,7 +234,7 @@ export class KafkaSubscription implements TransportSubscription {
   // ------------------------------------------------------------------ delivery
 
   #pump(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#rebalancing) return;
     const states = this.#states;
     let idle = 0;
     // Round robin over partitions, one message at a time, while credits last.
@@ -310,6 +336,10 @@ export class KafkaSubscription implements TransportSubscription {
       const next = held?.shift();
       if (held && held.length === 0) state.held.delete(key);
       if (next) state.ready.unshift(next);
+    }
+    if (this.#rebalancing) {
+      void this.#flushCommits().catch(() => {});
+      return;
     }
     this.#commitTimer ??= setTimeout(() => {
       this.#commitTimer = undefined;

@@ -343,6 +343,7 @@ class KafkajsGroupConsumer implements ClientGroupConsumer {
         this.#hooks.onAssigned(assignment);
         resolve();
       });
+      c.on(c.events.REBALANCING, () => this.#hooks.onRebalancing());
       c.on(c.events.CRASH, (event) => {
         this.#hooks.onError(event.payload.error);
         if (!event.payload.restart) reject(event.payload.error);

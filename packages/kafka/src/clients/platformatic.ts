@@ -312,7 +312,15 @@ class PlatformaticGroupConsumer implements ClientGroupConsumer {
       const assignment = payload.assignments?.find((a) => a.topic === o.topic)?.partitions ?? [];
       this.#hooks.onAssigned(assignment);
     });
-    c.on('consumer:heartbeat:error', (payload) => this.#failed(c, payload.error));
+    c.on('consumer:group:rebalance', () => {
+      if (c === this.#consumer) this.#hooks.onRebalancing();
+    });
+    // A failed heartbeat is retried, and a rejoin handled, by the library itself; restarting
+    // here would turn a hiccup into a rebalance of the whole group. Only a stall (no heartbeat
+    // for a whole window, e.g. the broker restarted) needs a fresh consumer.
+    c.on('consumer:heartbeat:stalled', (payload: { lastError?: unknown }) =>
+      this.#failed(c, payload.lastError ?? new Error('heartbeats stalled')),
+    );
     // A connection dropping (broker restart) is emitted as 'error': rejoin, never crash.
     c.on('error', (error: unknown) => this.#failed(c, error));
     return c;

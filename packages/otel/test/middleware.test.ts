@@ -277,6 +277,24 @@ describe('openTelemetry middleware', () => {
     expect(await h.points('messaging.client.sent.messages')).toHaveLength(0);
   });
 
+  it('processDuration: false drops only the duration histogram', async () => {
+    const { bus } = await setup({ processDuration: false });
+    let handled!: () => void;
+    const done = new Promise<void>((resolve) => {
+      handled = resolve;
+    });
+    bus.subscribe(Pinged, () => handled(), { group: 'g' });
+    await bus.start();
+    await bus.publish(Pinged, { n: 1 });
+    await done;
+    await waitFor(() => h.spans().some((s) => s.name === 'process otel.test.pinged'), 'the process span');
+    expect(await h.points('messaging.process.duration')).toHaveLength(0);
+    expect(await h.sum('messaging.client.consumed.messages', { 'messaging.consumer.group.name': 'g' })).toBe(
+      1,
+    );
+    expect(await h.sum('messaging.client.sent.messages')).toBe(1);
+  });
+
   it('creationContext parses the envelope and rejects malformed or all-zero values', () => {
     const sc = creationContext({
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',

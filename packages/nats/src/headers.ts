@@ -46,18 +46,29 @@ export function percentDecode(value: string): string {
  *
  * Built with `MsgHdrsImpl.fromRecord` rather than `headers().set()`: `set` re-scans every key
  * already present and validates each value with a regex, quadratic in the header count and a
- * visible share of publish CPU. Here every value is percent-encoded (printable ASCII only, so no
- * CR/LF can break the header block) and each distinct name is validated once.
+ * visible share of publish CPU. Here every value is percent-encoded (printable ASCII only, so
+ * no CR/LF can break the header block) and each distinct attribute name is mapped and
+ * validated once.
  */
 export function toNatsHeaders(headers: Record<string, string>, extra?: Record<string, string>): MsgHdrs {
   const record: Record<string, string[]> = {};
-  for (const name in headers) {
-    const value = headers[name]!;
-    const key = name === 'content-type' || name.startsWith('ew') ? name : CE_PREFIX + name;
-    record[checkedName(key)] = [percentEncode(value)];
-  }
+  for (const name in headers) record[wireName(name)] = [percentEncode(headers[name]!)];
   if (extra) for (const name in extra) record[checkedName(name)] = [checkedValue(extra[name]!)];
   return MsgHdrsImpl.fromRecord(record);
+}
+
+/** Attribute name to header name (`ce-` added where due), checked once per distinct name. */
+const wireNames = new Map<string, string>();
+
+function wireName(attribute: string): string {
+  let name = wireNames.get(attribute);
+  if (name === undefined) {
+    const own = attribute === 'content-type' || attribute.startsWith('ew');
+    name = checkedName(own ? attribute : CE_PREFIX + attribute);
+    // Attribute names are few (CloudEvents attributes and extensions); the bound is a guard.
+    if (wireNames.size < 1024) wireNames.set(attribute, name);
+  }
+  return name;
 }
 
 const PRINTABLE = /^[\x21-\x7e]*$/;
@@ -68,15 +79,11 @@ function checkedValue(value: string): string {
   return value;
 }
 
-/** Names validated so far (bounded: names come from a small set of attributes). */
-const validNames = new Set<string>();
 const NAME = /^[\x21-\x39\x3b-\x7e]+$/;
 
 /** A NATS header name: printable ASCII without `:` (what `MsgHdrs.set` would enforce). */
 function checkedName(name: string): string {
-  if (validNames.has(name)) return name;
   if (!NAME.test(name)) throw new TypeError(`invalid NATS header name ${JSON.stringify(name)}`);
-  if (validNames.size < 1024) validNames.add(name);
   return name;
 }
 

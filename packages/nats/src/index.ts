@@ -14,6 +14,8 @@ import { optionsFromUrl } from './url.ts';
 
 export { escapeName, Names, type StreamLayout, topicTokens } from './names.ts';
 export type { NatsTransportOptions } from './options.ts';
+/** The `cause` of a failed publish's TransportError: why JetStream did not ack (`reason`). */
+export { JetStreamPublishError, type PublishFailure } from './publisher.ts';
 export { NatsTransport } from './transport.ts';
 export { optionsFromUrl } from './url.ts';
 

@@ -64,6 +64,27 @@ describeBroker('nats', () => {
     expect((await jsm.streams.info(t.names.stream(topic))).state.messages).toBe(1);
   });
 
+  it('recreates a stream deleted by an operator and publishes into it (no-stream answer, then retry)', async () => {
+    const t = await transport();
+    const topic = `gone-${randomUUID()}`;
+    const message = () => {
+      const id = randomUUID();
+      return {
+        topic,
+        id,
+        headers: { specversion: '1.0', id, type: 't.x', source: 's' },
+        body: Buffer.from('{"n":1}'),
+      };
+    };
+    await t.publish([message()]);
+    const jsm = await jetstreamManager(admin, { timeout: 20_000 });
+    await jsm.streams.delete(t.names.stream(topic));
+    // The transport still believes the stream exists: the publish gets "no responders", the
+    // transport recreates the stream and sends again.
+    await t.publish([message(), message()]);
+    expect((await jsm.streams.info(t.names.stream(topic))).state.messages).toBe(2);
+  });
+
   it('writes CloudEvents attributes as percent-encoded ce- headers and reads them back', async () => {
     const t = await transport();
     const topic = `headers-${randomUUID()}`;

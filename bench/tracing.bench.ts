@@ -319,16 +319,20 @@ console.log(
   `${transportLabel}, node ${process.version}, ${EVENTS} events x ${ROUNDS} rounds, ${IN_FLIGHT} publishes in flight, handler concurrency ${CONCURRENCY}, load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)}`,
 );
 console.log(
-  '| variant | events per CPU-second (median) | vs no tracing | events/s wall (median) | vs no tracing | wall rounds |',
+  '| variant | events per CPU-second (median) | vs no tracing | vs no tracing, same round (median) | events/s wall (median) | vs no tracing | wall rounds |',
 );
-console.log('|---|---:|---:|---:|---:|---|');
+console.log('|---|---:|---:|---:|---:|---:|---|');
 for (const v of variants) {
   const xs = results.get(v.name)!;
   const cpu = median(xs.map((x) => x.cpu));
   const wall = median(xs.map((x) => x.wall));
   const first = v === variants[0];
+  // Each round's figure against the untraced figure of the same round (they ran minutes apart
+  // at most): steadier than comparing medians when the machine's load drifts during the run.
+  const paired = median(xs.map((x, r) => x.cpu / baseline[r]!.cpu)) - 1;
+  const pairedPct = `${paired >= 0 ? '+' : ''}${(paired * 100).toFixed(1)}%`;
   console.log(
-    `| ${v.name} | ${Math.round(cpu)} | ${first ? '—' : pct(cpu, baseCpu)} | ${Math.round(wall)} | ${first ? '—' : pct(wall, baseWall)} | ${xs.map((x) => Math.round(x.wall)).join(', ')} |`,
+    `| ${v.name} | ${Math.round(cpu)} | ${first ? '—' : pct(cpu, baseCpu)} | ${first ? '—' : pairedPct} | ${Math.round(wall)} | ${first ? '—' : pct(wall, baseWall)} | ${xs.map((x) => Math.round(x.wall)).join(', ')} |`,
   );
 }
 console.log(`spans exported: ${exported} (2 per event per traced round, warm-up included)`);

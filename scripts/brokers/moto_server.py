@@ -9,6 +9,9 @@ The snapshot must see every request the server answered with success, or a publi
 after it would be lost by the restart. So on a stop signal the server first refuses new requests
 with 503 (the AWS SDKs retry those), waits for the requests in progress to finish, and only then
 snapshots.
+
+Before anything else it installs moto_sqs_speedups (moto's SQS without its per-request walk over
+the whole queue); it refuses to start if moto is not the version those patches were written for.
 """
 
 import copyreg
@@ -19,6 +22,7 @@ import threading
 import time
 
 import moto.server
+import moto_sqs_speedups
 from moto.backends import get_backend
 
 SERVICES = ("sns", "sqs")
@@ -112,6 +116,11 @@ def stop(_signum, _frame) -> None:
 
 
 if __name__ == "__main__":
+    try:
+        moto_sqs_speedups.install()
+    except RuntimeError as e:
+        log(f"refusing to start: {e}")
+        sys.exit(1)
     load()
     # moto.server.main installs this handler for SIGTERM and SIGINT; make it save first.
     moto.server.signal_handler = stop

@@ -2,7 +2,8 @@
 # SNS + SQS: moto's server mode (moto from PyPI in a virtualenv in the cache) on
 # 127.0.0.1:$EVENTWIRE_MOTO_PORT. Any access keys and region work.
 # moto keeps its state in memory; moto_server.py (a thin wrapper) saves the SNS and SQS state to
-# .brokers/sns-sqs/state.pickle on SIGTERM and loads it on start, so a restart keeps data.
+# .brokers/sns-sqs/state.pickle on SIGTERM and loads it on start, so a restart keeps data. It also
+# patches moto's SQS (moto_sqs_speedups.py) so that requests do not slow down with queue depth.
 
 # moto's server mode needs flask + flask-cors (its `server` extra); the rest of that extra (cfn-lint,
 # docker, openapi validators, ...) serves other AWS services, so only the SNS and SQS extras are
@@ -50,10 +51,20 @@ sns_sqs_version() {
   [ -n "$m" ] && basename "$m" .dist-info | sed 's/^moto-/moto /'
 }
 
+# True when called by `brokers.sh restart` (restart_one in brokers.sh), the only start that must
+# keep moto's state.
+sns_sqs_restarting() { [[ " ${FUNCNAME[*]} " == *" restart_one "* ]]; }
+
 sns_sqs_start() {
   local home
   home=$(sns_sqs_home)
   mkdir -p "$home"
+  # Any other start begins empty: moto holds every topic, queue and message of earlier runs in
+  # memory and pickles them all on each stop, so kept state only grows (and slows restarts).
+  if ! sns_sqs_restarting && [ -e "$home/state.pickle" ]; then
+    log "sns-sqs: starting empty (state is kept only across brokers.sh restart)"
+    rm -f "$home/state.pickle"
+  fi
   EVENTWIRE_MOTO_STATE="$home/state.pickle" spawn "$home/moto.pid" "$home/moto.log" \
     "$(sns_sqs_venv)/bin/python" "$BROKERS_SCRIPTS/moto_server.py" -H 127.0.0.1 -p "$EVENTWIRE_MOTO_PORT"
 }

@@ -4,38 +4,27 @@
  * as rows with their failure. NOTIFY only wakes consumers; polling is the fallback, because a
  * notification sent while nobody listens is lost.
  */
-import { randomUUID } from 'node:crypto';
 import {
   type Capabilities,
-  Credits,
-  type DeadLetterFailure,
-  type IncomingMessage,
   type OutgoingMessage,
   redactText,
-  type SubscriptionSpec,
   type Transport,
   type TransportHealth,
   type TransportSubscription,
 } from '@eventwire/core';
-import { ackBatcher } from './ack-batcher.ts';
 import { deadLetterStore } from './dead-letters.ts';
 import type { Queryable, SqlDriver } from './driver.ts';
 import { migrate } from './migrations.ts';
+import { queueSubscription } from './queue-subscription.ts';
 import {
   BACKFILL_GROUP_SQL,
-  CLAIM_SQL,
   channelFor,
-  DEAD_LETTER_SQL,
   ENSURE_GROUP_SQL,
-  EXTEND_LEASES_SQL,
   insertMessagesSql,
   LAG_SQL,
   PURGE_HANDLED_SQL,
-  RELEASE_SQL,
   RETENTION_LOCK_SQL,
-  RETRY_SQL,
 } from './sql.ts';
-import { wakeableSleep } from './wait.ts';
 
 export interface QueueTransportOptions {
   /** Fallback poll interval when no notification arrives. Default 500 ms. */
@@ -204,136 +193,6 @@ function coalescingPublisher(
         queue.push({ messages, resolve, reject });
         pump();
       });
-    },
-  };
-}
-
-interface ClaimedRow {
-  id: string;
-  attempts: number;
-  headers: Record<string, string>;
-  body: Uint8Array;
-}
-
-/** One consumer of a (topic, group): a claim loop woken by NOTIFY, retry timers or the poll interval. */
-async function queueSubscription(
-  db: SqlDriver,
-  spec: SubscriptionSpec,
-  onMessage: (message: IncomingMessage) => void,
-  pollIntervalMs: number,
-): Promise<TransportSubscription> {
-  const token = randomUUID();
-  const credits = new Credits(spec.maxInFlight);
-  const key = [spec.topic, spec.group, token] as const;
-  const stop = new AbortController();
-  // Sleeping claim loops; a notification (or a retry coming due) wakes them all.
-  const sleepers = new Set<() => void>();
-  let woken = false;
-  const poke = () => {
-    woken = true;
-    for (const wake of sleepers) wake();
-  };
-  const unlisten = await db.listen(channelFor(spec.topic), poke);
-  const acks = ackBatcher(db, key);
-  const heartbeat = setInterval(
-    () => void db.query(EXTEND_LEASES_SQL, [...key, spec.leaseMs]).catch(() => {}),
-    Math.max(1000, Math.floor(spec.leaseMs / 3)),
-  );
-  heartbeat.unref();
-
-  const deliver = (row: ClaimedRow) => {
-    let settled = false;
-    // Only the first settle counts, and its credit comes back once the database has recorded it.
-    const settleOnce =
-      <A extends unknown[]>(settle: (...args: A) => Promise<void>) =>
-      async (...args: A): Promise<void> => {
-        if (settled) return;
-        settled = true;
-        try {
-          await settle(...args);
-        } finally {
-          credits.give();
-        }
-      };
-    onMessage({
-      headers: row.headers,
-      body: row.body,
-      attempt: row.attempts,
-      // Resolves as soon as the ack is queued, not when its DELETE commits: core keeps a handler
-      // slot until this resolves, and a commit round trip per slot capped consumption at
-      // concurrency / round trip. Durability is unchanged: the credit (and with it the lease
-      // window) returns only after the commit, close() flushes pending acks, and a crash before
-      // the commit redelivers after the lease, as a crash before any ack would (at-least-once).
-      ack: async () => {
-        if (settled) return;
-        settled = true;
-        const give = () => credits.give();
-        acks.ack(row.id).then(give, give);
-      },
-      retry: settleOnce(async (delayMs: number) => {
-        await db.query(RETRY_SQL, [...key, row.id, Math.max(0, Math.round(delayMs))]);
-        // Come back for it ourselves rather than wait for the poll interval.
-        setTimeout(poke, delayMs + 5).unref();
-      }),
-      deadLetter: settleOnce(async (failure: DeadLetterFailure) => {
-        await db.query(DEAD_LETTER_SQL, [...key, row.id, JSON.stringify(failure)]);
-      }),
-    });
-  };
-
-  // Without key ordering two claim loops overlap their round trips (SKIP LOCKED keeps them
-  // disjoint); with it one loop, so that claims reach core in message order.
-  const loops = spec.ordering === 'key' ? 1 : 2;
-  const claimLoop = async () => {
-    let backoffMs = 100;
-    while (!stop.signal.aborted) {
-      try {
-        await credits.whenAvailable(stop.signal);
-        // Under load, wait a moment for a quarter of the window so that claims stay batches; never
-        // longer, since the held messages may all be waiting on something only new ones bring.
-        const batch = Math.ceil(spec.maxInFlight / 4);
-        if (credits.available() < batch) {
-          await Promise.race([credits.whenAvailable(stop.signal, batch), wakeableSleep(5, stop.signal)]);
-        }
-        woken = false;
-        const want = Math.ceil(credits.available() / loops);
-        // Reserve before the round trip, so the other loop does not claim the same credits.
-        credits.take(want);
-        let rows: ClaimedRow[] = [];
-        try {
-          rows = (await db.query<ClaimedRow>(CLAIM_SQL, [spec.topic, spec.group, want, spec.leaseMs, token]))
-            .rows;
-        } finally {
-          credits.give(want - rows.length);
-        }
-        backoffMs = 100;
-        for (const row of rows) deliver(row);
-        if (rows.length === want || woken) continue;
-        let wake!: () => void;
-        await wakeableSleep(pollIntervalMs, stop.signal, (w) => {
-          wake = w;
-          sleepers.add(w);
-        });
-        sleepers.delete(wake);
-      } catch {
-        if (stop.signal.aborted) break;
-        // Database unreachable: back off; the pool reconnects on its own.
-        await wakeableSleep(backoffMs, stop.signal);
-        backoffMs = Math.min(backoffMs * 2, 5000);
-      }
-    }
-  };
-  const loop = Promise.all(Array.from({ length: loops }, claimLoop));
-
-  return {
-    async close() {
-      stop.abort();
-      poke();
-      clearInterval(heartbeat);
-      await loop;
-      await unlisten();
-      await acks.flush();
-      await db.query(RELEASE_SQL, key).catch(() => {});
     },
   };
 }

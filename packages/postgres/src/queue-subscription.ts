@@ -1,0 +1,177 @@
+/**
+ * One consumer of a (topic, group) on the table queue: claims ready deliveries under a lease,
+ * hands them to core, and settles them (ack in batches, retry with `available_at`, dead letter as
+ * a row). Claims are woken by NOTIFY, retries coming due, or the poll interval.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  Credits,
+  type DeadLetterFailure,
+  type IncomingMessage,
+  type SubscriptionSpec,
+  type TransportSubscription,
+} from '@eventwire/core';
+import { ackBatcher } from './ack-batcher.ts';
+import type { SqlDriver } from './driver.ts';
+import { CLAIM_SQL, channelFor, DEAD_LETTER_SQL, EXTEND_LEASES_SQL, RELEASE_SQL, RETRY_SQL } from './sql.ts';
+import { wakeableSleep } from './wait.ts';
+
+/**
+ * Claims in flight at once for a subscription without key ordering. Each claim and each ack is a
+ * commit round trip; with several claims overlapping, the window stays full while some wait on
+ * the database (SKIP LOCKED keeps concurrent claims disjoint). With key ordering one claim at a
+ * time, so that claims reach core in message order.
+ */
+const PARALLEL_CLAIMS = 4;
+
+interface ClaimedRow {
+  id: string;
+  attempts: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+export async function queueSubscription(
+  db: SqlDriver,
+  spec: SubscriptionSpec,
+  onMessage: (message: IncomingMessage) => void,
+  pollIntervalMs: number,
+): Promise<TransportSubscription> {
+  const token = randomUUID();
+  const credits = new Credits(spec.maxInFlight);
+  const key = [spec.topic, spec.group, token] as const;
+  const stop = new AbortController();
+  const loops = spec.ordering === 'key' ? 1 : PARALLEL_CLAIMS;
+  // Each loop claims up to its share of the window, and waits (briefly) for that many credits.
+  const batch = Math.ceil(spec.maxInFlight / loops);
+
+  // Idle loops sleep here. A wake-up (NOTIFY, a retry coming due) wakes one of them, not all: a
+  // single new message would otherwise cost a claim per loop. A loop whose claim comes back full
+  // wakes the next, so a burst still gets every loop. `missed` keeps a wake-up that came while no
+  // loop slept, for the next loop about to sleep.
+  const sleepers: (() => void)[] = [];
+  let missed = false;
+  const wakeOne = () => {
+    const wake = sleepers.shift();
+    if (wake) wake();
+    else missed = true;
+  };
+  const unlisten = await db.listen(channelFor(spec.topic), wakeOne);
+  const acks = ackBatcher(db, key);
+  const heartbeat = setInterval(
+    () => void db.query(EXTEND_LEASES_SQL, [...key, spec.leaseMs]).catch(() => {}),
+    Math.max(1000, Math.floor(spec.leaseMs / 3)),
+  );
+  heartbeat.unref();
+
+  const deliver = (row: ClaimedRow) => {
+    let settled = false;
+    // Only the first settle counts, and its credit comes back once the database has recorded it.
+    const settleOnce =
+      <A extends unknown[]>(settle: (...args: A) => Promise<void>) =>
+      async (...args: A): Promise<void> => {
+        if (settled) return;
+        settled = true;
+        try {
+          await settle(...args);
+        } finally {
+          credits.give();
+        }
+      };
+    onMessage({
+      headers: row.headers,
+      body: row.body,
+      attempt: row.attempts,
+      // Resolves as soon as the ack is queued, not when its DELETE commits: core keeps a handler
+      // slot until this resolves, and a commit round trip per slot capped consumption at
+      // concurrency / round trip. Durability is unchanged: the credit (and with it the lease
+      // window) returns only after the commit, close() flushes pending acks, and a crash before
+      // the commit redelivers after the lease, as a crash before any ack would (at-least-once).
+      ack: async () => {
+        if (settled) return;
+        settled = true;
+        const give = () => credits.give();
+        acks.ack(row.id).then(give, give);
+      },
+      retry: settleOnce(async (delayMs: number) => {
+        await db.query(RETRY_SQL, [...key, row.id, Math.max(0, Math.round(delayMs))]);
+        // Come back for it ourselves rather than wait for the poll interval.
+        setTimeout(wakeOne, delayMs + 5).unref();
+      }),
+      deadLetter: settleOnce(async (failure: DeadLetterFailure) => {
+        await db.query(DEAD_LETTER_SQL, [...key, row.id, JSON.stringify(failure)]);
+      }),
+    });
+  };
+
+  /** Sleeps until woken; the polling loop also wakes after the poll interval. */
+  const sleep = (polls: boolean): Promise<void> =>
+    new Promise((resolve) => {
+      // An abort listener added after the abort would never fire.
+      if (stop.signal.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        stop.signal.removeEventListener('abort', done);
+        const index = sleepers.indexOf(done);
+        if (index >= 0) sleepers.splice(index, 1);
+        resolve();
+      };
+      // Only one loop polls: the others are woken by it (a full claim) or by a notification.
+      const timer = polls ? setTimeout(done, pollIntervalMs) : undefined;
+      stop.signal.addEventListener('abort', done, { once: true });
+      sleepers.push(done);
+    });
+
+  const claimLoop = async (index: number) => {
+    let backoffMs = 100;
+    while (!stop.signal.aborted) {
+      try {
+        await credits.whenAvailable(stop.signal);
+        // Under load, wait a moment for a batch worth of credits so that claims stay batches;
+        // never longer, since the held messages may all be waiting on something only new ones bring.
+        if (credits.available() < batch) {
+          await Promise.race([credits.whenAvailable(stop.signal, batch), wakeableSleep(5, stop.signal)]);
+        }
+        if (stop.signal.aborted) break;
+        missed = false;
+        const want = Math.min(batch, credits.available());
+        if (want === 0) continue;
+        // Reserve before the round trip, so that the other loops do not claim the same credits.
+        credits.take(want);
+        let rows: ClaimedRow[] = [];
+        try {
+          rows = (await db.query<ClaimedRow>(CLAIM_SQL, [spec.topic, spec.group, want, spec.leaseMs, token]))
+            .rows;
+        } finally {
+          credits.give(want - rows.length);
+        }
+        backoffMs = 100;
+        for (const row of rows) deliver(row);
+        if (rows.length === want) {
+          // Probably more where that came from: bring another loop in.
+          wakeOne();
+          continue;
+        }
+        if (missed) continue;
+        await sleep(index === 0);
+      } catch {
+        if (stop.signal.aborted) break;
+        // Database unreachable: back off; the pool reconnects on its own.
+        await wakeableSleep(backoffMs, stop.signal);
+        backoffMs = Math.min(backoffMs * 2, 5000);
+      }
+    }
+  };
+  const loop = Promise.all(Array.from({ length: loops }, (_, index) => claimLoop(index)));
+
+  return {
+    async close() {
+      stop.abort();
+      clearInterval(heartbeat);
+      await loop;
+      await unlisten();
+      await acks.flush();
+      await db.query(RELEASE_SQL, key).catch(() => {});
+    },
+  };
+}

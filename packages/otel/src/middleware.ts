@@ -445,27 +445,30 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
       if (route.consumed) route.consumed.value++;
       const started = withDuration ? performance.now() : 0;
       let span: Span | undefined;
+      // The process span's context, also handed to the duration histogram: its exemplars then
+      // point at the process span, and the SDK skips looking up the active context (which here,
+      // outside `context.with`, would be the transport's).
+      let active: Context | undefined;
       try {
         if (traces) {
           span = startProcess(route, envelope, info.attempt);
+          active = trace.setSpan(ROOT_CONTEXT, span);
           // The one context switch per event: the handler's spans and child events nest under it.
-          await context.with(trace.setSpan(ROOT_CONTEXT, span), next);
+          await context.with(active, next);
         } else {
           await next();
         }
       } catch (error) {
         const errorType = errorTypeOf(error);
         if (withDuration) {
-          meter().duration.record((performance.now() - started) / 1000, {
-            ...route.metric,
-            [ATTR.errorType]: errorType,
-          });
+          const failed = { ...route.metric, [ATTR.errorType]: errorType };
+          meter().duration.record((performance.now() - started) / 1000, failed, active);
         }
         if (span) failProcessSpan(span, envelope, error, errorType);
         throw error;
       }
       span?.end();
-      if (withDuration) meter().duration.record((performance.now() - started) / 1000, route.metric);
+      if (withDuration) meter().duration.record((performance.now() - started) / 1000, route.metric, active);
     },
 
     onRetry(envelope, info) {

@@ -2,6 +2,9 @@
 # Provides Node >= 22 and pnpm 10 in .tooling/ (git-ignored) on a machine that only has
 # an older Node and npm. Source it (`. scripts/bootstrap.sh`) so PATH carries over.
 # Idempotent: a warm machine returns in well under a second.
+# Strict mode while it runs; the caller's own shell options are restored at the end, since a
+# sourced script would otherwise leave `set -e` and `pipefail` in the caller's shell.
+__eventwire_shell_options="$(set +o)"
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tooling="$root/.tooling"
@@ -25,3 +28,6 @@ if [ ! -x "$tooling/pnpm/node_modules/.bin/pnpm" ]; then
   echo "bootstrap: installing pnpm 10" >&2
   npm install --silent --no-audit --no-fund --prefix "$tooling/pnpm" pnpm@10 >&2
 fi
+
+eval "$__eventwire_shell_options"
+unset __eventwire_shell_options

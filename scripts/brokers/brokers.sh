@@ -177,9 +177,25 @@ locked_start() { with_broker_lock "$1" start_one "$1"; }
 locked_stop() { with_broker_lock "$1" stop_one "$1"; }
 locked_restart() { with_broker_lock "$1" restart_one "$1"; }
 
+# Our ports lie inside Linux's ephemeral range (32768-60999). While a broker is down, clients
+# reconnecting to it in a tight loop can be handed that very port as their source port and
+# connect to themselves (TCP simultaneous open); the broker then fails to bind on restart
+# ("Address already in use"), which is how Kafka once died during the broker-restart test.
+# Reserving the ports keeps the kernel from handing them out. Needs root; otherwise a warning.
+reserve_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports ours current
+  ours="$EVENTWIRE_POSTGRES_PORT,$EVENTWIRE_REDIS_PORT,$EVENTWIRE_RABBITMQ_PORT,$EVENTWIRE_RABBITMQ_DIST_PORT,$EVENTWIRE_RABBITMQ_EPMD_PORT,$EVENTWIRE_NATS_PORT,$EVENTWIRE_KAFKA_PORT,$EVENTWIRE_KAFKA_CONTROLLER_PORT,$EVENTWIRE_MOTO_PORT"
+  [ -r "$file" ] || return 0
+  current=$(cat "$file")
+  if ! { [ -w "$file" ] && echo "${current:+$current,}$ours" >"$file"; } 2>/dev/null; then
+    log "warning: could not reserve ports $ours in $file (not root?); a broker restart may rarely fail to bind"
+  fi
+}
+
 cmd_up() {
   local t0=$SECONDS
   install_missing "$@" || exit 1
+  reserve_ports
   for_each_parallel locked_start "$@" || { log "error: some brokers failed to start (see above)"; exit 1; }
   log "up: $* ready in $((SECONDS - t0))s"
 }
@@ -191,6 +207,7 @@ cmd_down() {
 
 cmd_restart() {
   install_missing "$@" || exit 1
+  reserve_ports
   log "restarting: $*"
   for_each_parallel locked_restart "$@" || exit 1
 }

@@ -23,6 +23,7 @@ import type {
 } from '../client.ts';
 import type { ResolvedKafkaOptions } from '../options.ts';
 import { describeError, retryTransient } from '../retry.ts';
+import { SendWindow } from './send-window.ts';
 
 const EARLIEST = -2n;
 const LATEST = -1n;
@@ -107,21 +108,25 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
       }),
     ));
 
+  type Outgoing = Parameters<Producer<Buffer, Buffer, Buffer, Buffer>['send']>[0]['messages'][number];
+  const sends = new SendWindow<Outgoing>(async (messages) => {
+    await getProducer().send({ acks: -1, messages });
+  });
+
   const client: KafkaClient = {
     name: 'platformatic',
     async connect() {
       await getAdmin().metadata({ topics: [] });
     },
     async produce(records: readonly ProduceRecord[]) {
-      await getProducer().send({
-        acks: -1,
-        messages: records.map((r) => ({
+      await sends.push(
+        records.map((r) => ({
           topic: r.topic,
           ...(r.key === undefined ? {} : { key: Buffer.from(r.key) }),
           value: toBuffer(r.value),
           headers: new Map(Object.entries(r.headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)])),
         })),
-      });
+      );
     },
     async createTopics(topics: readonly TopicSpec[]) {
       for (const t of topics) {

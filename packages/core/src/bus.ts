@@ -171,8 +171,7 @@ class EventBus implements Bus {
 
   #envelope<T>(definition: EventDefinition<T>, data: T, options: PublishOptions): Envelope<T> {
     const id = options.id ?? newEventId();
-    const time =
-      options.time instanceof Date ? options.time.toISOString() : (options.time ?? new Date().toISOString());
+    const time = options.time instanceof Date ? options.time.toISOString() : (options.time ?? isoNow());
     const envelope: Envelope<T> = {
       id,
       type: definition.type,
@@ -195,10 +194,16 @@ class EventBus implements Bus {
   #encode(topic: string, envelope: Envelope): OutgoingMessage {
     const wire =
       this.transport.capabilities.wireMode === 'binary' ? encodeBinary(envelope) : encodeStructured(envelope);
-    let bytes = wire.body.byteLength;
-    for (const [k, v] of Object.entries(wire.headers)) bytes += k.length + Buffer.byteLength(v);
-    if (bytes > this.#maxBytes) throw new OversizeError(bytes, this.#maxBytes);
-    const message: OutgoingMessage = { ...wire, topic, id: envelope.id };
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: when even that bound fits, the exact size
+    // (a byte count per header) cannot exceed the limit and is not computed.
+    let bound = wire.body.byteLength;
+    for (const k in wire.headers) bound += k.length + 3 * wire.headers[k]!.length;
+    if (bound > this.#maxBytes) {
+      let bytes = wire.body.byteLength;
+      for (const k in wire.headers) bytes += k.length + Buffer.byteLength(wire.headers[k]!);
+      if (bytes > this.#maxBytes) throw new OversizeError(bytes, this.#maxBytes);
+    }
+    const message: OutgoingMessage = { headers: wire.headers, body: wire.body, topic, id: envelope.id };
     if (envelope.partitionKey !== undefined) message.key = envelope.partitionKey;
     return message;
   }
@@ -333,6 +338,21 @@ class EventBus implements Bus {
       purge: (ids) => store.purge(topic, group, ids),
     };
   }
+}
+
+/**
+ * The current time in RFC 3339, made once per millisecond: events published together share it,
+ * and formatting a Date for each showed in publish profiles.
+ */
+let lastMs = -1;
+let lastIso = '';
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastIso = new Date(now).toISOString();
+  }
+  return lastIso;
 }
 
 function consumerFrom(consumer: GroupConsumer): 'latest' | 'beginning' {

@@ -145,7 +145,11 @@ function dataFromBytes(bytes: Uint8Array, contentType: string | undefined): unkn
  * text cost more than the parse itself for typical events).
  */
 function parseJson(bytes: Uint8Array): unknown {
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  // Adapters mostly hand over Buffers already: no view to create then.
+  const buffer = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const text = buffer.toString();
   try {
     if (!text.includes('__proto__') && !text.includes('constructor') && !text.includes('\\u')) {
       // secure-json-parse drops a leading byte-order mark; so must the fast path.

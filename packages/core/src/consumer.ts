@@ -16,8 +16,9 @@ import {
   UnknownVersionError,
   ValidationError,
 } from './errors.ts';
+import { EventContext, eventLogFields } from './handler-context.ts';
 import type { IdempotencyStore } from './idempotency.ts';
-import { type Logger, withFields } from './logger.ts';
+import type { Logger } from './logger.ts';
 import { compose, type Middleware, type ProcessInfo } from './middleware.ts';
 import { Task } from './task.ts';
 import {
@@ -130,7 +131,11 @@ export class GroupConsumer {
   readonly #handledHooks: Middleware[];
   readonly #ready: Task[] = [];
   readonly #busyKeys = new Map<string, Task[]>();
+  /** Tasks whose handler runs (or is about to): at most `concurrency`. */
   readonly #running = new Set<Task>();
+  /** Tasks whose handler is done and whose settle call (ack, retry, dead letter) is in flight. */
+  #settling = 0;
+  #draining = false;
   readonly #deadlines = new Deadlines<Task>();
   readonly #firstFailure = new Map<string, string>();
   #subscription: TransportSubscription | undefined;
@@ -187,7 +192,7 @@ export class GroupConsumer {
    */
   async close(drainMs: number): Promise<void> {
     this.#stopping = true;
-    if (this.#running.size > 0) {
+    if (this.#running.size > 0 || this.#settling > 0) {
       const drained = new Promise<void>((resolve) => this.#idle.push(resolve));
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<void>((resolve) => {
@@ -258,36 +263,62 @@ export class GroupConsumer {
     );
   };
 
+  /**
+   * Starts ready tasks while there are free slots. Not re-entrant: a task that releases its slot
+   * synchronously (a synchronous handler) lets this same loop start the next one, rather than
+   * nesting a call per task on the stack.
+   */
   #drain(): void {
-    while (!this.#stopping && this.#running.size < this.#concurrency && this.#ready.length > 0) {
-      const task = this.#ready.shift()!;
-      this.#running.add(task);
-      this.#stats.running = this.#running.size;
-      let running: Promise<void>;
-      try {
-        running = this.#run(task);
-      } catch (error) {
-        running = Promise.reject(error);
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (!this.#stopping && this.#running.size < this.#concurrency && this.#ready.length > 0) {
+        this.#start(this.#ready.shift()!);
       }
-      running.then(
-        () => this.#finished(task),
-        (error: unknown) => {
-          this.#deps.logger.error(
-            { ...this.#fields(task.envelope), err: String(error) },
-            'could not settle a message',
-          );
-          this.#finished(task);
-        },
-      );
+    } finally {
+      this.#draining = false;
     }
   }
 
-  #finished(task: Task): void {
-    this.#running.delete(task);
+  #start(task: Task): void {
+    this.#running.add(task);
     this.#stats.running = this.#running.size;
+    let running: Promise<void>;
+    try {
+      running = this.#run(task);
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    running.then(
+      () => this.#finished(task),
+      (error: unknown) => {
+        this.#deps.logger.error(
+          { ...this.#fields(task.envelope), err: String(error) },
+          'could not settle a message',
+        );
+        this.#finished(task);
+      },
+    );
+  }
+
+  /**
+   * The handler is done and its message is being settled: free its slot and its key now, so the
+   * next handler runs while the broker confirms (an ack is a round trip on most brokers).
+   * `close` still waits for the settle to complete (see `#settling`).
+   */
+  #release(task: Task): void {
+    if (!this.#running.delete(task)) return;
+    this.#stats.running = this.#running.size;
+    this.#settling++;
     this.#releaseKey(task);
-    if (this.#running.size === 0) for (const wake of this.#idle.splice(0)) wake();
     this.#drain();
+  }
+
+  /** The task's settle completed (or failed, or it was left unsettled on close). */
+  #finished(task: Task): void {
+    if (this.#running.has(task)) this.#release(task);
+    this.#settling--;
+    if (this.#running.size === 0 && this.#settling === 0) for (const wake of this.#idle.splice(0)) wake();
   }
 
   #releaseKey(task: Task): void {
@@ -309,7 +340,7 @@ export class GroupConsumer {
       data = route.definition.read(envelope.version, envelope.data);
     } catch (error) {
       const reason = error instanceof UnknownVersionError ? 'unknown_version' : 'schema_invalid';
-      return this.#deadLetter(message, envelope, reason, error);
+      return this.#deadLetter(message, envelope, reason, error, task);
     }
     // The decoded envelope belongs to this task alone: it becomes the handler's event in place
     // (the version it was read as, validated and upcast data) instead of being copied.
@@ -340,6 +371,7 @@ export class GroupConsumer {
     // Aborted by close while finishing: leave it unsettled, it is delivered again.
     if (this.#aborting && task.aborted) return RESOLVED;
     const acked = this.#ack(task.message);
+    this.#release(task);
     if (this.#firstFailure.size === 0 && this.#handledHooks.length === 0) return acked;
     return acked.then(() => {
       this.#firstFailure.delete(task.envelope.id);
@@ -356,7 +388,7 @@ export class GroupConsumer {
   #failed(task: Task, error: unknown): Promise<void> {
     // Aborted by close: leave it unsettled so that it is delivered again.
     if (this.#aborting) return RESOLVED;
-    return this.#fail(task.message, task.envelope, task.route, error);
+    return this.#fail(task, error);
   }
 
   /**
@@ -377,7 +409,7 @@ export class GroupConsumer {
 
   #callHandler(task: Task, tx: unknown): Promise<void> | undefined {
     const { route, envelope } = task;
-    const ctx = this.#context(task, tx);
+    const ctx = new EventContext(task, this.topic, this.group, this.#deps, tx);
     let result: unknown;
     try {
       result = route.handler(envelope, ctx);
@@ -390,36 +422,14 @@ export class GroupConsumer {
     return task.race(result, timeoutMs, this.#deadlines);
   }
 
-  #context(task: Task, tx: unknown): HandlerContext {
-    const consumer = this;
-    const event = task.envelope;
-    let logger: Logger | undefined;
-    const ctx: HandlerContext = {
-      attempt: task.message.attempt,
-      get signal() {
-        return task.signal;
-      },
-      topic: this.topic,
-      group: this.group,
-      // Built on first use: most handlers never log, and this runs per event.
-      get logger() {
-        logger ??= withFields(consumer.#deps.logger, consumer.#fields(event));
-        return logger;
-      },
-      publish: (definition, data, childOptions) =>
-        this.#deps.publishChild(event, definition, data, childOptions) as Promise<Envelope<any>>,
-    };
-    if (tx !== undefined) ctx.tx = tx;
-    return ctx;
-  }
-
-  async #fail(message: IncomingMessage, event: Envelope, route: TypeRoute, error: unknown): Promise<void> {
+  async #fail(task: Task, error: unknown): Promise<void> {
+    const { message, envelope: event, route } = task;
     const policy = route.options.retry ?? this.#options.retry ?? {};
     const attempts = policy.attempts ?? DEFAULT_RETRY.attempts;
     if (error instanceof NonRetryableError || error instanceof ValidationError || !isRetryable(error)) {
-      return this.#deadLetter(message, event, 'non_retryable', error);
+      return this.#deadLetter(message, event, 'non_retryable', error, task);
     }
-    if (message.attempt >= attempts) return this.#deadLetter(message, event, 'max_attempts', error);
+    if (message.attempt >= attempts) return this.#deadLetter(message, event, 'max_attempts', error, task);
     if (!this.#firstFailure.has(event.id)) this.#firstFailure.set(event.id, new Date().toISOString());
     const delayMs = backoffDelay(policy, message.attempt);
     for (const m of this.#deps.middleware)
@@ -429,7 +439,9 @@ export class GroupConsumer {
       'handler failed; will retry',
     );
     this.#stats.held--;
-    await message.retry(delayMs);
+    const retried = message.retry(delayMs);
+    this.#release(task);
+    await retried;
   }
 
   async #deadLetter(
@@ -437,6 +449,7 @@ export class GroupConsumer {
     envelope: Envelope | undefined,
     reason: DeadLetterReason,
     error: unknown,
+    task?: Task,
   ): Promise<void> {
     const now = new Date().toISOString();
     const firstFailedAt =
@@ -453,7 +466,7 @@ export class GroupConsumer {
       'dead-lettered',
     );
     this.#stats.held--;
-    await message.deadLetter({
+    const deadLettered = message.deadLetter({
       topic: this.topic,
       group: this.group,
       reason,
@@ -462,6 +475,8 @@ export class GroupConsumer {
       firstFailedAt,
       lastFailedAt: now,
     });
+    if (task) this.#release(task);
+    await deadLettered;
   }
 
   /** Counts the message as released before settling: the transport may deliver the next one synchronously. */
@@ -475,12 +490,7 @@ export class GroupConsumer {
   }
 
   #fields(envelope: Envelope): Record<string, unknown> {
-    return {
-      eventId: envelope.id,
-      type: envelope.type,
-      group: this.group,
-      correlationId: envelope.correlationId,
-    };
+    return eventLogFields(envelope, this.group);
   }
 }
 

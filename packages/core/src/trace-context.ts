@@ -17,6 +17,8 @@ export function parseTraceparent(
 /** A traceparent for a new span: in the parent's trace when given, else in a new trace. */
 export function childTraceparent(parent?: string): string {
   const trace = parseTraceparent(parent);
-  const traceId = trace?.traceId ?? randomHex(16);
-  return `00-${traceId}-${randomHex(8)}-${trace?.flags ?? '01'}`;
+  if (trace) return `00-${trace.traceId}-${randomHex(8)}-${trace.flags}`;
+  // A new trace: trace id and span id from one run of random bytes (one hex conversion).
+  const ids = randomHex(24);
+  return `00-${ids.slice(0, 32)}-${ids.slice(32)}-01`;
 }

@@ -1,0 +1,70 @@
+/**
+ * The `ctx` a handler receives with each event.
+ *
+ * A class rather than an object literal: V8 builds a literal that has getters through its slow
+ * path (each accessor defined at run time), which showed in consume profiles since a context is
+ * made per event. Here `signal`, `logger` and `publish` are getters on the prototype, each built
+ * on first use (most handlers use none of them); destructuring them still works.
+ */
+import type { ChildPublishOptions, HandlerContext, PublishFn } from './consumer.ts';
+import type { EventDefinition } from './define-event.ts';
+import type { Envelope } from './envelope.ts';
+import { type Logger, withFields } from './logger.ts';
+import type { Task } from './task.ts';
+
+/** What every context of one consumer shares. */
+export interface ContextScope {
+  logger: Logger;
+  publishChild: (
+    parent: Envelope,
+    definition: EventDefinition<any>,
+    data: unknown,
+    options?: ChildPublishOptions,
+  ) => Promise<Envelope>;
+}
+
+/** The fields a handler's log entries carry: event id, type, group and correlation id. */
+export function eventLogFields(envelope: Envelope, group: string): Record<string, unknown> {
+  return {
+    eventId: envelope.id,
+    type: envelope.type,
+    group,
+    correlationId: envelope.correlationId,
+  };
+}
+
+export class EventContext implements HandlerContext {
+  readonly attempt: number;
+  readonly topic: string;
+  readonly group: string;
+  /** Only present when an inbox joins the handler's transaction (`declare`: no own property otherwise). */
+  declare tx?: unknown;
+  readonly #task: Task;
+  readonly #scope: ContextScope;
+  #logger: Logger | undefined;
+  #publish: PublishFn | undefined;
+
+  constructor(task: Task, topic: string, group: string, scope: ContextScope, tx: unknown) {
+    this.attempt = task.message.attempt;
+    this.topic = topic;
+    this.group = group;
+    this.#task = task;
+    this.#scope = scope;
+    if (tx !== undefined) this.tx = tx;
+  }
+
+  get signal(): AbortSignal {
+    return this.#task.signal;
+  }
+
+  get logger(): Logger {
+    this.#logger ??= withFields(this.#scope.logger, eventLogFields(this.#task.envelope, this.group));
+    return this.#logger;
+  }
+
+  get publish(): PublishFn {
+    this.#publish ??= (definition, data, options) =>
+      this.#scope.publishChild(this.#task.envelope, definition, data, options) as Promise<Envelope<any>>;
+    return this.#publish;
+  }
+}

@@ -12,12 +12,16 @@ export const BODY_FIELD = 'data';
 /** Flattens a message into XADD's `field value ...` arguments. */
 export function toFields(message: WireMessage): (string | Buffer)[] {
   const out: (string | Buffer)[] = [];
-  for (const [name, value] of Object.entries(message.headers)) {
+  const { headers, body } = message;
+  for (const name in headers) {
     if (name === BODY_FIELD)
       throw new ConfigError(`header "${BODY_FIELD}" is reserved for the body on Redis`);
-    out.push(name, value);
+    out.push(name, headers[name]!);
   }
-  out.push(BODY_FIELD, Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength));
+  out.push(
+    BODY_FIELD,
+    Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+  );
   return out;
 }
 
@@ -25,10 +29,12 @@ export function toFields(message: WireMessage): (string | Buffer)[] {
 export function fromFields(fields: readonly Buffer[]): WireMessage {
   const headers: Record<string, string> = {};
   let body: Uint8Array = Buffer.alloc(0);
+  // toString() without an encoding is UTF-8 and Node's fastest path to it (this runs for every
+  // field of every entry read).
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = fields[i]!.toString('utf8');
+    const name = fields[i]!.toString();
     if (name === BODY_FIELD) body = fields[i + 1]!;
-    else headers[name] = fields[i + 1]!.toString('utf8');
+    else headers[name] = fields[i + 1]!.toString();
   }
   return { headers, body };
 }

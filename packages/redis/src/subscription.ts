@@ -20,9 +20,9 @@ import {
   type Logger,
   redactText,
   type SubscriptionSpec,
-  settleOnce,
   TARGET_GROUP_HEADER,
   type TransportSubscription,
+  type WireMessage,
 } from '@eventwire/core';
 import { Command, type Redis } from 'ioredis';
 import { AckBatcher } from './ack-batcher.ts';
@@ -61,6 +61,8 @@ export class StreamSubscription implements TransportSubscription {
   #loop: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #claimDue = true;
+  /** Consecutive failed reads (logged on the first and every 50th, and backed off). */
+  #readFailures = 0;
   #cursor = '0-0';
   #moveTimer: NodeJS.Timeout | undefined;
   #moveAt = Number.POSITIVE_INFINITY;
@@ -136,67 +138,95 @@ export class StreamSubscription implements TransportSubscription {
     }
   }
 
+  /**
+   * Reads new entries into the window of credits (`maxInFlight`), and asks for the next batch
+   * before handing the current one to core whenever half the window is still free: Redis then
+   * prepares batch N+1 while this process handles batch N, instead of the two taking turns.
+   * With the whole window free (fast handlers), a read asks for half of it so that the other half
+   * can be read ahead like that.
+   */
   async #readLoop(): Promise<void> {
-    let failures = 0;
+    const half = Math.ceil(this.#credits.max / 2);
+    let next: Promise<RawEntry[] | undefined> | undefined;
     while (!this.#stopping) {
-      try {
-        await this.#credits.whenAvailable(this.#stop.signal);
-      } catch {
-        break;
-      }
-      // Fetch in batches: while more than half the window is still held, wait for settles
-      // instead of paying a round trip for every single free credit.
-      const low = Math.ceil(this.#credits.max / 2);
-      while (!this.#stopping && this.#credits.available() < low && this.#held.size > 0)
-        await this.#nextSettle();
-      if (this.#claimDue) await this.#reclaim();
-      const count = this.#credits.available();
-      if (count <= 0 || this.#stopping) continue;
-      this.#credits.take(count);
-      let entries: RawEntry[];
-      try {
-        const reply = (await untilAborted(
-          this.#stop.signal,
-          this.#ctx.blocking.xreadgroupBuffer(
-            'GROUP',
-            this.#spec.group,
-            this.#ctx.consumer,
-            'COUNT',
-            count,
-            'BLOCK',
-            this.#ctx.blockMs,
-            'STREAMS',
-            this.#stream,
-            '>',
-          ),
-        )) as [Buffer, RawEntry[]][] | null;
-        entries = reply?.[0]?.[1] ?? [];
-        if (failures > 0)
-          this.#ctx.logger.info(
-            { topic: this.#spec.topic, group: this.#spec.group },
-            'redis subscription resumed',
-          );
-        failures = 0;
-      } catch (error) {
-        this.#credits.give(count);
-        if (this.#stopping) break;
-        failures++;
-        if (failures === 1 || failures % 50 === 0) this.#warn(error, 'blocking read failed; retrying');
-        if (String((error as Error)?.message).includes('NOGROUP')) {
-          // The stream or group vanished (flushed, deleted, restored from an old snapshot).
-          await this.#ctx.ensureGroup().catch(() => {});
-          this.#claimDue = true;
+      if (!next) {
+        try {
+          await this.#credits.whenAvailable(this.#stop.signal);
+        } catch {
+          break;
         }
-        await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), this.#stop.signal);
-        continue;
+        // Fetch in batches: while more than half the window is still held, wait for settles
+        // instead of paying a round trip for every single free credit.
+        while (!this.#stopping && this.#credits.available() < half && this.#held.size > 0)
+          await this.#nextSettle();
+        if (this.#claimDue) await this.#reclaim();
+        if (this.#stopping) break;
+        const free = this.#credits.available();
+        next = this.#read(free === this.#credits.max ? half : free);
       }
-      if (this.#stopping) {
-        this.#credits.give(count);
-        break;
-      }
-      this.#credits.give(count - entries.length);
+      const entries = await next;
+      next = undefined;
+      if (entries === undefined) break;
+      if (entries.length > 0 && !this.#claimDue && this.#credits.available() >= half)
+        next = this.#read(this.#credits.available());
       for (const entry of entries) if (entry?.[1]) this.#deliver(entry[0].toString(), entry[1], 1);
     }
+    // A read asked for ahead may still be answered; what it returns stays pending for this
+    // consumer and RELEASE on close gives it back.
+    await next?.catch(() => {});
+  }
+
+  /**
+   * One blocking `XREADGROUP ... COUNT count`, holding `count` credits while in flight and keeping
+   * those of the entries returned. Undefined once the subscription stops; an empty batch after a
+   * failure (logged, retried after a backoff).
+   */
+  async #read(count: number): Promise<RawEntry[] | undefined> {
+    if (count <= 0 || this.#stopping) return this.#stopping ? undefined : [];
+    this.#credits.take(count);
+    let entries: RawEntry[];
+    try {
+      const reply = (await untilAborted(
+        this.#stop.signal,
+        this.#ctx.blocking.xreadgroupBuffer(
+          'GROUP',
+          this.#spec.group,
+          this.#ctx.consumer,
+          'COUNT',
+          count,
+          'BLOCK',
+          this.#ctx.blockMs,
+          'STREAMS',
+          this.#stream,
+          '>',
+        ),
+      )) as [Buffer, RawEntry[]][] | null;
+      entries = reply?.[0]?.[1] ?? [];
+      if (this.#readFailures > 0)
+        this.#ctx.logger.info(
+          { topic: this.#spec.topic, group: this.#spec.group },
+          'redis subscription resumed',
+        );
+      this.#readFailures = 0;
+    } catch (error) {
+      this.#credits.give(count);
+      if (this.#stopping) return undefined;
+      const failures = ++this.#readFailures;
+      if (failures === 1 || failures % 50 === 0) this.#warn(error, 'blocking read failed; retrying');
+      if (String((error as Error)?.message).includes('NOGROUP')) {
+        // The stream or group vanished (flushed, deleted, restored from an old snapshot).
+        await this.#ctx.ensureGroup().catch(() => {});
+        this.#claimDue = true;
+      }
+      await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), this.#stop.signal);
+      return this.#stopping ? undefined : [];
+    }
+    if (this.#stopping) {
+      this.#credits.give(count);
+      return undefined;
+    }
+    this.#credits.give(count - entries.length);
+    return entries;
   }
 
   /** Takes over entries whose lease expired (a crashed consumer's, or those given back on close). */
@@ -274,52 +304,66 @@ export class StreamSubscription implements TransportSubscription {
   #deliver(id: string, fields: Buffer[], deliveries: number): void {
     const wire = fromFields(fields);
     const attempt = attemptBase(wire.headers[ATTEMPT_HEADER]) + Math.max(1, deliveries) - 1;
-    const { command } = this.#ctx;
-    const { group } = this.#spec;
     this.#held.add(id);
-    const settle = settleOnce(
-      {
-        ack: () => this.#acks.ack(id),
-        retry: async (delayMs: number) => {
-          const headers: Record<string, string> = { ...wire.headers };
-          headers[TARGET_GROUP_HEADER] = group;
-          headers[ATTEMPT_HEADER] = String(attempt + 1);
-          headers[FIRST_FAILURE_HEADER] = wire.headers[FIRST_FAILURE_HEADER] ?? new Date().toISOString();
-          const delay = Math.max(0, Math.ceil(delayMs));
-          await RETRY.run(
-            command,
-            [this.#stream, this.#delayed],
-            [group, id, delay, ...toFields({ headers, body: wire.body })],
-          );
-          this.#scheduleMove(delay);
-        },
-        deadLetter: async (failure: DeadLetterFailure) => {
-          const body = Buffer.from(wire.body.buffer, wire.body.byteOffset, wire.body.byteLength);
-          const results = await command
-            .multi()
-            .xadd(
-              this.#ctx.keys.deadLetters(this.#spec.topic, group),
-              '*',
-              'failure',
-              JSON.stringify(failure),
-              'headers',
-              JSON.stringify(wire.headers),
-              'data',
-              body,
-            )
-            .xack(this.#stream, group, id)
-            .exec();
-          const failed = results?.find(([error]) => error);
-          if (!results || failed) throw failed?.[0] ?? new Error('dead-letter transaction was discarded');
-        },
-      },
-      () => {
-        this.#held.delete(id);
-        this.#credits.give();
-        for (const wake of this.#settleWaiters.splice(0)) wake();
-      },
+    // Only the first settle counts. Its credit comes back as soon as it is called, not when
+    // Redis replies: the message is no longer held (an ack in flight is just an id), and the
+    // next XREADGROUP then overlaps the XACK round trip instead of waiting for it. If the
+    // settle fails, the entry stays pending and is reclaimed after its lease.
+    let settled = false;
+    const settle = (work: () => Promise<void>): Promise<void> => {
+      if (settled) return Promise.resolve();
+      settled = true;
+      this.#held.delete(id);
+      this.#credits.give();
+      for (const wake of this.#settleWaiters.splice(0)) wake();
+      return work();
+    };
+    this.#onMessage({
+      headers: wire.headers,
+      body: wire.body,
+      attempt,
+      ack: () => settle(() => this.#acks.ack(id)),
+      retry: (delayMs) => settle(() => this.#retry(id, wire, attempt, delayMs)),
+      deadLetter: (failure) => settle(() => this.#deadLetter(id, wire, failure)),
+    });
+  }
+
+  /** Parks a copy for `delayMs` in the group's delay set and acknowledges the delivery, atomically. */
+  async #retry(id: string, wire: WireMessage, attempt: number, delayMs: number): Promise<void> {
+    const { group } = this.#spec;
+    const headers: Record<string, string> = { ...wire.headers };
+    headers[TARGET_GROUP_HEADER] = group;
+    headers[ATTEMPT_HEADER] = String(attempt + 1);
+    headers[FIRST_FAILURE_HEADER] = wire.headers[FIRST_FAILURE_HEADER] ?? new Date().toISOString();
+    const delay = Math.max(0, Math.ceil(delayMs));
+    await RETRY.run(
+      this.#ctx.command,
+      [this.#stream, this.#delayed],
+      [group, id, delay, ...toFields({ headers, body: wire.body })],
     );
-    this.#onMessage({ ...wire, attempt, ...settle });
+    this.#scheduleMove(delay);
+  }
+
+  /** Adds the entry with its failure to the group's dead-letter stream and acknowledges it, in one transaction. */
+  async #deadLetter(id: string, wire: WireMessage, failure: DeadLetterFailure): Promise<void> {
+    const { group } = this.#spec;
+    const body = Buffer.from(wire.body.buffer, wire.body.byteOffset, wire.body.byteLength);
+    const results = await this.#ctx.command
+      .multi()
+      .xadd(
+        this.#ctx.keys.deadLetters(this.#spec.topic, group),
+        '*',
+        'failure',
+        JSON.stringify(failure),
+        'headers',
+        JSON.stringify(wire.headers),
+        'data',
+        body,
+      )
+      .xack(this.#stream, group, id)
+      .exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) throw failed?.[0] ?? new Error('dead-letter transaction was discarded');
   }
 
   /** Resolves at the next settle, or when the subscription stops. */

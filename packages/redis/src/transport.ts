@@ -102,21 +102,23 @@ class RedisTransport implements Transport {
 
   async publish(messages: readonly OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    // Auto-pipelining sends concurrent XADDs in one write; each reply is the server's acceptance.
-    const fields = messages.map((m) => toFields(m));
+    // One pipeline per call: every XADD goes out in one write, and each reply (in order) is the
+    // server's acceptance of that event.
+    const pipeline = this.#client.pipeline();
+    for (const m of messages) pipeline.xadd(this.#keys.stream(m.topic), '*', ...toFields(m));
     const accepted = new Array<boolean>(messages.length).fill(false);
     let cause: unknown;
-    const all = Promise.allSettled(
-      messages.map((m, i) =>
-        this.#client.xadd(this.#keys.stream(m.topic), '*', ...fields[i]!).then(
-          () => {
-            accepted[i] = true;
-          },
-          (error: unknown) => {
-            cause ??= error;
-          },
-        ),
-      ),
+    const replies = pipeline.exec().then(
+      (results) => {
+        for (let i = 0; i < messages.length; i++) {
+          const error = results?.[i]?.[0];
+          if (results?.[i] && !error) accepted[i] = true;
+          else cause ??= error ?? new Error('no reply');
+        }
+      },
+      (error: unknown) => {
+        cause ??= error;
+      },
     );
     const timeoutMs = this.#options.publishTimeoutMs ?? 10_000;
     let timer: NodeJS.Timeout | undefined;
@@ -126,7 +128,7 @@ class RedisTransport implements Transport {
         resolve();
       }, timeoutMs);
     });
-    await Promise.race([all, deadline]);
+    await Promise.race([replies, deadline]);
     clearTimeout(timer);
     const failed = accepted.flatMap((ok, i) => (ok ? [] : [i]));
     if (failed.length === 0) return;

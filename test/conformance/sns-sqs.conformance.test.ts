@@ -6,10 +6,10 @@
  * per-key-order is skipped (capability ordering: none); `fifo` runs FIFO topics and queues, where
  * it runs.
  *
- * Note on moto (5.2.5): its SendMessage, ReceiveMessage and DeleteMessage walk every message
- * of the queue (ApproximateNumberOfMessages is recomputed on each send), so their cost grows
- * with queue depth. Tests that queue thousands of events before consuming (07, 11, 29) are
- * slow on moto for that reason; see docs/benchmarks/sns-sqs.md.
+ * Stock moto (5.2.5) walks every message of a queue on each SendMessage, ReceiveMessage and
+ * DeleteMessage, which made the tests that queue thousands of events (02, 07, 11, 15, 29) take
+ * hours; the wrapper patches that out (scripts/brokers/moto_sqs_speedups.py), and a full run
+ * takes ~6-7 minutes. See packages/sns-sqs/README.md, "Conformance".
  */
 import { snsSqs } from '@eventwire/sns-sqs';
 import { defineConformanceSuite } from '@eventwire/testing/conformance';

@@ -4,14 +4,15 @@
  *   node --conditions=source bench/sns-sqs.bench.ts
  *
  * Env: EVENTWIRE_TEST_SNS_SQS_URL (default: moto from scripts/brokers/urls.sh), BENCH_N messages
- * per phase (default 200), BENCH_ROUNDS (default 2; phases alternate raw/eventwire each round,
- * the best round counts).
+ * per phase (default 1000: on the patched moto a 200-message phase lasts a fraction of a second,
+ * too short for a stable ratio), BENCH_ROUNDS (default 2; phases alternate raw/eventwire each
+ * round, the best round counts).
  *
  * Both sides do the same work: publish = SNS PublishBatch of 10 with 4 batches in flight (the
  * raw side sends the same CloudEvents JSON body eventwire sends); consume = 4 long-poll loops of
  * ReceiveMessage(10) + DeleteMessageBatch, until every message is deleted. Every phase uses a
- * fresh topic and queue so that queue depth is the same for both (moto's SendMessage gets slower
- * with queue depth).
+ * fresh topic and queue so that queue depth is the same for both (stock moto's SendMessage gets
+ * slower with queue depth; see docs/benchmarks/sns-sqs.md).
  */
 import { randomUUID } from 'node:crypto';
 import { CreateTopicCommand, PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -26,7 +27,7 @@ import { parseUrl, queueNames, snsSqs, topicName } from '@eventwire/sns-sqs';
 import { z } from 'zod';
 
 const url = process.env.EVENTWIRE_TEST_SNS_SQS_URL ?? 'sns-sqs://us-east-1?endpoint=http://127.0.0.1:54566';
-const N = Number(process.env.BENCH_N ?? 200);
+const N = Number(process.env.BENCH_N ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const PARALLEL = 4;
 const options = { ...parseUrl(url), waitTimeSeconds: 1 };

@@ -1,8 +1,8 @@
 /**
  * Acknowledgements of one subscription, batched: the acks requested in one turn of the event
  * loop go out as a single `XACK stream group id id ...` instead of one command each, which
- * saves Redis most of the per-command cost at high throughput. Each caller still gets its own
- * promise, resolved when Redis has replied.
+ * saves Redis most of the per-command cost at high throughput. Every ack of a batch gets the
+ * batch's promise, resolved when Redis has replied (one promise per batch, not per message).
  */
 import type { Redis } from 'ioredis';
 
@@ -12,8 +12,10 @@ export class AckBatcher {
   readonly #client: Redis;
   readonly #stream: string;
   readonly #group: string;
-  #pending: { id: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
-  #scheduled = false;
+  #ids: string[] = [];
+  #reply: Promise<void> | undefined;
+  #resolve: (() => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
 
   constructor(client: Redis, stream: string, group: string) {
     this.#client = client;
@@ -22,28 +24,26 @@ export class AckBatcher {
   }
 
   ack(id: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ id, resolve, reject });
-      if (this.#pending.length >= MAX_BATCH) this.#flush();
-      else if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
-    });
+    if (!this.#reply) {
+      this.#reply = new Promise<void>((resolve, reject) => {
+        this.#resolve = resolve;
+        this.#reject = reject;
+      });
+      setImmediate(() => this.#flush());
+    }
+    const reply = this.#reply;
+    this.#ids.push(id);
+    if (this.#ids.length >= MAX_BATCH) this.#flush();
+    return reply;
   }
 
   #flush(): void {
-    this.#scheduled = false;
-    const batch = this.#pending;
-    if (batch.length === 0) return;
-    this.#pending = [];
-    this.#client.xack(this.#stream, this.#group, ...batch.map((p) => p.id)).then(
-      () => {
-        for (const p of batch) p.resolve();
-      },
-      (error: unknown) => {
-        for (const p of batch) p.reject(error);
-      },
-    );
+    if (!this.#reply) return;
+    const ids = this.#ids;
+    const resolve = this.#resolve!;
+    const reject = this.#reject!;
+    this.#ids = [];
+    this.#reply = undefined;
+    this.#client.xack(this.#stream, this.#group, ...ids).then(() => resolve(), reject);
   }
 }

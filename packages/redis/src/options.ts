@@ -39,7 +39,7 @@ export interface RedisTransportOptions {
    * reads never time out.
    */
   publishTimeoutMs?: number;
-  /** How long one blocking XREADGROUP waits before it is issued again. Default 5 000 ms. */
+  /** How long one blocking XREADGROUP waits before it is issued again. Default 2 000 ms. */
   blockMs?: number;
   /**
    * How often a subscription looks for entries whose lease expired (XAUTOCLAIM).

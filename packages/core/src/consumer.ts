@@ -16,7 +16,7 @@ import {
   UnknownVersionError,
   ValidationError,
 } from './errors.ts';
-import { EventContext, eventLogFields } from './handler-context.ts';
+import { EventContext, eventLogFields, type PublishChild } from './handler-context.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { Logger } from './logger.ts';
 import { compose, type Middleware, type ProcessInfo } from './middleware.ts';
@@ -103,12 +103,7 @@ export interface ConsumerDeps {
   logger: Logger;
   middleware: Middleware[];
   maxMessageBytes: number;
-  publishChild: (
-    parent: Envelope,
-    definition: EventDefinition<any>,
-    data: unknown,
-    options?: ChildPublishOptions,
-  ) => Promise<Envelope>;
+  publishChild: PublishChild;
 }
 
 const STACK_LIMIT = 4096;

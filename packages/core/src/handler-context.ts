@@ -12,15 +12,18 @@ import type { Envelope } from './envelope.ts';
 import { type Logger, withFields } from './logger.ts';
 import type { Task } from './task.ts';
 
+/** Publishes a child event of `parent`, inheriting its correlation and trace. */
+export type PublishChild = (
+  parent: Envelope,
+  definition: EventDefinition<any>,
+  data: unknown,
+  options?: ChildPublishOptions,
+) => Promise<Envelope>;
+
 /** What every context of one consumer shares. */
 export interface ContextScope {
   logger: Logger;
-  publishChild: (
-    parent: Envelope,
-    definition: EventDefinition<any>,
-    data: unknown,
-    options?: ChildPublishOptions,
-  ) => Promise<Envelope>;
+  publishChild: PublishChild;
 }
 
 /** The fields a handler's log entries carry: event id, type, group and correlation id. */

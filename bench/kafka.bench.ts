@@ -57,7 +57,9 @@ function rawMessage(n: number) {
 }
 
 /** The CloudEvents attributes of a record, as strings: what a raw consumer needs to route it. */
-function readHeaders(headers: Map<Buffer, Buffer> | Record<string, unknown> | undefined): Record<string, string> {
+function readHeaders(
+  headers: Map<Buffer, Buffer> | Record<string, unknown> | undefined,
+): Record<string, string> {
   const out: Record<string, string> = {};
   if (headers instanceof Map) for (const [k, v] of headers) out[k.toString()] = v.toString();
   else for (const k in headers) out[k] = String(headers[k]);

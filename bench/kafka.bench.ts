@@ -10,11 +10,11 @@
  * (validation, offset tracking, retries, dead letters); the ratio shows what that costs.
  */
 import { randomUUID } from 'node:crypto';
-import { createBus, defineEvent, encodeBinary, newEventId, silentLogger } from '@eventwire/core';
+import { createBus, silentLogger } from '@eventwire/core';
 import { type KafkaClientName, kafka } from '@eventwire/kafka';
 import { Consumer, type Message, Producer } from '@platformatic/kafka';
 import kafkajs from 'kafkajs';
-import { z } from 'zod';
+import { encodeOrderPlaced, orderData, orderPlaced } from './order-placed.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const url = process.env.EVENTWIRE_TEST_KAFKA_URL ?? 'kafka://127.0.0.1:59092';
@@ -29,27 +29,9 @@ const IN_FLIGHT = 5;
 const PARTITIONS = 6;
 const run = randomUUID().slice(0, 8);
 
-const Schema = z.object({ orderId: z.string(), totalCents: z.number().int(), note: z.string() });
-const data = (n: number) => ({
-  orderId: `order-${n}`,
-  totalCents: n * 7,
-  note: 'benchmark payload of a typical size',
-});
-
 /** A realistic message for the raw clients: the same headers and body eventwire sends. */
 function rawMessage(n: number) {
-  const id = newEventId();
-  const wire = encodeBinary({
-    id,
-    type: 'bench.order_placed',
-    version: 1,
-    source: 'bench',
-    time: new Date().toISOString(),
-    correlationId: id,
-    dataContentType: 'application/json',
-    data: data(n),
-    partitionKey: `order-${n % 64}`,
-  });
+  const wire = encodeOrderPlaced(n, { partitionKey: `order-${n % 64}` });
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(wire.headers))
     headers[k === 'datacontenttype' ? 'content-type' : `ce_${k}`] = v;
@@ -177,13 +159,7 @@ async function rawPlatformatic(topic: string) {
 // ------------------------------------------------------------------ eventwire
 
 async function eventwire(client: KafkaClientName, topic: string) {
-  const Event = defineEvent({
-    type: 'bench.order_placed',
-    version: 1,
-    schema: Schema,
-    topic,
-    key: (d) => d.orderId,
-  });
+  const Event = orderPlaced(topic);
   const transport = () =>
     kafka({
       brokers,
@@ -193,12 +169,12 @@ async function eventwire(client: KafkaClientName, topic: string) {
       consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, maxWaitMs: 200 },
     });
   const producer = await createBus({ transport: transport(), source: 'bench', logger: silentLogger });
-  await producer.publish(Event, data(-1)); // creates the topic; not timed, not counted below
+  await producer.publish(Event, orderData(-1)); // creates the topic; not timed, not counted below
   const publish = await time(() =>
     pool(count, async (start, size) => {
       await producer.publishMany(
         Event,
-        Array.from({ length: size }, (_, i) => ({ data: data(start + i) })),
+        Array.from({ length: size }, (_, i) => ({ data: orderData(start + i) })),
       );
     }),
   );

@@ -22,11 +22,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { createBus, defineEvent, encodeBinary, newEventId, silentLogger } from '@eventwire/core';
+import { createBus, silentLogger } from '@eventwire/core';
 import { nats } from '@eventwire/nats';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
-import { z } from 'zod';
+import { encodeOrderPlaced, orderData, orderPlaced } from './order-placed.ts';
 
 const url = process.env.EVENTWIRE_TEST_NATS_URL ?? 'nats://127.0.0.1:54222';
 const servers = url.split(',').map((s) => (s.startsWith('nats://') ? s : `nats://${s}`));
@@ -38,29 +38,9 @@ const ROUNDS = 5;
 const run = randomUUID().slice(0, 8);
 const prefix = `ewbench-${run}`;
 
-const Schema = z.object({ orderId: z.string(), totalCents: z.number().int(), note: z.string() });
-const data = (n: number) => ({
-  orderId: `order-${n}`,
-  totalCents: n * 7,
-  note: 'benchmark payload of a typical size',
-});
-const OrderPlaced = (topic: string) =>
-  defineEvent({ type: 'bench.order_placed', version: 1, schema: Schema, topic, key: (d) => d.orderId });
-
 /** What eventwire puts on the wire, built once per message for the raw side. */
 function rawMessage(n: number) {
-  const id = newEventId();
-  const wire = encodeBinary({
-    id,
-    type: 'bench.order_placed',
-    version: 1,
-    source: 'bench',
-    time: new Date().toISOString(),
-    correlationId: id,
-    dataContentType: 'application/json',
-    data: data(n),
-    partitionKey: `order-${n}`,
-  });
+  const { id, ...wire } = encodeOrderPlaced(n);
   const h = natsHeaders();
   for (const [k, v] of Object.entries(wire.headers)) h.set(`ce-${k}`, encodeURIComponent(v));
   return { id, headers: h, body: wire.body };
@@ -176,13 +156,13 @@ async function ewPublish(): Promise<Sample> {
     source: 'bench',
     logger: silentLogger,
   });
-  const Event = OrderPlaced(topic);
-  await bus.publish(Event, data(-1)); // creates the stream, like the raw side's streams.add
+  const Event = orderPlaced(topic);
+  await bus.publish(Event, orderData(-1)); // creates the stream, like the raw side's streams.add
   const clock = startClock();
   await batches(async (start, size) => {
     await bus.publishMany(
       Event,
-      Array.from({ length: size }, (_, i) => ({ data: data(start + i) })),
+      Array.from({ length: size }, (_, i) => ({ data: orderData(start + i) })),
     );
   });
   const elapsed = clock.stop();
@@ -192,7 +172,7 @@ async function ewPublish(): Promise<Sample> {
 
 async function ewConsume(): Promise<Sample> {
   const topic = `bench.con.${randomUUID().slice(0, 8)}`;
-  const Event = OrderPlaced(topic);
+  const Event = orderPlaced(topic);
   const producer = await createBus({
     transport: nats({ servers, prefix }),
     source: 'bench',
@@ -202,7 +182,7 @@ async function ewConsume(): Promise<Sample> {
   await batches(async (start, size) => {
     await producer.publishMany(
       Event,
-      Array.from({ length: size }, (_, i) => ({ data: data(start + i) })),
+      Array.from({ length: size }, (_, i) => ({ data: orderData(start + i) })),
     );
   });
   await producer.close();
@@ -236,21 +216,7 @@ async function adapterPublish(): Promise<Sample> {
   const topic = `bench.adp.${randomUUID().slice(0, 8)}`;
   const transport = nats({ servers, prefix });
   await transport.connect();
-  const outgoing = (n: number) => {
-    const id = newEventId();
-    const wire = encodeBinary({
-      id,
-      type: 'bench.order_placed',
-      version: 1,
-      source: 'bench',
-      time: new Date().toISOString(),
-      correlationId: id,
-      dataContentType: 'application/json',
-      data: data(n),
-      partitionKey: `order-${n}`,
-    });
-    return { topic, id, ...wire };
-  };
+  const outgoing = (n: number) => ({ topic, ...encodeOrderPlaced(n) });
   await transport.publish([outgoing(-1)]); // creates the stream
   const clock = startClock();
   await batches(async (start, size) => {
@@ -264,7 +230,7 @@ async function adapterPublish(): Promise<Sample> {
 /** The adapter alone: transport subscribe with the same window, ack in the callback, no core. */
 async function adapterConsume(): Promise<Sample> {
   const topic = `bench.ada.${randomUUID().slice(0, 8)}`;
-  const Event = OrderPlaced(topic);
+  const Event = orderPlaced(topic);
   const producer = await createBus({
     transport: nats({ servers, prefix }),
     source: 'bench',
@@ -274,7 +240,7 @@ async function adapterConsume(): Promise<Sample> {
   await batches(async (start, size) => {
     await producer.publishMany(
       Event,
-      Array.from({ length: size }, (_, i) => ({ data: data(start + i) })),
+      Array.from({ length: size }, (_, i) => ({ data: orderData(start + i) })),
     );
   });
   await producer.close();

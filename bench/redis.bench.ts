@@ -18,17 +18,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { cpus } from 'node:os';
-import {
-  childTraceparent,
-  createBus,
-  defineEvent,
-  encodeBinary,
-  newEventId,
-  silentLogger,
-} from '@eventwire/core';
+import { childTraceparent, createBus, silentLogger } from '@eventwire/core';
 import { redis } from '@eventwire/redis';
 import { Redis } from 'ioredis';
-import { z } from 'zod';
+import { encodeOrderPlaced, orderData, orderPlaced } from './order-placed.ts';
 
 const url = process.env.EVENTWIRE_TEST_REDIS_URL ?? 'redis://127.0.0.1:56379';
 const count = Number(process.argv[2] ?? 20_000);
@@ -36,28 +29,9 @@ const BATCH = 100;
 const IN_FLIGHT = 8;
 const run = randomUUID().slice(0, 8);
 
-const Schema = z.object({ orderId: z.string(), totalCents: z.number().int(), note: z.string() });
-const data = (n: number) => ({
-  orderId: `order-${n}`,
-  totalCents: n * 7,
-  note: 'benchmark payload of a typical size',
-});
-
 /** The same fields eventwire writes for an event, built by hand as a raw producer would. */
 function rawFields(n: number): (string | Buffer)[] {
-  const id = newEventId();
-  const wire = encodeBinary({
-    id,
-    type: 'bench.order_placed',
-    version: 1,
-    source: 'bench',
-    time: new Date().toISOString(),
-    correlationId: id,
-    dataContentType: 'application/json',
-    data: data(n),
-    partitionKey: `order-${n}`,
-    traceparent: childTraceparent(),
-  });
+  const wire = encodeOrderPlaced(n, { traceparent: childTraceparent() });
   const fields: (string | Buffer)[] = [];
   for (const [k, v] of Object.entries(wire.headers)) fields.push(k, v);
   fields.push('data', Buffer.from(wire.body));
@@ -136,13 +110,7 @@ async function rawConsume(stream: string, group: string): Promise<number> {
 }
 
 async function eventwirePublish(topic: string): Promise<number> {
-  const Event = defineEvent({
-    type: 'bench.order_placed',
-    version: 1,
-    schema: Schema,
-    topic,
-    key: (d) => d.orderId,
-  });
+  const Event = orderPlaced(topic);
   streams.push(`ew:{${topic}}`);
   const bus = await createBus({
     source: 'bench',
@@ -154,7 +122,7 @@ async function eventwirePublish(topic: string): Promise<number> {
       pool(count, async (start, size) => {
         await bus.publishMany(
           Event,
-          Array.from({ length: size }, (_, i) => ({ data: data(start + i) })),
+          Array.from({ length: size }, (_, i) => ({ data: orderData(start + i) })),
         );
       }),
     );
@@ -164,7 +132,7 @@ async function eventwirePublish(topic: string): Promise<number> {
 }
 
 async function eventwireConsume(topic: string, group: string): Promise<number> {
-  const Event = defineEvent({ type: 'bench.order_placed', version: 1, schema: Schema, topic });
+  const Event = orderPlaced(topic);
   const bus = await createBus({
     source: 'bench',
     transport: redis({ url, logger: silentLogger, trim: false, blockMs: 1000 }),

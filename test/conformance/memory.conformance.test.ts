@@ -1,5 +1,5 @@
 import { memoryBroker, memoryTransport } from '@eventwire/core';
-import { defineConformanceSuite } from '@eventwire/testing/conformance';
+import { defineConformanceSuite, memoryBrokerControls } from '@eventwire/testing/conformance';
 
 // A named broker of its own, so an outage simulated here touches no other test file.
 const broker = memoryBroker('conformance');
@@ -7,14 +7,7 @@ const broker = memoryBroker('conformance');
 defineConformanceSuite({
   name: 'memory',
   transport: () => memoryTransport({ broker }),
-  broker: {
-    restart: async () => {
-      broker.stop();
-      broker.start();
-    },
-    stop: async () => broker.stop(),
-    start: async () => broker.start(),
-  },
+  broker: memoryBrokerControls(broker),
   redeliveryMs: 1000,
   short: process.env.EVENTWIRE_CONFORMANCE_SHORT === '1',
 });

@@ -6,7 +6,7 @@
  * continues the process span's trace, which links to the creation trace (see the README).
  */
 import { memoryBroker, memoryTransport } from '@eventwire/core';
-import { defineConformanceSuite } from '@eventwire/testing/conformance';
+import { defineConformanceSuite, memoryBrokerControls } from '@eventwire/testing/conformance';
 import { openTelemetry } from '../src/index.ts';
 import { harness } from './harness.ts';
 
@@ -16,14 +16,7 @@ const broker = memoryBroker('otel-conformance');
 defineConformanceSuite({
   name: 'memory + otel',
   transport: () => memoryTransport({ broker }),
-  broker: {
-    restart: async () => {
-      broker.stop();
-      broker.start();
-    },
-    stop: async () => broker.stop(),
-    start: async () => broker.start(),
-  },
+  broker: memoryBrokerControls(broker),
   redeliveryMs: 1000,
   short: process.env.EVENTWIRE_CONFORMANCE_SHORT === '1',
   busOptions: {

@@ -21,6 +21,7 @@ import {
   type Envelope,
   type EventDefinition,
   encodeBinary,
+  type MemoryBroker,
   memoryInbox,
   NonRetryableError,
   type OutgoingMessage,
@@ -37,6 +38,18 @@ import { z } from 'zod';
 import { capturePublishes, withFaults } from '../fault-injection.ts';
 import { recorder } from '../recorder.ts';
 import { gate, waitFor } from '../wait.ts';
+
+/** Broker controls for the memory transport: its broker is an object that can stop and start. */
+export function memoryBrokerControls(broker: MemoryBroker): NonNullable<ConformanceOptions['broker']> {
+  return {
+    restart: async () => {
+      broker.stop();
+      broker.start();
+    },
+    stop: async () => broker.stop(),
+    start: async () => broker.start(),
+  };
+}
 
 export interface ConformanceOptions {
   /** Adapter name, shown in test names. */

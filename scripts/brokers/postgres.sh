@@ -11,8 +11,9 @@ postgres_installed() { local b; b=$(pg_bindir) && [ -x "$b/initdb" ] && command 
 postgres_install() { :; } # apt only
 
 # The server runs as `postgres` when we are root, so its folder must be reachable by that user; a
-# checkout under a private home (e.g. /root) is not, and then the data lives in /var/tmp instead
-# with .brokers/postgres as a symlink to it.
+# checkout under a private folder (e.g. /root, or a `mktemp -d` folder, mode 700) is not, and
+# then the data lives in /var/tmp instead with .brokers/postgres as a symlink to it. The path
+# returned is the symlink's target: `postgres` cannot follow a link inside a folder it cannot enter.
 postgres_home() {
   local home="$STATE/postgres"
   if [ "$(id -u)" -eq 0 ] && [ ! -L "$home" ] && [ ! -d "$home/data" ]; then
@@ -23,11 +24,12 @@ postgres_home() {
       mkdir -p "$alt" && chown postgres: "$alt" "$(dirname "$alt")" && ln -sfn "$alt" "$home"
     fi
   fi
-  echo "$home"
+  if [ -L "$home" ]; then readlink -f "$home"; else echo "$home"; fi
 }
 
+# From /, so that the server and its tools never start in a folder their user cannot enter.
 pg_as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 pg_sockdir() {

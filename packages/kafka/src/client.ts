@@ -5,13 +5,19 @@
  * `@platformatic/kafka` are real, tested implementations of it. Not part of the public API.
  */
 
-/** A record as the transport sees it: raw Kafka headers (names as on the wire). */
+/** A record as the transport sees it. */
 export interface ClientRecord {
-  partition: number;
-  offset: bigint;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: Record<string, string>;
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  /** Headers under their Kafka names, as on the wire: what dead letters keep. */
+  readonly headers: Record<string, string>;
+  /**
+   * Headers under core's attribute names (the CloudEvents binding undone, see headers.ts):
+   * what core decodes. A client may build it straight from the header bytes, once.
+   */
+  readonly attributes: Record<string, string>;
 }
 
 /** A record to produce. */
@@ -60,6 +66,8 @@ export interface GroupConsumerOptions {
   rebalanceTimeoutMs: number;
   /** Longest a fetch waits on the broker for new data. */
   maxWaitMs: number;
+  /** Most bytes one fetch returns (at least one batch, whatever its size). */
+  fetchMaxBytes: number;
 }
 
 /** One member of a consumer group on one topic. */

@@ -50,6 +50,13 @@ export interface KafkaOptions {
     maxWaitMs?: number;
     /** How often finished offsets are committed, ms. Default 100. Close and rebalance commit at once. */
     commitIntervalMs?: number;
+    /**
+     * Most bytes one fetch asks the broker for, across partitions. Default 1 MiB. Smaller
+     * fetches let the broker prepare the next one while this process handles the last, and
+     * bound what a backlog puts in memory at once; a record larger than this still arrives
+     * (Kafka always returns at least one batch).
+     */
+    fetchMaxBytes?: number;
   };
   /** Largest message (body plus headers) publish accepts, bytes. Default 1 000 000 (the broker's default is 1 MiB). */
   maxMessageBytes?: number;
@@ -73,5 +80,6 @@ export interface ResolvedKafkaOptions {
   rebalanceTimeoutMs: number;
   maxWaitMs: number;
   commitIntervalMs: number;
+  fetchMaxBytes: number;
   maxMessageBytes: number;
 }

@@ -20,11 +20,10 @@ import {
   type Logger,
   redactText,
   type SubscriptionSpec,
-  settleOnce,
   type TransportSubscription,
 } from '@eventwire/core';
 import type { ClientGroupConsumer, ClientRecord, KafkaClient, PartitionOffsets } from './client.ts';
-import { fromKafkaHeaders } from './headers.ts';
+import { Delivery, type DeliveryOwner } from './delivery.ts';
 import type { ResolvedKafkaOptions } from './options.ts';
 import { Queue } from './queue.ts';
 import { describeError } from './retry.ts';
@@ -103,6 +102,31 @@ export class KafkaSubscription implements TransportSubscription {
   #commitTimer: NodeJS.Timeout | undefined;
   #committing: Promise<void> | undefined;
   #commitAgain = false;
+  /** How deliveries settle; one object for the subscription, not closures per event. */
+  readonly #owner: DeliveryOwner<Entry> = {
+    finish: (entry) => {
+      if (this.#current(entry)) this.#finish(entry);
+    },
+    retryLater: (entry, delayMs) => {
+      if (this.#current(entry)) this.#retryLater(entry, delayMs);
+    },
+    deadLetter: async (entry, failure) => {
+      if (!this.#current(entry)) return;
+      try {
+        await this.#deps.deadLetter(entry.record, failure);
+      } catch (error) {
+        // Not written: keep the message unfinished and hand it back later; its offset is
+        // never committed until the dead letter is safely stored.
+        this.#retryLater(entry, 1000);
+        throw error;
+      }
+      if (this.#current(entry)) this.#finish(entry);
+    },
+    settled: () => {
+      this.#credits.give();
+      this.#pump();
+    },
+  };
 
   constructor(spec: SubscriptionSpec, onMessage: (message: IncomingMessage) => void, deps: SubscriptionDeps) {
     this.#spec = spec;
@@ -120,6 +144,7 @@ export class KafkaSubscription implements TransportSubscription {
         heartbeatIntervalMs: options.heartbeatIntervalMs,
         rebalanceTimeoutMs: options.rebalanceTimeoutMs,
         maxWaitMs: options.maxWaitMs,
+        fetchMaxBytes: options.fetchMaxBytes,
       },
       {
         onAssigned: (partitions) => this.#assigned(partitions),
@@ -276,39 +301,10 @@ export class KafkaSubscription implements TransportSubscription {
   #deliver(entry: Entry): void {
     this.#credits.take();
     entry.deliveries++;
-    const settle = settleOnce(
-      {
-        ack: async () => {
-          if (this.#current(entry)) this.#finish(entry);
-        },
-        retry: async (delayMs) => {
-          if (this.#current(entry)) this.#retryLater(entry, delayMs);
-        },
-        deadLetter: async (failure) => {
-          if (!this.#current(entry)) return;
-          try {
-            await this.#deps.deadLetter(entry.record, failure);
-          } catch (error) {
-            // Not written: keep the message unfinished and hand it back later; its offset is
-            // never committed until the dead letter is safely stored.
-            this.#retryLater(entry, 1000);
-            throw error;
-          }
-          if (this.#current(entry)) this.#finish(entry);
-        },
-      },
-      () => {
-        this.#credits.give();
-        this.#pump();
-      },
-    );
     const { record } = entry;
-    this.#onMessage({
-      headers: fromKafkaHeaders(record.headers),
-      body: record.value ?? EMPTY,
-      attempt: entry.deliveries,
-      ...settle,
-    });
+    this.#onMessage(
+      new Delivery(this.#owner, entry, record.attributes, record.value ?? EMPTY, entry.deliveries),
+    );
   }
 
   #retryLater(entry: Entry, delayMs: number): void {

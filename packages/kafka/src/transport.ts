@@ -52,6 +52,7 @@ function resolve(options: KafkaOptions): ResolvedKafkaOptions {
     rebalanceTimeoutMs: positive('consumer.rebalanceTimeoutMs', c.rebalanceTimeoutMs, 15_000),
     maxWaitMs: positive('consumer.maxWaitMs', c.maxWaitMs, 500),
     commitIntervalMs: positive('consumer.commitIntervalMs', c.commitIntervalMs, 100),
+    fetchMaxBytes: positive('consumer.fetchMaxBytes', c.fetchMaxBytes, 1_048_576),
     maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, 1_000_000),
   };
 }

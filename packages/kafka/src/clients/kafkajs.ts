@@ -14,6 +14,7 @@ import type {
   ProduceRecord,
   TopicSpec,
 } from '../client.ts';
+import { fromKafkaHeaders } from '../headers.ts';
 import type { ResolvedKafkaOptions } from '../options.ts';
 import { retryTransient } from '../retry.ts';
 
@@ -43,7 +44,17 @@ function headersOf(raw: Record<string, unknown> | undefined): Record<string, str
 }
 
 function recordOf(partition: number, m: KafkaMessage): ClientRecord {
-  return { partition, offset: BigInt(m.offset), key: m.key, value: m.value, headers: headersOf(m.headers) };
+  const headers = headersOf(m.headers);
+  return {
+    partition,
+    offset: BigInt(m.offset),
+    key: m.key,
+    value: m.value,
+    headers,
+    get attributes() {
+      return fromKafkaHeaders(headers);
+    },
+  };
 }
 
 export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
@@ -322,6 +333,8 @@ class KafkajsGroupConsumer implements ClientGroupConsumer {
       heartbeatInterval: options.heartbeatIntervalMs,
       rebalanceTimeout: options.rebalanceTimeoutMs,
       maxWaitTimeInMs: options.maxWaitMs,
+      maxBytes: options.fetchMaxBytes,
+      maxBytesPerPartition: Math.min(options.fetchMaxBytes, 1_048_576),
       allowAutoTopicCreation: false,
       // kafkajs restarts the consumer after a crash (broker restart, coordinator moved);
       // the transport sees the rejoin as a new assignment.

@@ -21,8 +21,10 @@ import type {
   ProduceRecord,
   TopicSpec,
 } from '../client.ts';
+import { attributeName, withContentType } from '../headers.ts';
 import type { ResolvedKafkaOptions } from '../options.ts';
 import { describeError, retryTransient } from '../retry.ts';
+import { HeaderNames } from './header-names.ts';
 import { SendWindow } from './send-window.ts';
 
 const EARLIEST = -2n;
@@ -57,16 +59,53 @@ function baseOptions(options: ResolvedKafkaOptions, retries: number | false) {
   };
 }
 
-function recordOf(m: Message<Buffer, Buffer, Buffer, Buffer>): ClientRecord {
-  const headers: Record<string, string> = {};
-  for (const [k, v] of m.headers) headers[k.toString('utf8')] = v ? v.toString('utf8') : '';
-  return {
-    partition: m.partition,
-    offset: m.offset,
-    key: m.key && m.key.length > 0 ? m.key : null,
-    value: m.value ?? null,
-    headers,
-  };
+/** Header name bytes straight to core's attribute names: see header-names.ts. */
+const attributeNames = new HeaderNames(attributeName);
+
+/**
+ * A fetched record. Its attributes are decoded once, from the header bytes straight into
+ * core's names (the hot path); its Kafka-named headers only when asked (dead letters).
+ */
+class FetchedRecord implements ClientRecord {
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly #raw: Map<Buffer, Buffer>;
+  #attributes: Record<string, string> | undefined;
+
+  constructor(m: Message<Buffer, Buffer, Buffer, Buffer>) {
+    this.partition = m.partition;
+    this.offset = m.offset;
+    this.key = m.key && m.key.length > 0 ? m.key : null;
+    this.value = m.value ?? null;
+    this.#raw = m.headers;
+  }
+
+  get attributes(): Record<string, string> {
+    if (this.#attributes) return this.#attributes;
+    const out: Record<string, string> = {};
+    let contentType: string | undefined;
+    // forEach, not for...of: no [key, value] array per header.
+    this.#raw.forEach((value, key) => {
+      const name = attributeNames.decode(key);
+      const text = value ? value.toString('utf8') : '';
+      if (name === 'content-type') contentType = text;
+      else out[name] = text;
+    });
+    this.#attributes = withContentType(out, contentType);
+    return this.#attributes;
+  }
+
+  get headers(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of this.#raw) out[k.toString('utf8')] = v ? v.toString('utf8') : '';
+    return out;
+  }
+}
+
+export function recordOf(m: Message<Buffer, Buffer, Buffer, Buffer>): ClientRecord {
+  return new FetchedRecord(m);
 }
 
 /**
@@ -343,6 +382,7 @@ class PlatformaticGroupConsumer implements ClientGroupConsumer {
       heartbeatInterval: o.heartbeatIntervalMs,
       rebalanceTimeout: o.rebalanceTimeoutMs,
       maxWaitTime: o.maxWaitMs,
+      maxBytes: o.fetchMaxBytes,
     });
     this.#stream = stream;
     if (this.#paused.size > 0) stream.pause();

@@ -1,0 +1,105 @@
+import type { Message } from '@platformatic/kafka';
+import { describe, expect, test } from 'vitest';
+import { HeaderNames } from '../src/clients/header-names.ts';
+import { recordOf } from '../src/clients/platformatic.ts';
+import { attributeName, fromKafkaHeaders, toKafkaHeaders } from '../src/headers.ts';
+
+const binary = {
+  specversion: '1.0',
+  id: 'e-1',
+  type: 'order.placed',
+  source: 'shop',
+  datacontenttype: 'application/json',
+  ewattempt: '2',
+};
+
+/** A fetched message as @platformatic/kafka yields it: header names and values as byte views. */
+function fetched(headers: Record<string, string>): Message<Buffer, Buffer, Buffer, Buffer> {
+  const wire = Buffer.from(Object.entries(headers).flat().join(''));
+  let at = 0;
+  const view = (text: string) => wire.subarray(at, (at += Buffer.byteLength(text)));
+  const map = new Map<Buffer, Buffer>();
+  for (const [k, v] of Object.entries(headers)) map.set(view(k), view(v));
+  return {
+    topic: 't',
+    partition: 3,
+    offset: 7n,
+    key: Buffer.from('k'),
+    value: Buffer.from('{}'),
+    headers: map,
+  } as unknown as Message<Buffer, Buffer, Buffer, Buffer>;
+}
+
+describe('CloudEvents Kafka binding', () => {
+  test('binary mode round trip: ce_ prefix, content-type is datacontenttype, ew* unprefixed', () => {
+    const kafka = toKafkaHeaders(binary);
+    expect(kafka).toEqual({
+      ce_specversion: '1.0',
+      ce_id: 'e-1',
+      ce_type: 'order.placed',
+      ce_source: 'shop',
+      'content-type': 'application/json',
+      ewattempt: '2',
+    });
+    expect(fromKafkaHeaders(kafka)).toEqual(binary);
+  });
+
+  test('structured mode keeps content-type as it is', () => {
+    const kafka = { 'content-type': 'application/cloudevents+json', traceid: 'x' };
+    expect(fromKafkaHeaders(kafka)).toEqual(kafka);
+  });
+
+  test('an explicit ce_datacontenttype wins over content-type, which is kept', () => {
+    const kafka = { ce_specversion: '1.0', ce_datacontenttype: 'application/json', 'content-type': 'text/x' };
+    expect(fromKafkaHeaders(kafka)).toEqual({
+      specversion: '1.0',
+      datacontenttype: 'application/json',
+      'content-type': 'text/x',
+    });
+  });
+
+  test('attribute names', () => {
+    expect(attributeName('ce_time')).toBe('time');
+    expect(attributeName('ewgroup')).toBe('ewgroup');
+    expect(attributeName('x-custom')).toBe('x-custom');
+  });
+});
+
+describe('HeaderNames', () => {
+  test('the same bytes give the same string, mapped; different bytes differ', () => {
+    const names = new HeaderNames(attributeName);
+    const a = Buffer.from('xxce_idxx').subarray(2, 7);
+    const b = Buffer.from('ce_id');
+    expect(names.decode(a)).toBe('id');
+    expect(names.decode(b)).toBe('id');
+    expect(names.decode(Buffer.from('ce_ie'))).toBe('ie');
+    expect(names.decode(Buffer.from('ce_idx'))).toBe('idx');
+  });
+
+  test('past its limit it still decodes, without remembering', () => {
+    const names = new HeaderNames(undefined, 2);
+    for (const n of ['a', 'b', 'c', 'd', 'c']) expect(names.decode(Buffer.from(n))).toBe(n);
+  });
+
+  test('non-ASCII names decode as UTF-8', () => {
+    expect(new HeaderNames().decode(Buffer.from('ce_größe'))).toBe('ce_größe');
+  });
+});
+
+describe('fetched record (@platformatic/kafka)', () => {
+  test('attributes decode straight from bytes; Kafka-named headers stay available for dead letters', () => {
+    const kafka = toKafkaHeaders(binary);
+    const record = recordOf(fetched(kafka));
+    expect(record.attributes).toEqual(binary);
+    expect(record.attributes).toBe(record.attributes);
+    expect(record.headers).toEqual(kafka);
+    expect(record).toMatchObject({ partition: 3, offset: 7n });
+    expect(record.key?.toString()).toBe('k');
+  });
+
+  test('an empty key is no key', () => {
+    const m = fetched({});
+    (m as { key: Buffer }).key = Buffer.alloc(0);
+    expect(recordOf(m).key).toBeNull();
+  });
+});

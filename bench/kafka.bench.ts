@@ -1,10 +1,16 @@
 /**
  * eventwire on Kafka against the raw client, both clients, same broker, same run.
  *
- *   node --conditions=source bench/kafka.bench.ts [count]
+ *   node --conditions=source bench/kafka.bench.ts [count] [rounds]
  *
  * Publish: `count` events in batches of 100, 5 batches in flight, acks=all, idempotent producer.
- * Consume: `count` events already in a 6-partition topic; time until all are handled.
+ * Consume: `count` events already in a 6-partition topic; time from subscribing (the group
+ * join included) until all are handled.
+ * Each round runs the four variants on fresh topics, in an order that alternates between
+ * rounds, so that a noisy neighbour hits every variant alike; the table gives each variant's
+ * median rate and the median of the per-round ratios (the figure to trust on a shared machine).
+ * Every client runs at its defaults except where eventwire chooses otherwise for itself (e.g.
+ * its 1 MiB fetches on @platformatic/kafka, see the `consumer.fetchMaxBytes` option).
  * The raw consumers do what any CloudEvents consumer must: read the `ce_*` headers (id, type,
  * source... travel there in binary mode) and parse the body. eventwire does more per event
  * (validation, offset tracking, retries, dead letters); the ratio shows what that costs.
@@ -23,11 +29,12 @@ const brokers = url
   .replace(/[/?].*$/, '')
   .split(',');
 const count = Number(process.argv[2] ?? 20_000);
+const ROUNDS = Number(process.argv[3] ?? 3);
 const BATCH = 100;
 // 5: the most an idempotent producer may have in flight (more breaks its ordering guarantee).
 const IN_FLIGHT = 5;
 const PARTITIONS = 6;
-const run = randomUUID().slice(0, 8);
+let run = randomUUID().slice(0, 8);
 
 /** A realistic message for the raw clients: the same headers and body eventwire sends. */
 function rawMessage(n: number) {
@@ -200,31 +207,44 @@ async function eventwire(client: KafkaClientName, topic: string) {
 
 // ------------------------------------------------------------------ report
 
-const rows: { name: string; publish: number; consume: number }[] = [];
-const rate = (seconds: number) => Math.round(count / seconds);
-for (const [name, go] of [
-  ['raw kafkajs', () => rawKafkajs(`bench-${run}-raw-kafkajs`)],
-  ['eventwire (kafkajs)', () => eventwire('kafkajs', `bench-${run}-ew-kafkajs`)],
-  ['raw @platformatic/kafka', () => rawPlatformatic(`bench-${run}-raw-plt`)],
-  ['eventwire (@platformatic/kafka)', () => eventwire('platformatic', `bench-${run}-ew-plt`)],
-] as const) {
-  const r = await go();
-  rows.push({ name, publish: rate(r.publish), consume: rate(r.consume) });
-  console.error(`${name}: done`);
+type Name =
+  | 'raw kafkajs'
+  | 'eventwire (kafkajs)'
+  | 'raw @platformatic/kafka'
+  | 'eventwire (@platformatic/kafka)';
+const variants: [Name, (id: string) => Promise<{ publish: number; consume: number }>][] = [
+  ['raw kafkajs', (id) => rawKafkajs(`bench-${id}-raw-kafkajs`)],
+  ['eventwire (kafkajs)', (id) => eventwire('kafkajs', `bench-${id}-ew-kafkajs`)],
+  ['raw @platformatic/kafka', (id) => rawPlatformatic(`bench-${id}-raw-plt`)],
+  ['eventwire (@platformatic/kafka)', (id) => eventwire('platformatic', `bench-${id}-ew-plt`)],
+];
+const rates = new Map<Name, { publish: number; consume: number }[]>(variants.map(([n]) => [n, []]));
+const rate = (seconds: number) => count / seconds;
+for (let round = 0; round < ROUNDS; round++) {
+  run = randomUUID().slice(0, 8);
+  for (const [name, go] of round % 2 === 0 ? variants : [...variants].reverse()) {
+    const r = await go(run);
+    rates.get(name)!.push({ publish: rate(r.publish), consume: rate(r.consume) });
+  }
+  console.error(`round ${round + 1}/${ROUNDS} done`);
 }
-const rawDefault = rows.find((r) => r.name === 'raw @platformatic/kafka')!;
-const rawOf = (name: string) => (name.includes('kafkajs') ? rows[0]! : rawDefault);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const rawOf = (name: Name): Name => (name.includes('kafkajs') ? 'raw kafkajs' : 'raw @platformatic/kafka');
+const ratios = (name: Name, of: Name, what: 'publish' | 'consume') =>
+  rates.get(name)!.map((r, i) => r[what] / rates.get(of)![i]![what]);
+const cell = (xs: number[]) => `${median(xs).toFixed(2)} (${xs.map((x) => x.toFixed(2)).join(' ')})`;
 console.log(
-  `\n${count} events, batches of ${BATCH}, ${IN_FLIGHT} in flight, ${PARTITIONS} partitions, ${brokers.join(',')}\n`,
+  `\n${count} events x ${ROUNDS} rounds, batches of ${BATCH}, ${IN_FLIGHT} in flight, ${PARTITIONS} partitions, ${brokers.join(',')}, node ${process.version}\n`,
 );
 console.log(
-  '| client | publish ev/s | consume ev/s | publish vs raw same client | consume vs raw same client | publish vs raw default | consume vs raw default |',
+  '| client | publish ev/s (median) | consume ev/s (median) | publish vs raw same client | consume vs raw same client | publish vs raw default | consume vs raw default |',
 );
 console.log('|---|---:|---:|---:|---:|---:|---:|');
-for (const r of rows) {
-  const same = rawOf(r.name);
+for (const [name] of variants) {
+  const rs = rates.get(name)!;
   console.log(
-    `| ${r.name} | ${r.publish} | ${r.consume} | ${(r.publish / same.publish).toFixed(2)} | ${(r.consume / same.consume).toFixed(2)} | ${(r.publish / rawDefault.publish).toFixed(2)} | ${(r.consume / rawDefault.consume).toFixed(2)} |`,
+    `| ${name} | ${Math.round(median(rs.map((r) => r.publish)))} | ${Math.round(median(rs.map((r) => r.consume)))} | ${cell(ratios(name, rawOf(name), 'publish'))} | ${cell(ratios(name, rawOf(name), 'consume'))} | ${cell(ratios(name, 'raw @platformatic/kafka', 'publish'))} | ${cell(ratios(name, 'raw @platformatic/kafka', 'consume'))} |`,
   );
 }
+console.log('\nRatios: median of the per-round ratios (each round in parentheses).');
 process.exit(0);

@@ -66,8 +66,8 @@ export interface GroupConsumerOptions {
   rebalanceTimeoutMs: number;
   /** Longest a fetch waits on the broker for new data. */
   maxWaitMs: number;
-  /** Most bytes one fetch returns (at least one batch, whatever its size). */
-  fetchMaxBytes: number;
+  /** Most bytes one fetch returns (at least one batch, whatever its size); unset: the client's default. */
+  fetchMaxBytes: number | undefined;
 }
 
 /** One member of a consumer group on one topic. */

@@ -51,10 +51,12 @@ export interface KafkaOptions {
     /** How often finished offsets are committed, ms. Default 100. Close and rebalance commit at once. */
     commitIntervalMs?: number;
     /**
-     * Most bytes one fetch asks the broker for, across partitions. Default 1 MiB. Smaller
-     * fetches let the broker prepare the next one while this process handles the last, and
-     * bound what a backlog puts in memory at once; a record larger than this still arrives
-     * (Kafka always returns at least one batch).
+     * Most bytes one fetch asks the broker for, across partitions; a record larger than this
+     * still arrives (Kafka always returns at least one batch). Default 1 MiB on
+     * `@platformatic/kafka`, which sends its next fetch while this process still handles the
+     * last, so small fetches overlap broker and handler work (and bound a backlog's memory);
+     * kafkajs's own 10 MiB on kafkajs, which fetches again only once a batch is handled, so
+     * there bigger fetches mean fewer waits.
      */
     fetchMaxBytes?: number;
   };
@@ -80,6 +82,6 @@ export interface ResolvedKafkaOptions {
   rebalanceTimeoutMs: number;
   maxWaitMs: number;
   commitIntervalMs: number;
-  fetchMaxBytes: number;
+  fetchMaxBytes: number | undefined;
   maxMessageBytes: number;
 }

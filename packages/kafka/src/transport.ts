@@ -52,7 +52,9 @@ function resolve(options: KafkaOptions): ResolvedKafkaOptions {
     rebalanceTimeoutMs: positive('consumer.rebalanceTimeoutMs', c.rebalanceTimeoutMs, 15_000),
     maxWaitMs: positive('consumer.maxWaitMs', c.maxWaitMs, 500),
     commitIntervalMs: positive('consumer.commitIntervalMs', c.commitIntervalMs, 100),
-    fetchMaxBytes: positive('consumer.fetchMaxBytes', c.fetchMaxBytes, 1_048_576),
+    // Unset: each client's own best default (see the option's documentation).
+    fetchMaxBytes:
+      c.fetchMaxBytes === undefined ? undefined : positive('consumer.fetchMaxBytes', c.fetchMaxBytes, 0),
     maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, 1_000_000),
   };
 }

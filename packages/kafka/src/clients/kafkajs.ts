@@ -333,8 +333,12 @@ class KafkajsGroupConsumer implements ClientGroupConsumer {
       heartbeatInterval: options.heartbeatIntervalMs,
       rebalanceTimeout: options.rebalanceTimeoutMs,
       maxWaitTimeInMs: options.maxWaitMs,
-      maxBytes: options.fetchMaxBytes,
-      maxBytesPerPartition: Math.min(options.fetchMaxBytes, 1_048_576),
+      ...(options.fetchMaxBytes === undefined
+        ? {}
+        : {
+            maxBytes: options.fetchMaxBytes,
+            maxBytesPerPartition: Math.min(options.fetchMaxBytes, 1_048_576),
+          }),
       allowAutoTopicCreation: false,
       // kafkajs restarts the consumer after a crash (broker restart, coordinator moved);
       // the transport sees the rejoin as a new assignment.

@@ -27,6 +27,8 @@ import { describeError, retryTransient } from '../retry.ts';
 import { HeaderNames } from './header-names.ts';
 import { SendWindow } from './send-window.ts';
 
+/** Default fetch size: small enough that the broker prepares the next fetch while we handle this one. */
+const FETCH_MAX_BYTES = 1_048_576;
 const EARLIEST = -2n;
 const LATEST = -1n;
 const MECHANISMS = {
@@ -382,7 +384,7 @@ class PlatformaticGroupConsumer implements ClientGroupConsumer {
       heartbeatInterval: o.heartbeatIntervalMs,
       rebalanceTimeout: o.rebalanceTimeoutMs,
       maxWaitTime: o.maxWaitMs,
-      maxBytes: o.fetchMaxBytes,
+      maxBytes: o.fetchMaxBytes ?? FETCH_MAX_BYTES,
     });
     this.#stream = stream;
     if (this.#paused.size > 0) stream.pause();

@@ -13,8 +13,8 @@ import { wakeableSleep } from './wait.ts';
  */
 const ACKS_IN_FLIGHT = 2;
 
-/** Acks of the deliveries leased by `key` = (topic, group, lease token). */
-export function ackBatcher(db: SqlDriver, key: readonly [string, string, string]) {
+/** Acks of the deliveries leased by `key` = (group id, lease token). */
+export function ackBatcher(db: SqlDriver, key: readonly [number, string]) {
   let pending: { id: string; done: () => void; failed: (e: unknown) => void }[] = [];
   let scheduled = false;
   const inFlight = new Set<Promise<void>>();

@@ -7,9 +7,23 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+/** What a statement may ask of the driver; a driver is free to ignore it. */
+export interface QueryOptions {
+  /**
+   * Run as a named prepared statement: each connection parses and plans `sql` once under this
+   * name, then only binds parameters. For fixed texts with a bounded number of shapes only (each
+   * stays in the server's memory for the connection's life), and the same text for a name.
+   */
+  prepareAs?: string;
+}
+
 /** Something that runs SQL: the driver itself, or an open transaction. */
 export interface Queryable {
-  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>>;
 }
 
 export interface SqlDriver extends Queryable {

@@ -6,8 +6,14 @@ import { type Queryable, queryableFrom, type SqlDriver, toResult } from './drive
  * A pg Pool driver. LISTEN runs on one dedicated client that reconnects with backoff, because
  * a pooled client would be handed to someone else between notifications.
  */
-export function pgDriver(pool: pg.Pool, options: { ownsPool: boolean }): SqlDriver {
+export function pgDriver(
+  pool: pg.Pool,
+  options: { ownsPool: boolean; preparedStatements?: boolean },
+): SqlDriver {
   let closed = false;
+  // Off behind a pooler that hands each transaction a different server connection (PgBouncer
+  // in transaction mode before 1.21): a statement prepared on one would be missing on the next.
+  const preparedStatements = options.preparedStatements ?? true;
   // pg emits 'error' on idle clients when the server goes away; without a listener it crashes.
   pool.on('error', () => {});
 
@@ -22,9 +28,11 @@ export function pgDriver(pool: pg.Pool, options: { ownsPool: boolean }): SqlDriv
   return {
     kind: 'pg',
     identity: databaseIdentity(pool.options),
-    async query(sql, params) {
+    async query(sql, params, queryOptions) {
       try {
-        return toResult(await pool.query(sql, params as unknown[]));
+        const values = params as unknown[] | undefined;
+        const name = preparedStatements ? queryOptions?.prepareAs : undefined;
+        return toResult(await (name ? pool.query({ name, text: sql, values }) : pool.query(sql, values)));
       } catch (error) {
         return wrapError(error);
       }

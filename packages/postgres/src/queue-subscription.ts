@@ -31,15 +31,18 @@ interface ClaimedRow {
   body: Uint8Array;
 }
 
+/** Consumes (spec.topic, spec.group), whose delivery rows carry `groupId` (from `ew_groups`). */
 export async function queueSubscription(
   db: SqlDriver,
   spec: SubscriptionSpec,
+  groupId: number,
   onMessage: (message: IncomingMessage) => void,
   pollIntervalMs: number,
 ): Promise<TransportSubscription> {
   const token = randomUUID();
   const credits = new Credits(spec.maxInFlight);
-  const key = [spec.topic, spec.group, token] as const;
+  // Which rows this subscription may settle: its group's, leased to it.
+  const key = [groupId, token] as const;
   const stop = new AbortController();
   const loops = spec.ordering === 'key' ? 1 : PARALLEL_CLAIMS;
   // Each loop claims up to its share of the window, and waits (briefly) for that many credits.
@@ -140,8 +143,7 @@ export async function queueSubscription(
         credits.take(want);
         let rows: ClaimedRow[] = [];
         try {
-          rows = (await db.query<ClaimedRow>(CLAIM_SQL, [spec.topic, spec.group, want, spec.leaseMs, token]))
-            .rows;
+          rows = (await db.query<ClaimedRow>(CLAIM_SQL, [groupId, want, spec.leaseMs, token])).rows;
         } finally {
           credits.give(want - rows.length);
         }

@@ -8,20 +8,23 @@ import {
   type Capabilities,
   type OutgoingMessage,
   redactText,
+  type StartFrom,
   type Transport,
+  TransportError,
   type TransportHealth,
   type TransportSubscription,
 } from '@eventwire/core';
 import { deadLetterStore } from './dead-letters.ts';
 import type { Queryable, SqlDriver } from './driver.ts';
 import { migrate } from './migrations.ts';
+import { publishStatement } from './publish-statement.ts';
 import { queueSubscription } from './queue-subscription.ts';
 import {
   BACKFILL_GROUP_SQL,
-  channelFor,
+  DELETE_GROUP_SQL,
   ENSURE_GROUP_SQL,
-  insertMessagesSql,
   LAG_SQL,
+  PARAMS_PER_MESSAGE,
   PURGE_HANDLED_SQL,
   RETENTION_LOCK_SQL,
 } from './sql.ts';
@@ -37,12 +40,10 @@ export interface QueueTransportOptions {
   publishChunk?: number;
 }
 
-const CHUNK_PARAMS_PER_ROW = 5;
-
 export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {}): Transport {
   const pollIntervalMs = options.pollIntervalMs ?? 500;
   const retentionMs = options.retentionMs ?? 60 * 60 * 1000;
-  const chunk = Math.min(options.publishChunk ?? 1000, Math.floor(60_000 / CHUNK_PARAMS_PER_ROW));
+  const chunk = Math.min(options.publishChunk ?? 1000, Math.floor(60_000 / PARAMS_PER_MESSAGE));
   const capabilities: Capabilities = {
     ordering: 'partition',
     nativeDelay: true,
@@ -59,12 +60,32 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
 
   const insert = async (q: Queryable, messages: readonly OutgoingMessage[]) => {
     for (let start = 0; start < messages.length; start += chunk) {
-      const part = messages.slice(start, start + chunk);
-      const topics = [...new Set(part.map((m) => m.topic))];
-      const params: unknown[] = [];
-      for (const m of part) params.push(m.topic, m.id, m.key ?? null, JSON.stringify(m.headers), m.body);
-      params.push(...topics.map(channelFor));
-      await q.query(insertMessagesSql(part.length, topics), params);
+      const { sql, params, name } = publishStatement(messages.slice(start, start + chunk), chunk);
+      await q.query(sql, params, { prepareAs: name });
+    }
+  };
+
+  /**
+   * Registers the group if new (backfilling it when it starts from the beginning) and returns its
+   * id, which its delivery rows carry. The group commits first: publishes from then on fan out to
+   * it, and the backfill (a later snapshot) covers every message committed before.
+   */
+  const ensureGroupId = async (topic: string, group: string, from: StartFrom): Promise<number> => {
+    // No row: a concurrent registration committed after the statement's snapshot; it is visible now.
+    for (let attempt = 1; ; attempt++) {
+      const { rows } = await db.query<{ id: number; created: boolean }>(ENSURE_GROUP_SQL, [topic, group]);
+      const row = rows[0];
+      if (!row) {
+        if (attempt < 3) continue;
+        throw new TransportError(`postgres: could not register group ${group} of ${topic}`);
+      }
+      if (row.created && from === 'beginning') {
+        await db.transaction(async (tx) => {
+          await tx.query(RETENTION_LOCK_SQL);
+          await tx.query(BACKFILL_GROUP_SQL, [topic, row.id]);
+        });
+      }
+      return row.id;
     }
   };
 
@@ -94,18 +115,11 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
       return publisher.publish(messages);
     },
     async ensureGroup(topic, group, from) {
-      // The group commits first: publishes from then on fan out to it, and the backfill (a later
-      // snapshot) covers every message committed before.
-      const created = await db.query(ENSURE_GROUP_SQL, [topic, group]);
-      if (created.rowCount > 0 && from === 'beginning') {
-        await db.transaction(async (tx) => {
-          await tx.query(RETENTION_LOCK_SQL);
-          await tx.query(BACKFILL_GROUP_SQL, [topic, group]);
-        });
-      }
+      await ensureGroupId(topic, group, from);
     },
     async subscribe(spec, onMessage) {
-      const subscription = await queueSubscription(db, spec, onMessage, pollIntervalMs);
+      const groupId = await ensureGroupId(spec.topic, spec.group, spec.from);
+      const subscription = await queueSubscription(db, spec, groupId, onMessage, pollIntervalMs);
       subscriptions.add(subscription);
       return {
         async close() {
@@ -130,10 +144,7 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
       return rows.map((r) => r.group_name);
     },
     async deleteGroup(topic, group) {
-      await db.transaction(async (tx) => {
-        await tx.query('delete from ew_groups where topic = $1 and group_name = $2', [topic, group]);
-        await tx.query('delete from ew_deliveries where topic = $1 and group_name = $2', [topic, group]);
-      });
+      await db.query(DELETE_GROUP_SQL, [topic, group]);
     },
     async lag(topic, group) {
       const { rows } = await db.query<{ lag: number }>(LAG_SQL, [topic, group]);

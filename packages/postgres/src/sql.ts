@@ -3,6 +3,9 @@ import { createHash } from 'node:crypto';
 /**
  * The SQL of the table queue, in one place. Statements take `$n` parameters only (no client-side
  * array binding), so the pg and PGlite drivers run them unchanged.
+ *
+ * Delivery rows name their (topic, group) by `ew_groups.id`, a small integer (migration 3): the
+ * statements below that touch `ew_deliveries` take that id, which a subscription looks up once.
  */
 
 /** NOTIFY channel of a topic: a short hash, since channel names are limited to 63 bytes. */
@@ -17,49 +20,59 @@ export function bigintArray(ids: readonly (string | number | bigint)[]): string 
   return `{${ids.join(',')}}`;
 }
 
+/** Parameters per message row of {@link insertMessagesSql}: topic, event id, key, headers, body. */
+export const PARAMS_PER_MESSAGE = 5;
+
 /**
- * Inserts messages, fans them out to the topic's registered groups, and wakes listeners, in one
- * statement (so one round trip, atomic even outside a transaction). A re-published event id is
- * skipped by the unique index: publishing is idempotent within the retention window.
+ * Inserts up to `rows` messages, fans them out to the topic's registered groups, and wakes
+ * listeners, in one statement (so one round trip, atomic even outside a transaction). A
+ * re-published event id is skipped by the unique index: publishing is idempotent within the
+ * retention window.
+ *
+ * The text depends on `rows` only: a batch is padded with null rows up to `rows` (and those are
+ * filtered out), and the NOTIFY channels come as one array literal (the last parameter). So the
+ * statement can be prepared once per connection and shape, instead of parsed and planned on every
+ * publish — a third of the server's time for a 500-event batch (docs/benchmarks/postgres.md).
  */
-export function insertMessagesSql(count: number, topics: readonly string[]): string {
-  const rows = Array.from({ length: count }, (_, i) => {
-    const p = i * 5;
+export function insertMessagesSql(rows: number): string {
+  const values = Array.from({ length: rows }, (_, i) => {
+    const p = i * PARAMS_PER_MESSAGE;
     return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::jsonb, $${p + 5}::bytea)`;
   });
-  const channels = topics.map((_, i) => `($${count * 5 + i + 1})`);
   return `
     with inserted as (
       insert into ew_messages (topic, event_id, key, headers, body)
-      values ${rows.join(', ')}
+      select * from (values ${values.join(', ')}) as v (topic, event_id, key, headers, body)
+      where v.topic is not null
       on conflict (topic, event_id) do nothing
       returning id, topic
     ), fanned as (
-      insert into ew_deliveries (topic, group_name, message_id)
-      select i.topic, g.group_name, i.id from inserted i join ew_groups g on g.topic = i.topic
+      insert into ew_deliveries (group_id, message_id)
+      select g.id, i.id from inserted i join ew_groups g on g.topic = i.topic
       returning 1
     )
-    select pg_notify(c.channel, '') from (values ${channels.join(', ')}) as c(channel)
+    select pg_notify(c.channel, '') from unnest($${rows * PARAMS_PER_MESSAGE + 1}::text[]) as c (channel)
     where exists (select 1 from inserted)`;
 }
 
 /**
- * Claims up to $3 ready deliveries in message order and leases them to $5 for $4 ms. SKIP LOCKED
- * lets concurrent consumers of a group claim disjoint rows without waiting on each other. The
- * chosen ids go in as an array (`= any(array(...))`) so the UPDATE is a primary-key lookup: as a
- * join, a planner with stale statistics nested-looped over the whole group (300 ms per claim).
+ * Claims up to $2 ready deliveries of group $1 in message order and leases them to $4 for $3 ms.
+ * SKIP LOCKED lets concurrent consumers of a group claim disjoint rows without waiting on each
+ * other. The chosen ids go in as an array (`= any(array(...))`) so the UPDATE is a primary-key
+ * lookup: as a join, a planner with stale statistics nested-looped over the whole group (300 ms
+ * per claim).
  */
 export const CLAIM_SQL = `
   with claimed as (
     update ew_deliveries d
-    set attempts = d.attempts + 1, lease_until = now() + $4::bigint * interval '1 millisecond', leased_by = $5
-    where d.topic = $1 and d.group_name = $2 and d.message_id = any(array(
+    set attempts = d.attempts + 1, lease_until = now() + $3::bigint * interval '1 millisecond', leased_by = $4
+    where d.message_id = any(array(
       select message_id from ew_deliveries
-      where topic = $1 and group_name = $2 and status = 'pending' and available_at <= now()
+      where group_id = $1 and status = 'pending' and available_at <= now()
         and (lease_until is null or lease_until < now())
       order by message_id
-      limit $3
-      for update skip locked))
+      limit $2
+      for update skip locked)) and d.group_id = $1
     returning d.message_id, d.attempts
   )
   select c.message_id::text as id, c.attempts, m.headers, m.body
@@ -67,7 +80,8 @@ export const CLAIM_SQL = `
   order by c.message_id`;
 
 /**
- * Handled: the delivery row goes; the message stays for the retention window (replay, dedup).
+ * Handled: the delivery rows of group $1 leased by $2 go; the messages stay for the retention
+ * window (replay, dedup).
  *
  * No `status = 'pending'` here, on purpose: `leased_by` already rules dead rows out (a dead
  * letter's lease is cleared), and with that condition the planner may use the partial index of
@@ -78,30 +92,43 @@ export const CLAIM_SQL = `
  */
 export const ACK_SQL = `
   delete from ew_deliveries
-  where message_id = any($4::bigint[]) and topic = $1 and group_name = $2 and leased_by = $3`;
+  where message_id = any($3::bigint[]) and group_id = $1 and leased_by = $2`;
 
 export const RETRY_SQL = `
   update ew_deliveries
-  set available_at = now() + $5::bigint * interval '1 millisecond', lease_until = null, leased_by = null, updated_at = now()
-  where topic = $1 and group_name = $2 and leased_by = $3 and message_id = $4 and status = 'pending'`;
+  set available_at = now() + $4::bigint * interval '1 millisecond', lease_until = null, leased_by = null, updated_at = now()
+  where message_id = $3 and group_id = $1 and leased_by = $2 and status = 'pending'`;
 
 export const DEAD_LETTER_SQL = `
   update ew_deliveries
-  set status = 'dead', failure = $5::jsonb, lease_until = null, leased_by = null, updated_at = now()
-  where topic = $1 and group_name = $2 and leased_by = $3 and message_id = $4 and status = 'pending'`;
+  set status = 'dead', failure = $4::jsonb, lease_until = null, leased_by = null, updated_at = now()
+  where message_id = $3 and group_id = $1 and leased_by = $2 and status = 'pending'`;
 
 /** Keeps the leases of everything a live subscription holds. */
 export const EXTEND_LEASES_SQL = `
-  update ew_deliveries set lease_until = now() + $4::bigint * interval '1 millisecond'
-  where topic = $1 and group_name = $2 and leased_by = $3 and status = 'pending' and lease_until is not null`;
+  update ew_deliveries set lease_until = now() + $3::bigint * interval '1 millisecond'
+  where group_id = $1 and leased_by = $2 and status = 'pending' and lease_until is not null`;
 
 /** On close: what this subscription held is claimable at once. */
 export const RELEASE_SQL = `
   update ew_deliveries set lease_until = null, leased_by = null
-  where topic = $1 and group_name = $2 and leased_by = $3 and status = 'pending'`;
+  where group_id = $1 and leased_by = $2 and status = 'pending'`;
 
+/**
+ * Registers (topic $1, group $2) if new, and returns its id either way, with `created` telling
+ * which. One row, except when a concurrent registration of the same group committed after this
+ * statement's snapshot: then none, and the caller asks again.
+ */
 export const ENSURE_GROUP_SQL = `
-  insert into ew_groups (topic, group_name) values ($1, $2) on conflict do nothing returning 1`;
+  with created as (
+    insert into ew_groups (topic, group_name) values ($1, $2) on conflict do nothing returning id
+  )
+  select id, true as created from created
+  union all
+  select id, false as created from ew_groups where topic = $1 and group_name = $2`;
+
+/** The id of (topic $1, group $2) as a scalar subquery, for statements addressed by names. */
+const GROUP_ID = '(select id from ew_groups where topic = $1 and group_name = $2)';
 
 /**
  * Taken (per transaction) by the retention sweep and by a backfill, so that the sweep never
@@ -110,14 +137,41 @@ export const ENSURE_GROUP_SQL = `
  */
 export const RETENTION_LOCK_SQL = 'select pg_advisory_xact_lock(746173003)';
 
-/** A new group reading from the beginning gets every message still retained. Under RETENTION_LOCK_SQL. */
+/** A new group ($2, id $3) of topic $1 reading from the beginning gets every message still retained. Under RETENTION_LOCK_SQL. */
 export const BACKFILL_GROUP_SQL = `
-  insert into ew_deliveries (topic, group_name, message_id)
-  select topic, $2, id from ew_messages where topic = $1
+  insert into ew_deliveries (group_id, message_id)
+  select $2::int, id from ew_messages where topic = $1
   on conflict do nothing`;
 
 export const LAG_SQL = `
-  select count(*)::int as lag from ew_deliveries where topic = $1 and group_name = $2 and status = 'pending'`;
+  select count(*)::int as lag from ew_deliveries where group_id = ${GROUP_ID} and status = 'pending'`;
+
+/** Dead letters of (topic $1, group $2), oldest first, at most $3. */
+export const LIST_DEAD_SQL = `
+  select d.message_id::text as id, d.failure, m.headers, m.body
+  from ew_deliveries d join ew_messages m on m.id = d.message_id
+  where d.group_id = ${GROUP_ID} and d.status = 'dead'
+  order by d.message_id limit $3`;
+
+/** Makes dead letters of (topic $1, group $2) pending again (all, or those in `$3::bigint[]` when `ids`). */
+export function replayDeadSql(ids: boolean): string {
+  return `
+    update ew_deliveries
+    set status = 'pending', attempts = 0, available_at = now(), failure = null, lease_until = null, leased_by = null, updated_at = now()
+    where group_id = ${GROUP_ID} and status = 'dead' ${ids ? 'and message_id = any($3::bigint[])' : ''}`;
+}
+
+/** Deletes dead letters of (topic $1, group $2) (all, or those in `$3::bigint[]` when `ids`). */
+export function purgeDeadSql(ids: boolean): string {
+  return `
+    delete from ew_deliveries
+    where group_id = ${GROUP_ID} and status = 'dead' ${ids ? 'and message_id = any($3::bigint[])' : ''}`;
+}
+
+/** Removes (topic $1, group $2) and everything kept for it. */
+export const DELETE_GROUP_SQL = `
+  with removed as (delete from ew_groups where topic = $1 and group_name = $2 returning id)
+  delete from ew_deliveries where group_id in (select id from removed)`;
 
 /** Retention: messages older than the window that no group still needs (pending or dead). Under RETENTION_LOCK_SQL. */
 export const PURGE_HANDLED_SQL = `

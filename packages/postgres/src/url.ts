@@ -13,6 +13,12 @@ export interface PostgresOptions extends QueueTransportOptions {
   poolSize?: number;
   /** Extra pg Pool options (ssl, statement_timeout...), when eventwire creates the pool. */
   poolOptions?: pg.PoolConfig;
+  /**
+   * Publish through prepared statements (parsed and planned once per connection and batch shape).
+   * Default true. Turn off behind a pooler in transaction mode that does not track prepared
+   * statements (PgBouncer before 1.21).
+   */
+  preparedStatements?: boolean;
 }
 
 /** A transport on a Postgres server. */
@@ -26,7 +32,11 @@ export function postgres(options: PostgresOptions): Transport {
       connectionTimeoutMillis: 5000,
       ...options.poolOptions,
     });
-  return queueTransport(pgDriver(pool, { ownsPool: !options.pool }), options);
+  const driver = pgDriver(pool, {
+    ownsPool: !options.pool,
+    preparedStatements: options.preparedStatements ?? true,
+  });
+  return queueTransport(driver, options);
 }
 
 export interface PgliteOptions extends QueueTransportOptions {

@@ -20,7 +20,10 @@ describeBroker('postgres', () => {
     await client.connect();
     try {
       const topics = [`order.placed${suffix}`, `user.signed_up${suffix}`];
-      await client.query('delete from ew_deliveries where topic = any($1)', [topics]);
+      await client.query(
+        'delete from ew_deliveries where group_id in (select id from ew_groups where topic = any($1))',
+        [topics],
+      );
       await client.query('delete from ew_groups where topic = any($1)', [topics]);
       await client.query('delete from ew_messages where topic = any($1)', [topics]);
     } finally {

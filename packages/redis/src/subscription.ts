@@ -30,6 +30,12 @@ import { fromFields, toFields } from './fields.ts';
 import type { Keys } from './keys.ts';
 import { FORGET_DEAD_CONSUMERS, HEARTBEAT, MOVE_DUE, RELEASE, RETRY } from './scripts.ts';
 
+/**
+ * Longest the read loop waits for settles to gather a bigger batch before reading with the
+ * credits that are free. Quick handlers settle well within it.
+ */
+const BATCH_WAIT_MS = 10;
+
 /** The consumer that holds entries given back by closed consumers until a live one claims them. */
 export const RELEASED_CONSUMER = 'released';
 
@@ -155,10 +161,17 @@ export class StreamSubscription implements TransportSubscription {
         } catch {
           break;
         }
-        // Fetch in batches: while more than half the window is still held, wait for settles
-        // instead of paying a round trip for every single free credit.
-        while (!this.#stopping && this.#credits.available() < half && this.#held.size > 0)
-          await this.#nextSettle();
+        // Fetch in batches: while more than half the window is still held, wait a moment for
+        // settles instead of paying a round trip for every single free credit. Only a moment:
+        // handlers stuck on more than half the window must not idle the credits still free.
+        const deadline = performance.now() + BATCH_WAIT_MS;
+        while (
+          !this.#stopping &&
+          this.#credits.available() < half &&
+          this.#held.size > 0 &&
+          performance.now() < deadline
+        )
+          await this.#nextSettle(deadline - performance.now());
         if (this.#claimDue) await this.#reclaim();
         if (this.#stopping) break;
         const free = this.#credits.available();
@@ -367,12 +380,15 @@ export class StreamSubscription implements TransportSubscription {
   }
 
   /** Resolves at the next settle, or when the subscription stops. */
-  #nextSettle(): Promise<void> {
+  /** Resolves at the next settle, at stop, or after `timeoutMs`, whichever comes first. */
+  #nextSettle(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
+        clearTimeout(timer);
         this.#stop.signal.removeEventListener('abort', done);
         resolve();
       };
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
       this.#settleWaiters.push(done);
       this.#stop.signal.addEventListener('abort', done, { once: true });
     });

@@ -262,6 +262,53 @@ describeBroker('redis', () => {
     }
   });
 
+  test('handlers stuck on more than half the window do not stop the free credits from reading', async () => {
+    const topic = `ew-window-${randomUUID().slice(0, 8)}`;
+    const Event = defineEvent({
+      type: 'redis.item_recorded',
+      version: 1,
+      schema: z.object({ n: z.number(), stuck: z.boolean() }),
+      topic,
+    });
+    const bus = await createBus({
+      source: 'window',
+      transport: redis({ url: REDIS_URL, logger: silentLogger }),
+      logger: silentLogger,
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const started: number[] = [];
+    const handled: number[] = [];
+    try {
+      await bus.transport.ensureGroup(topic, 'g', 'beginning');
+      // A window of 6 (concurrency 6, no prefetch): 4 stuck handlers hold two thirds of it.
+      const sub = bus.subscribe(
+        Event,
+        async (e) => {
+          started.push(e.data.n);
+          if (e.data.stuck) await gate;
+          handled.push(e.data.n);
+        },
+        { group: 'g', concurrency: 6, prefetch: 0 },
+      );
+      await bus.start();
+      await sub.ready;
+      for (let n = 0; n < 4; n++) await bus.publish(Event, { n, stuck: true });
+      await waitFor(() => started.length === 4, { timeoutMs: 10_000 });
+      await bus.publish(Event, { n: 4, stuck: false });
+      await bus.publish(Event, { n: 5, stuck: false });
+      // Two credits are free: the two quick events must be read and handled while the others wait.
+      await waitFor(() => handled.length === 2, { timeoutMs: 5_000 });
+      expect(handled.sort()).toEqual([4, 5]);
+      release();
+      await waitFor(() => handled.length === 6, { timeoutMs: 10_000 });
+    } finally {
+      release();
+      await bus.close({ drainMs: 1000 });
+      await client.del(layout.stream(topic));
+    }
+  });
+
   test('health: down with a reason and no credentials when unreachable', async () => {
     const transport = redis({
       url: 'redis://someone:hunter2@127.0.0.1:1',

@@ -68,6 +68,9 @@ interface PullRequest {
 /** Outstanding pull requests per subscription: one filling while the previous one drains. */
 const MAX_REQUESTS = 2;
 
+/** Longest a pull waits for settles to make its batch worthwhile before asking for what is free. */
+const BATCH_WAIT_MS = 10;
+
 export class PullSubscription implements TransportSubscription, DeliveryOwner {
   readonly nc: NatsConnection;
   readonly topic: string;
@@ -81,6 +84,8 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
   readonly #inbox: string;
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** A pull scheduled for what is free, when too little was free to ask at once. */
+  #soon: NodeJS.Timeout | undefined;
   #closed = false;
   #recovering: Promise<void> | undefined;
   #pauseUntil = 0;
@@ -113,6 +118,7 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#soon);
     // drain = unsubscribe, but still receive what the server sent before it saw the
     // unsubscribe; #onMsg naks those since we are closed.
     const requests = [...this.#requests.values()];
@@ -122,7 +128,8 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
     await withTimeout(this.#d.connected() ? this.#d.nc.flush() : undefined, 5_000);
   }
 
-  #pull(): void {
+  /** `anyFree`: ask for whatever is free, however little (see {@link BATCH_WAIT_MS}). */
+  #pull(anyFree = false): void {
     if (this.#closed || this.#recovering || !this.#d.connected() || Date.now() < this.#pauseUntil) return;
     while (this.#requests.size < MAX_REQUESTS) {
       const free = this.#credits.available();
@@ -130,8 +137,18 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
       // With no request out, a quarter of the window is enough (what is held will settle and
       // free more); with one out, half of it.
       const max = this.#credits.max;
-      const threshold = this.#requests.size === 0 ? Math.ceil(max / 4) : Math.ceil(max / 2);
-      if (free < threshold) return;
+      const idle = this.#requests.size === 0;
+      const threshold = idle ? (anyFree ? 1 : Math.ceil(max / 4)) : Math.ceil(max / 2);
+      if (free < threshold) {
+        // Handlers stuck on most of the window must not idle the credits still free: if no
+        // settle brings the batch up to size within a moment, ask for what there is.
+        if (idle && free > 0)
+          this.#soon ??= setTimeout(() => {
+            this.#soon = undefined;
+            this.#pull(true);
+          }, BATCH_WAIT_MS);
+        return;
+      }
       const id = String(++this.#seq);
       const now = Date.now();
       const reply = `${this.#inbox}.${id}`;

@@ -201,4 +201,44 @@ describeBroker('nats', () => {
     await waitUntil(() => seen.size === 200);
     await bus.close();
   }, 40_000);
+
+  it('reads with the credits still free while handlers are stuck on most of the window', async () => {
+    const t = await transport();
+    const topic = `stuck-${randomUUID()}`;
+    const Event = defineEvent({ type: 'test.item', version: 1, schema: Item, topic });
+    const bus = await createBus({ transport: t, source: 'test', logger: silentLogger });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const started: number[] = [];
+    const handled: number[] = [];
+    try {
+      // A window of 8 (concurrency 8, no prefetch). The first pull asks for 8 and gets them:
+      // one quick event, then 7 whose handlers stay stuck, leaving one credit free, below the
+      // quarter of the window a pull normally waits for.
+      const sub = bus.subscribe(
+        Event,
+        async (e) => {
+          started.push(e.data.n);
+          if (e.data.label === 'stuck') await gate;
+          handled.push(e.data.n);
+        },
+        { group: 'g', concurrency: 8, prefetch: 0 },
+      );
+      await bus.start();
+      await sub.ready;
+      await bus.publishMany(Event, [
+        { data: { n: 0 } },
+        ...Array.from({ length: 7 }, (_, i) => ({ data: { n: i + 1, label: 'stuck' } })),
+      ]);
+      await waitUntil(() => started.length === 8 && handled.length === 1, 10_000);
+      await bus.publish(Event, { n: 8 });
+      await waitUntil(() => handled.length === 2, 5_000);
+      expect(handled).toEqual([0, 8]);
+      release();
+      await waitUntil(() => handled.length === 9, 10_000);
+    } finally {
+      release();
+      await bus.close();
+    }
+  }, 40_000);
 });

@@ -12,6 +12,8 @@ status=0
 step() { echo; echo "== $1 ($((SECONDS - start))s)"; }
 
 step typecheck; pnpm exec tsc -b || status=1
+# Tests, benchmarks and examples are not built; typecheck them against the built declarations.
+step "typecheck tests, benchmarks, examples"; pnpm exec tsc -p tsconfig.check.json || status=1
 step lint; pnpm exec biome check . || status=1
 step brokers; bash scripts/brokers/brokers.sh up || exit 1
 export EVENTWIRE_REQUIRE_BROKERS=all

@@ -171,9 +171,10 @@ describeBroker('redis', () => {
     try {
       await bus.transport.ensureGroup(topic, 'g', 'beginning');
       const sent = await bus.publish(Event, { n: 7 }, { subject: 'order-7' });
-      const [[, fields]] = (await client.xrange(stream, '-', '+')) as [string, string[]][];
+      const [entry] = await client.xrange(stream, '-', '+');
+      const fields = entry![1];
       const map: Record<string, string> = {};
-      for (let i = 0; i + 1 < fields!.length; i += 2) map[fields![i]!] = fields![i + 1]!;
+      for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i]!] = fields[i + 1]!;
       expect(map).toMatchObject({
         specversion: '1.0',
         id: sent.id,
@@ -197,7 +198,7 @@ describeBroker('redis', () => {
       await waitFor(async () => (await client.zcard(delayed)) === 1, { timeoutMs: 10_000 });
       expect(attempts).toBe(1);
       // Durable: the parked copy is in Redis, not in a timer of this process.
-      const [member, score] = await client.zrange(delayed, 0, 0, 'WITHSCORES');
+      const [member, score] = await client.zrange(delayed, '0', '0', 'WITHSCORES');
       expect(Number(score)).toBeGreaterThan(Date.now() + 50_000);
       expect(member).toContain('ewattempt');
       expect(Number((await client.xpending(stream, 'g'))[0])).toBe(0);

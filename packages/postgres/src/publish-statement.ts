@@ -8,8 +8,8 @@ import { channelFor, insertMessagesSql, PARAMS_PER_MESSAGE } from './sql.ts';
  * server as inserting them. A prepared statement skips both, but needs a fixed text, while
  * batches come in every size. So the rows of a statement are rounded up to a power of two (at
  * most `chunk`) and the rest padded with nulls, which the statement filters out: at most
- * log2(chunk) + 2 shapes, each prepared once per connection (about 1 MB of server memory for the
- * 512-row one). Padding costs little: nulls are 4 bytes each on the wire and skipped by the first
+ * log2(chunk) + 2 shapes (twice that with the duplicate-skipping variants), each prepared once per
+ * connection as it is first used (about 1 MB of server memory for the 512-row one). Padding costs little: nulls are 4 bytes each on the wire and skipped by the first
  * filter.
  */
 export interface PublishStatement {
@@ -19,15 +19,23 @@ export interface PublishStatement {
   name: string;
 }
 
-const texts = new Map<number, string>();
+const texts = new Map<string, string>();
 
-/** `messages` (at most `chunk` of them) as one statement. */
-export function publishStatement(messages: readonly OutgoingMessage[], chunk: number): PublishStatement {
+/**
+ * `messages` (at most `chunk` of them) as one statement; `duplicates` says what a re-published
+ * event id does to it (see {@link insertMessagesSql}).
+ */
+export function publishStatement(
+  messages: readonly OutgoingMessage[],
+  chunk: number,
+  duplicates: 'skip' | 'fail',
+): PublishStatement {
   const rows = Math.min(chunk, 2 ** Math.ceil(Math.log2(messages.length)));
-  let sql = texts.get(rows);
+  const name = `eventwire_publish_${duplicates}_${rows}`;
+  let sql = texts.get(name);
   if (sql === undefined) {
-    sql = insertMessagesSql(rows);
-    texts.set(rows, sql);
+    sql = insertMessagesSql(rows, duplicates);
+    texts.set(name, sql);
   }
   const params: unknown[] = new Array(rows * PARAMS_PER_MESSAGE + 1).fill(null);
   const topics = new Set<string>();
@@ -42,5 +50,5 @@ export function publishStatement(messages: readonly OutgoingMessage[], chunk: nu
   }
   // An array literal; channel names are `ew_` and hex digits, nothing to quote.
   params[rows * PARAMS_PER_MESSAGE] = `{${[...topics].map(channelFor).join(',')}}`;
-  return { sql, params, name: `eventwire_publish_${rows}` };
+  return { sql, params, name };
 }

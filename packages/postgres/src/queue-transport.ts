@@ -40,6 +40,9 @@ export interface QueueTransportOptions {
   publishChunk?: number;
 }
 
+/** SQLSTATE of a unique violation: here, an event id published before. */
+const UNIQUE_VIOLATION = '23505';
+
 export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {}): Transport {
   const pollIntervalMs = options.pollIntervalMs ?? 500;
   const retentionMs = options.retentionMs ?? 60 * 60 * 1000;
@@ -58,10 +61,28 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
   let janitor: NodeJS.Timeout | undefined;
   const subscriptions = new Set<TransportSubscription>();
 
+  /** Publishes `messages` in statements that skip re-published ids: safe inside a transaction. */
   const insert = async (q: Queryable, messages: readonly OutgoingMessage[]) => {
     for (let start = 0; start < messages.length; start += chunk) {
-      const { sql, params, name } = publishStatement(messages.slice(start, start + chunk), chunk);
+      const { sql, params, name } = publishStatement(messages.slice(start, start + chunk), chunk, 'skip');
       await q.query(sql, params, { prepareAs: name });
+    }
+  };
+
+  /**
+   * Publishes up to `chunk` messages in one statement of its own (no transaction around it): the
+   * plain insert first, and only if an id was published before, again skipping it. Not on PGlite,
+   * where a query issued inside an open transaction's async context joins that transaction (a
+   * handler publishing in its inbox transaction), and a failed statement would abort it.
+   */
+  const insertAlone = async (messages: readonly OutgoingMessage[]) => {
+    if (db.kind !== 'pg') return insert(db, messages);
+    const plain = publishStatement(messages, chunk, 'fail');
+    try {
+      await db.query(plain.sql, plain.params, { prepareAs: plain.name });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
+      await insert(db, messages);
     }
   };
 
@@ -89,7 +110,7 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
     }
   };
 
-  const publisher = coalescingPublisher((messages) => insert(db, messages), chunk);
+  const publisher = coalescingPublisher(insertAlone, chunk);
 
   const transport: Transport & { database: unknown } = {
     database: db.identity,

@@ -25,16 +25,23 @@ export const PARAMS_PER_MESSAGE = 5;
 
 /**
  * Inserts up to `rows` messages, fans them out to the topic's registered groups, and wakes
- * listeners, in one statement (so one round trip, atomic even outside a transaction). A
- * re-published event id is skipped by the unique index: publishing is idempotent within the
- * retention window.
+ * listeners, in one statement (so one round trip, atomic even outside a transaction).
+ *
+ * Publishing is idempotent within the retention window: the `(topic, event id)` unique index
+ * refuses a re-published id. With `duplicates: 'skip'` the statement skips such rows (ON
+ * CONFLICT DO NOTHING) and inserts the rest; with `'fail'` it fails as a whole with a unique
+ * violation, and the caller runs it again with `'skip'`. ON CONFLICT is a speculative insertion
+ * (look for a conflict, insert, confirm) costing about a sixth of the statement's server time,
+ * while duplicates are rare (a retried request, a relay crashing after its publish), so a lone
+ * statement tries the plain insert first. Inside a transaction only `'skip'` will do: a failed
+ * statement would abort the caller's transaction.
  *
  * The text depends on `rows` only: a batch is padded with null rows up to `rows` (and those are
  * filtered out), and the NOTIFY channels come as one array literal (the last parameter). So the
  * statement can be prepared once per connection and shape, instead of parsed and planned on every
  * publish — a third of the server's time for a 500-event batch (docs/benchmarks/postgres.md).
  */
-export function insertMessagesSql(rows: number): string {
+export function insertMessagesSql(rows: number, duplicates: 'skip' | 'fail'): string {
   const values = Array.from({ length: rows }, (_, i) => {
     const p = i * PARAMS_PER_MESSAGE;
     return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::jsonb, $${p + 5}::bytea)`;
@@ -44,7 +51,7 @@ export function insertMessagesSql(rows: number): string {
       insert into ew_messages (topic, event_id, key, headers, body)
       select * from (values ${values.join(', ')}) as v (topic, event_id, key, headers, body)
       where v.topic is not null
-      on conflict (topic, event_id) do nothing
+      ${duplicates === 'skip' ? 'on conflict (topic, event_id) do nothing' : ''}
       returning id, topic
     ), fanned as (
       insert into ew_deliveries (group_id, message_id)

@@ -1,6 +1,6 @@
 import type { Message } from '@platformatic/kafka';
 import { describe, expect, test } from 'vitest';
-import { HeaderNames } from '../src/clients/header-names.ts';
+import { AttributeDecoder, HeaderNames } from '../src/clients/header-decoding.ts';
 import { recordOf } from '../src/clients/platformatic.ts';
 import { attributeName, fromKafkaHeaders, toKafkaHeaders } from '../src/headers.ts';
 
@@ -83,6 +83,35 @@ describe('HeaderNames', () => {
 
   test('non-ASCII names decode as UTF-8', () => {
     expect(new HeaderNames().decode(Buffer.from('ce_größe'))).toBe('ce_größe');
+  });
+});
+
+describe('AttributeDecoder', () => {
+  const decoder = new AttributeDecoder();
+  const attributes = (headers: Record<string, string>) => decoder.attributes(fetched(headers).headers);
+
+  test('repeated names and values at a position reuse their strings; changed bytes are decoded again', () => {
+    const first = attributes(toKafkaHeaders(binary));
+    const second = attributes(toKafkaHeaders({ ...binary, id: 'e-2', type: 'order.paid' }));
+    expect(first).toEqual(binary);
+    expect(second).toEqual({ ...binary, id: 'e-2', type: 'order.paid' });
+    // Same length, one byte different: compared in full, not by length.
+    expect(attributes(toKafkaHeaders({ ...binary, id: 'e-3' })).id).toBe('e-3');
+  });
+
+  test('headers in another order or another set decode correctly', () => {
+    attributes(toKafkaHeaders(binary));
+    const reordered = { ewattempt: '1', ce_type: 'x.y', ce_specversion: '1.0', ce_id: 'e-9', ce_source: 's' };
+    expect(attributes(reordered)).toEqual({
+      ewattempt: '1',
+      type: 'x.y',
+      specversion: '1.0',
+      id: 'e-9',
+      source: 's',
+    });
+    expect(attributes({ 'content-type': 'application/cloudevents+json' })).toEqual({
+      'content-type': 'application/cloudevents+json',
+    });
   });
 });
 

@@ -21,10 +21,9 @@ import type {
   ProduceRecord,
   TopicSpec,
 } from '../client.ts';
-import { attributeName, withContentType } from '../headers.ts';
 import type { ResolvedKafkaOptions } from '../options.ts';
 import { describeError, retryTransient } from '../retry.ts';
-import { HeaderNames } from './header-names.ts';
+import { AttributeDecoder } from './header-decoding.ts';
 import { SendWindow } from './send-window.ts';
 
 /** Default fetch size: small enough that the broker prepares the next fetch while we handle this one. */
@@ -61,8 +60,8 @@ function baseOptions(options: ResolvedKafkaOptions, retries: number | false) {
   };
 }
 
-/** Header name bytes straight to core's attribute names: see header-names.ts. */
-const attributeNames = new HeaderNames(attributeName);
+/** Header bytes straight to core's attributes: see header-decoding.ts. */
+const decoder = new AttributeDecoder();
 
 /**
  * A fetched record. Its attributes are decoded once, from the header bytes straight into
@@ -85,17 +84,7 @@ class FetchedRecord implements ClientRecord {
   }
 
   get attributes(): Record<string, string> {
-    if (this.#attributes) return this.#attributes;
-    const out: Record<string, string> = {};
-    let contentType: string | undefined;
-    // forEach, not for...of: no [key, value] array per header.
-    this.#raw.forEach((value, key) => {
-      const name = attributeNames.decode(key);
-      const text = value ? value.toString('utf8') : '';
-      if (name === 'content-type') contentType = text;
-      else out[name] = text;
-    });
-    this.#attributes = withContentType(out, contentType);
+    if (this.#attributes === undefined) this.#attributes = decoder.attributes(this.#raw);
     return this.#attributes;
   }
 

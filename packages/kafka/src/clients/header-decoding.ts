@@ -1,10 +1,9 @@
-import { attributeName, withContentType } from '../headers.ts';
-
 /**
  * Fetched records' header bytes to strings, for the client that hands them over as bytes
  * (`@platformatic/kafka`). This runs for every header of every record consumed, so it reuses
  * what repeats instead of decoding it again.
  */
+import { attributeName, withContentType } from '../headers.ts';
 
 /**
  * Header names decoded from bytes (and mapped, e.g. to attribute names), one string per
@@ -39,7 +38,8 @@ export class HeaderNames {
     }
     const name = this.#map(bytes.toString('utf8'));
     if (this.#size < this.#limit) {
-      // A copy: `bytes` is a view into a fetch response that must not be kept alive.
+      // A copy: this table lives as long as the process, and `bytes` is a view that would keep
+      // a whole fetch response alive.
       const entry = { bytes: Buffer.from(bytes), name };
       if (bucket) bucket.push(entry);
       else this.#byHash.set(hash, [entry]);

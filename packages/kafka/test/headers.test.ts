@@ -17,7 +17,11 @@ const binary = {
 function fetched(headers: Record<string, string>): Message<Buffer, Buffer, Buffer, Buffer> {
   const wire = Buffer.from(Object.entries(headers).flat().join(''));
   let at = 0;
-  const view = (text: string) => wire.subarray(at, (at += Buffer.byteLength(text)));
+  const view = (text: string) => {
+    const start = at;
+    at += Buffer.byteLength(text);
+    return wire.subarray(start, at);
+  };
   const map = new Map<Buffer, Buffer>();
   for (const [k, v] of Object.entries(headers)) map.set(view(k), view(v));
   return {

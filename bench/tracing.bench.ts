@@ -9,14 +9,23 @@
  *
  *   node --conditions=source bench/tracing.bench.ts [events-per-round] [rounds]
  *   EVENTWIRE_URL=redis://127.0.0.1:56379 node --conditions=source bench/tracing.bench.ts 2000 3
- *   BENCH_DETAIL=1 ...   adds variants that split the cost (sampled, traces/metrics only, no SDK,
+ *   BENCH_DETAIL=1 ...   adds variants that split the cost (traces/metrics only, span processors,
  *                        bare context switches); BENCH_ONLY=<substring> keeps matching variants;
- *                        BENCH_HOOKS=0 skips the hooks-alone measurement (for profiling).
+ *                        BENCH_HOOKS=0 skips the hooks-alone measurement (for profiling);
+ *                        BENCH_E2E=0 runs only the untraced pipeline end to end (the hooks-alone
+ *                        table's reference), for quick hooks-alone runs; BENCH_REPEATS=<n> sets
+ *                        the hooks-alone repetitions (default 7).
+ *   BENCH_BEFORE=packages/otel/before/index.ts ...   adds the always-on, 10% sampled and no-SDK
+ *                        variants of an older copy of the middleware (e.g. saved with `git show
+ *                        <commit>:packages/otel/src/...`, not committed), for before/after figures
+ *                        measured in the same run.
  *
  * Rounds alternate between the variants so that machine noise (shared CPUs) hits both alike;
  * the reported figure is the median throughput of each variant.
  */
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   type BusOptions,
   createBus,
@@ -42,12 +51,17 @@ const {
 const { MeterProvider, MetricReader } = fromOtel(
   '@opentelemetry/sdk-metrics',
 ) as typeof import('@opentelemetry/sdk-metrics');
-const { context, createContextKey, metrics, ROOT_CONTEXT, SpanKind, trace } = fromOtel(
+const { context, createContextKey, ROOT_CONTEXT, SpanKind, trace } = fromOtel(
   '@opentelemetry/api',
 ) as typeof import('@opentelemetry/api');
 const { AsyncLocalStorageContextManager } = fromOtel(
   '@opentelemetry/context-async-hooks',
 ) as typeof import('@opentelemetry/context-async-hooks');
+
+// An older copy of the middleware to compare with, in the same run (see the header).
+const before: typeof openTelemetry | undefined = process.env.BENCH_BEFORE
+  ? (await import(pathToFileURL(resolve(process.env.BENCH_BEFORE)).href)).openTelemetry
+  : undefined;
 
 const EVENTS = Number(process.argv[2] ?? 20_000);
 const ROUNDS = Number(process.argv[3] ?? 5);
@@ -182,13 +196,29 @@ const variants: Variant[] = [
     name: 'otel (always-on, traces + metrics)',
     middleware: () => [openTelemetry({ tracerProvider, meterProvider })],
   },
+  {
+    name: 'otel (10% sampled, traces + metrics)',
+    middleware: () => [openTelemetry({ tracerProvider: sampledProvider, meterProvider })],
+  },
+  // What a user who installs the middleware and registers no SDK gets (tests, local dev, tracing
+  // off by configuration): the default options, i.e. the API's global (no-op) providers.
+  { name: 'otel, no SDK registered (API no-op)', middleware: () => [openTelemetry()] },
 ];
-if (process.env.BENCH_DETAIL) {
+if (before) {
   variants.push(
     {
-      name: 'otel (10% sampled, traces + metrics)',
-      middleware: () => [openTelemetry({ tracerProvider: sampledProvider, meterProvider })],
+      name: 'BEFORE otel (always-on, traces + metrics)',
+      middleware: () => [before({ tracerProvider, meterProvider })],
     },
+    {
+      name: 'BEFORE otel (10% sampled, traces + metrics)',
+      middleware: () => [before({ tracerProvider: sampledProvider, meterProvider })],
+    },
+    { name: 'BEFORE otel, no SDK registered (API no-op)', middleware: () => [before()] },
+  );
+}
+if (process.env.BENCH_DETAIL) {
+  variants.push(
     {
       name: 'otel always-on, SimpleSpanProcessor to the sink (no batching)',
       middleware: () => [openTelemetry({ tracerProvider: simpleProvider, meterProvider })],
@@ -220,15 +250,6 @@ if (process.env.BENCH_DETAIL) {
         const key = createContextKey('bench');
         return [{ process: (_e, _i, next) => context.with(ROOT_CONTEXT.setValue(key, 2), next) }];
       },
-    },
-    {
-      name: 'otel, no SDK registered (API no-op)',
-      middleware: () => [
-        openTelemetry({
-          tracerProvider: trace.getTracerProvider(),
-          meterProvider: metrics.getMeterProvider(),
-        }),
-      ],
     },
   );
 }
@@ -300,6 +321,8 @@ if (process.env.BENCH_ONLY) {
   variants.splice(0, variants.length, ...keep);
 }
 
+if (process.env.BENCH_E2E === '0') variants.splice(1);
+
 // Warm up both paths (JIT), then alternate.
 for (const v of variants) await round(v, -1);
 const results = new Map<string, { wall: number; cpu: number }[]>(variants.map((v) => [v.name, []]));
@@ -342,18 +365,31 @@ console.log(`spans exported: ${exported} (2 per event per traced round, warm-up 
 // steadiest figure on a shared machine (no broker, no queueing, no scheduling in it).
 if (process.env.BENCH_HOOKS !== '0') {
   const hookVariants: [string, Hooks][] = [
+    [
+      'pass-through (only `next()`)',
+      { publish: (_e, _i, next) => next(), process: (_e, _i, next) => next() },
+    ],
     ['SDK floor (no eventwire code)', sdkFloor()],
     ['otel traces only', openTelemetry({ tracerProvider, metrics: false }) as Hooks],
     ['otel always-on, traces + metrics', openTelemetry({ tracerProvider, meterProvider }) as Hooks],
     ['otel 10% sampled', openTelemetry({ tracerProvider: sampledProvider, meterProvider }) as Hooks],
     [
-      'otel, no SDK (API no-op)',
-      openTelemetry({
-        tracerProvider: trace.getTracerProvider(),
-        meterProvider: metrics.getMeterProvider(),
-      }) as Hooks,
+      'otel 10% sampled, traces only',
+      openTelemetry({ tracerProvider: sampledProvider, metrics: false }) as Hooks,
     ],
+    ['otel, no SDK (API no-op)', openTelemetry() as Hooks],
   ];
+  if (before) {
+    hookVariants.push(
+      ['BEFORE otel always-on, traces + metrics', before({ tracerProvider, meterProvider }) as Hooks],
+      ['BEFORE otel 10% sampled', before({ tracerProvider: sampledProvider, meterProvider }) as Hooks],
+      [
+        'BEFORE otel 10% sampled, traces only',
+        before({ tracerProvider: sampledProvider, metrics: false }) as Hooks,
+      ],
+      ['BEFORE otel, no SDK (API no-op)', before() as Hooks],
+    );
+  }
   const info = { topic: Ticked.topic, system: 'memory' };
   const processInfo = { ...info, group: 'bench', attempt: 1 };
   const empty = async () => {};
@@ -381,7 +417,7 @@ if (process.env.BENCH_HOOKS !== '0') {
   const baseUs = 1e6 / baseCpu;
   // Interleaved repetitions (noise hits every variant alike); the minimum is the run least
   // disturbed by other processes, the median the typical one.
-  const REPEATS = 7;
+  const REPEATS = Number(process.env.BENCH_REPEATS ?? 7);
   const samples = hookVariants.map(() => [] as number[]);
   for (const [, mw] of hookVariants) await perEvent(mw); // warm-up
   for (let r = 0; r < REPEATS; r++) {

@@ -16,8 +16,7 @@ import {
   type Counter,
   context,
   type Histogram,
-  INVALID_SPANID,
-  INVALID_TRACEID,
+  isSpanContextValid,
   type Link,
   type Meter,
   type MeterProvider,
@@ -27,6 +26,7 @@ import {
   ROOT_CONTEXT,
   type Span,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
   type Tracer,
   type TracerProvider,
@@ -41,8 +41,9 @@ import {
   METRIC,
   WELL_KNOWN_SYSTEMS,
 } from './names.ts';
+import { isRecordingHistogram, propagatorRegistered, sdkTracer } from './sdk-presence.ts';
 import { type Series, Tally } from './tally.ts';
-import { creationContext, formatTraceparent } from './trace-context.ts';
+import { creationContext, writeCreationContext } from './trace-context.ts';
 
 export interface OpenTelemetryOptions {
   /** Default: the global tracer provider (`trace.getTracerProvider()`), resolved on each span. */
@@ -112,6 +113,8 @@ export type OutboxLagReader = () => number | undefined | Promise<number | undefi
 
 interface Instruments {
   duration: Histogram;
+  /** False when `duration` is the API's no-op histogram (no SDK): the handler is then not timed. */
+  timed: boolean;
   retries: Counter;
   deadLetters: Counter;
   consumerLag: ObservableGauge;
@@ -123,6 +126,15 @@ interface Destination {
   system: string;
   topic: string;
   sendName: string;
+  /**
+   * Options of the `send` span of one event whose type is the topic's name (the usual case),
+   * reused for every such span: only the attributes a sampler may look at (the conventions'
+   * "sampling-relevant" ones, plus the extra attributes). The per-message ones are set on the
+   * span afterwards, and only when it records.
+   */
+  sendOptions: SpanOptions;
+  /** The attributes of `sendOptions`, to copy when a span needs one more. */
+  sendAttributes: Attributes;
   /** `messaging.client.sent.messages` attributes (frozen, reused for every event). */
   sendMetric: Attributes;
   /** Its running count (undefined without metrics). */
@@ -137,6 +149,8 @@ interface ConsumerRoute {
   topic: string;
   group: string;
   processName: string;
+  /** Sampling-relevant attributes of the process span, reused for every span (see `sendOptions`). */
+  processAttributes: Attributes;
   /** Attributes of the consumer metrics (frozen, reused for every event). */
   metric: Attributes;
   /** `messaging.client.consumed.messages` running count (undefined without metrics). */
@@ -151,6 +165,15 @@ interface PendingFailure {
 
 const NO_LINKS: Link[] = [];
 
+/** Span attributes that differ per message, set after the span started and only if it records. */
+const PER_MESSAGE_ATTRIBUTES: readonly string[] = [ATTR.messageId, ATTR.conversationId, ATTR.attempt];
+
+/** The entries of `attributes` whose key is in `keys`, or undefined when there is none. */
+function pick(attributes: Attributes, keys: readonly string[]): Attributes | undefined {
+  const picked = Object.fromEntries(Object.entries(attributes).filter(([key]) => keys.includes(key)));
+  return Object.keys(picked).length > 0 ? picked : undefined;
+}
+
 /**
  * Creates the tracing and metrics middleware: `createBus({ middleware: [openTelemetry()] })`.
  * See the package README for the spans, attributes and metrics it records.
@@ -162,7 +185,9 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
   const parentMode = options.processParent ?? 'parent';
   const activateSend = options.activateSendSpan ?? false;
   const extra = options.attributes ?? {};
-  const hasExtra = Object.keys(extra).length > 0;
+  // Extra attributes win over the middleware's own, as they always did; the few that name a
+  // per-message attribute are set again after it (usually none).
+  const extraPerMessage = pick(extra, PER_MESSAGE_ATTRIBUTES);
   const systemOf = options.system ?? ((name: string) => WELL_KNOWN_SYSTEMS[name] ?? name);
 
   // The global API hands out a proxy tracer that follows a provider registered later: safe to keep.
@@ -172,6 +197,8 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
     cachedTracer ??= tracerProvider.getTracer(INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION);
     return cachedTracer;
   };
+  // The SDK's tracer, or undefined while none is registered (then nothing can record a span).
+  const recordingTracer = sdkTracer(tracerProvider);
 
   // The metrics API has no proxy: resolve the meter on first use, after the app registered its SDK.
   let instruments: Instruments | undefined;
@@ -195,12 +222,14 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
       unit: '{message}',
       description: 'Messages delivered to a handler.',
     }).addCallback((result) => consumedTally.report(result));
+    const duration = m.createHistogram(METRIC.processDuration, {
+      unit: 's',
+      description: 'Duration of handling one message (validation done; handler and inbox inside).',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+    });
     instruments = {
-      duration: m.createHistogram(METRIC.processDuration, {
-        unit: 's',
-        description: 'Duration of handling one message (validation done; handler and inbox inside).',
-        advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-      }),
+      duration,
+      timed: isRecordingHistogram(duration),
       retries: m.createCounter(METRIC.retries, {
         unit: '{message}',
         description: 'Failed attempts scheduled for redelivery.',
@@ -267,10 +296,19 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
         [ATTR.operationName]: 'send',
       });
       if (withMetrics) meter();
+      const sendAttributes: Attributes = {
+        [ATTR.system]: messagingSystem,
+        [ATTR.destination]: topic,
+        [ATTR.operationType]: 'send',
+        [ATTR.operationName]: 'send',
+        ...extra,
+      };
       d = {
         system: messagingSystem,
         topic,
         sendName: `send ${topic}`,
+        sendOptions: { kind: SpanKind.PRODUCER, attributes: sendAttributes },
+        sendAttributes,
         sendMetric,
         sent: withMetrics ? sentTally.series(sendMetric) : undefined,
       };
@@ -308,6 +346,14 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
         topic: info.topic,
         group: info.group,
         processName: `process ${info.topic}`,
+        processAttributes: {
+          [ATTR.system]: d.system,
+          [ATTR.destination]: info.topic,
+          [ATTR.group]: info.group,
+          [ATTR.operationType]: 'process',
+          [ATTR.operationName]: 'process',
+          ...extra,
+        },
         metric,
         consumed: withMetrics ? consumedTally.series(metric) : undefined,
       };
@@ -318,71 +364,59 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
   };
 
   /** Starts the `send` span of one publish call and writes its context into every envelope. */
-  const startSend = (d: Destination, envelopes: Envelope[], parent: Context): Span => {
-    let attributes: Attributes;
-    if (envelopes.length === 1) {
-      const one = envelopes[0]!;
-      attributes = {
-        'messaging.system': d.system,
-        'messaging.destination.name': d.topic,
-        'messaging.operation.type': 'send',
-        'messaging.operation.name': 'send',
-        'messaging.message.id': one.id,
-        'messaging.message.conversation_id': one.correlationId,
+  const startSend = (tracer: Tracer, d: Destination, envelopes: Envelope[], parent: Context): Span => {
+    const one = envelopes.length === 1 ? envelopes[0]! : undefined;
+    let spanOptions = d.sendOptions;
+    if (!one) {
+      spanOptions = {
+        kind: SpanKind.PRODUCER,
+        attributes: { ...d.sendAttributes, [ATTR.batchCount]: envelopes.length },
       };
-      if (one.type !== d.topic) attributes[ATTR.eventType] = one.type;
-    } else {
-      attributes = {
-        'messaging.system': d.system,
-        'messaging.destination.name': d.topic,
-        'messaging.operation.type': 'send',
-        'messaging.operation.name': 'send',
-        'messaging.batch.message_count': envelopes.length,
+    } else if (one.type !== d.topic) {
+      spanOptions = {
+        kind: SpanKind.PRODUCER,
+        attributes: { ...d.sendAttributes, [ATTR.eventType]: one.type },
       };
     }
-    if (hasExtra) Object.assign(attributes, extra);
-    const span = tracer().startSpan(d.sendName, { kind: SpanKind.PRODUCER, attributes }, parent);
-    // The send span is the creation context of every message of this call. Without an SDK the
-    // span context is invalid (no active span) and core's own traceparent stays. (Comparing with
-    // the invalid ids is enough here: spans from a tracer carry well-formed ids or the invalid ones.)
-    const sc = span.spanContext();
-    if (sc.traceId !== INVALID_TRACEID && sc.spanId !== INVALID_SPANID) {
-      const traceparent = formatTraceparent(sc);
-      const tracestate = sc.traceState?.serialize();
-      for (const e of envelopes) {
-        e.traceparent = traceparent;
-        if (tracestate) e.tracestate = tracestate;
-        // `delete` only when there is one: it turns the object into a slow dictionary.
-        else if (e.tracestate !== undefined) delete e.tracestate;
-      }
+    const span = tracer.startSpan(d.sendName, spanOptions, parent);
+    // Set once on a recording span instead of passed at start, where the SDK would copy and
+    // check them twice more; a sampled-out or no-op span gets none.
+    if (one && span.isRecording()) {
+      span.setAttribute(ATTR.messageId, one.id);
+      span.setAttribute(ATTR.conversationId, one.correlationId);
+      if (extraPerMessage) span.setAttributes(extraPerMessage);
     }
+    // The send span is the creation context of every message of this call, sampled or not (a
+    // sampled-out span has its own ids and the sampled flag off, so downstream parent-based
+    // samplers agree). Without an SDK the span context is invalid (no active span) and core's
+    // own traceparent stays.
+    writeCreationContext(envelopes, span.spanContext());
     return span;
   };
 
   /** Starts the `process` span of one delivery, parented and linked per `processParent`. */
-  const startProcess = (route: ConsumerRoute, envelope: Envelope, attempt: number): Span => {
+  const startProcess = (tracer: Tracer, route: ConsumerRoute, envelope: Envelope, attempt: number): Span => {
     const creation = creationContext(envelope);
     // The parent is the creation context or nothing: never the ambient context of the
     // transport's callback (on the memory transport that is the publisher's).
     const parent =
       parentMode === 'parent' && creation ? trace.setSpanContext(ROOT_CONTEXT, creation) : ROOT_CONTEXT;
-    const attributes: Attributes = {
-      'messaging.system': route.messagingSystem,
-      'messaging.destination.name': route.topic,
-      'messaging.consumer.group.name': route.group,
-      'messaging.operation.type': 'process',
-      'messaging.operation.name': 'process',
-      'messaging.message.id': envelope.id,
-      'messaging.message.conversation_id': envelope.correlationId,
-      'eventwire.delivery.attempt': attempt,
-    };
-    if (envelope.type !== route.topic) attributes[ATTR.eventType] = envelope.type;
-    if (hasExtra) Object.assign(attributes, extra);
-    return tracer().startSpan(
+    const attributes =
+      envelope.type === route.topic
+        ? route.processAttributes
+        : { ...route.processAttributes, [ATTR.eventType]: envelope.type };
+    const span = tracer.startSpan(
       route.processName,
       { kind: SpanKind.CONSUMER, links: creation ? [{ context: creation }] : NO_LINKS, attributes },
       parent,
     );
+    if (span.isRecording()) {
+      span.setAttribute(ATTR.messageId, envelope.id);
+      span.setAttribute(ATTR.conversationId, envelope.correlationId);
+      span.setAttribute(ATTR.attempt, attempt);
+      if (extraPerMessage) span.setAttributes(extraPerMessage);
+    }
+    return span;
   };
 
   const pending = new WeakMap<Envelope, PendingFailure>();
@@ -400,9 +434,12 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
 
   /** Marks a failed span; it stays open for the retry or dead-letter event core reports next. */
   const failProcessSpan = (span: Span, envelope: Envelope, error: unknown, errorType: string): void => {
-    span.recordException(toException(error));
-    span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
-    span.setAttribute(ATTR.errorType, errorType);
+    // Redacting the message and stack is the costly part: not for a span that records nothing.
+    if (span.isRecording()) {
+      span.recordException(toException(error));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
+      span.setAttribute(ATTR.errorType, errorType);
+    }
     // Core decides retry or dead letter right after this rejection, in the same turn of the
     // event loop: keep the span open for that event, and end it in any case at the next turn.
     const timer = setImmediate(() => {
@@ -419,20 +456,28 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
       let active: Context | undefined;
       if (traces) {
         const parent = context.active();
-        span = startSend(d, envelopes, parent);
-        if (activateSend) active = trace.setSpan(parent, span);
+        const sdk = recordingTracer();
+        if (sdk) {
+          span = startSend(sdk, d, envelopes, parent);
+          if (activateSend) active = trace.setSpan(parent, span);
+        } else {
+          // No SDK: no span to record. What the no-op API would still have done is carry on
+          // a valid active span context (one the application made active by hand).
+          const sc = trace.getSpanContext(parent);
+          if (sc && isSpanContextValid(sc)) writeCreationContext(envelopes, sc);
+        }
       }
       try {
         if (active) await context.with(active, next);
         else await next();
       } catch (error) {
         const errorType = errorTypeOf(error);
-        if (span) {
+        if (span?.isRecording()) {
           span.recordException(toException(error));
           span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
           span.setAttribute(ATTR.errorType, errorType);
-          span.end();
         }
+        span?.end();
         if (withMetrics) sentTally.addFailed(d.sendMetric, envelopes.length, errorType);
         throw error;
       }
@@ -443,15 +488,22 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
     async process(envelope, info, next) {
       const route = consumerRoute(info);
       if (route.consumed) route.consumed.value++;
-      const started = withDuration ? performance.now() : 0;
+      // Timing the handler is for the duration histogram only: not when it is the no-op one.
+      const timed = withDuration && meter().timed;
+      const started = timed ? performance.now() : 0;
       let span: Span | undefined;
       // The process span's context, also handed to the duration histogram: its exemplars then
       // point at the process span, and the SDK skips looking up the active context (which here,
       // outside `context.with`, would be the transport's).
       let active: Context | undefined;
       try {
-        if (traces) {
-          span = startProcess(route, envelope, info.attempt);
+        // Without an SDK nothing records the span, and unless a propagator is registered nothing
+        // can read the context it would make active: the handler runs as with no middleware.
+        // A sampled-out span (an SDK that does not record it) still becomes active, so that the
+        // handler's own spans and child events inherit its unsampled context.
+        const sdk = traces ? recordingTracer() : undefined;
+        if (sdk || (traces && propagatorRegistered())) {
+          span = startProcess(sdk ?? tracer(), route, envelope, info.attempt);
           active = trace.setSpan(ROOT_CONTEXT, span);
           // The one context switch per event: the handler's spans and child events nest under it.
           await context.with(active, next);
@@ -460,7 +512,7 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
         }
       } catch (error) {
         const errorType = errorTypeOf(error);
-        if (withDuration) {
+        if (timed) {
           const failed = { ...route.metric, [ATTR.errorType]: errorType };
           meter().duration.record((performance.now() - started) / 1000, failed, active);
         }
@@ -468,7 +520,7 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
         throw error;
       }
       span?.end();
-      if (withDuration) meter().duration.record((performance.now() - started) / 1000, route.metric, active);
+      if (timed) meter().duration.record((performance.now() - started) / 1000, route.metric, active);
     },
 
     onRetry(envelope, info) {
@@ -500,6 +552,8 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
         'exception.message': errorMessage(info.error),
       };
       if (settleFailure(envelope, 'eventwire.dead_letter', event)) return;
+      const sdk = recordingTracer();
+      if (!sdk) return; // no SDK: nothing would record the span below
       // Dead-lettered before any handler ran (undecodable, schema invalid, unknown version):
       // no process span exists yet, so record one that carries the event.
       const creation = envelope && creationContext(envelope);
@@ -516,7 +570,7 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
       }
       const parent =
         parentMode === 'parent' && creation ? trace.setSpanContext(ROOT_CONTEXT, creation) : ROOT_CONTEXT;
-      const span = tracer().startSpan(
+      const span = sdk.startSpan(
         route.processName,
         { kind: SpanKind.CONSUMER, links: creation ? [{ context: creation }] : NO_LINKS, attributes },
         parent,

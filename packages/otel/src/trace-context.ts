@@ -2,7 +2,13 @@
  * W3C `traceparent` read from and written to envelopes, on the hot path of every event: plain
  * character checks and slices, no regular expression and no intermediate objects.
  */
-import { createTraceState, type SpanContext } from '@opentelemetry/api';
+import { createTraceState, INVALID_SPANID, INVALID_TRACEID, type SpanContext } from '@opentelemetry/api';
+
+/** What an envelope holds of the W3C trace context. */
+interface CarriesTraceContext {
+  traceparent?: string | undefined;
+  tracestate?: string | undefined;
+}
 
 /** `00-` + 32 hex trace id + `-` + 16 hex span id + `-` + 2 hex flags. */
 const TRACEPARENT_LENGTH = 55;
@@ -33,10 +39,7 @@ function isNonZeroHex(value: string, from: number, to: number): boolean {
  * The creation context carried by an envelope, as a remote span context; undefined when absent
  * or malformed (only version `00`, the one the W3C spec defines, is read).
  */
-export function creationContext(envelope: {
-  traceparent?: string | undefined;
-  tracestate?: string | undefined;
-}): SpanContext | undefined {
+export function creationContext(envelope: CarriesTraceContext): SpanContext | undefined {
   const tp = envelope.traceparent;
   if (
     tp === undefined ||
@@ -73,4 +76,22 @@ export function creationContext(envelope: {
 /** The `traceparent` (version 00) of a span context. */
 export function formatTraceparent(sc: SpanContext): string {
   return `00-${sc.traceId}-${sc.spanId}-${HEX_BYTE[sc.traceFlags & 0xff]}`;
+}
+
+/**
+ * Makes `sc` the creation context of every envelope (their `traceparent` and `tracestate`).
+ * An invalid span context (no SDK and nothing active) writes nothing: core's own traceparent
+ * stays. Comparing with the invalid ids is enough here: span contexts from a tracer carry
+ * well-formed ids or the invalid ones.
+ */
+export function writeCreationContext(envelopes: readonly CarriesTraceContext[], sc: SpanContext): void {
+  if (sc.traceId === INVALID_TRACEID || sc.spanId === INVALID_SPANID) return;
+  const traceparent = formatTraceparent(sc);
+  const tracestate = sc.traceState?.serialize();
+  for (const e of envelopes) {
+    e.traceparent = traceparent;
+    if (tracestate) e.tracestate = tracestate;
+    // `delete` only when there is one: it turns the object into a slow dictionary.
+    else if (e.tracestate !== undefined) delete e.tracestate;
+  }
 }

@@ -113,8 +113,8 @@ export type OutboxLagReader = () => number | undefined | Promise<number | undefi
 
 interface Instruments {
   duration: Histogram;
-  /** False when `duration` is the API's no-op histogram (no SDK): the handler is then not timed. */
-  timed: boolean;
+  /** False for the API's no-op meter (no SDK registered): nothing is recorded nor observed. */
+  recording: boolean;
   retries: Counter;
   deadLetters: Counter;
   consumerLag: ObservableGauge;
@@ -229,7 +229,7 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
     });
     instruments = {
       duration,
-      timed: isRecordingHistogram(duration),
+      recording: isRecordingHistogram(duration),
       retries: m.createCounter(METRIC.retries, {
         unit: '{message}',
         description: 'Failed attempts scheduled for redelivery.',
@@ -449,78 +449,118 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
     pending.set(envelope, { span, timer });
   };
 
-  const middleware: OpenTelemetryMiddleware = {
-    async publish(envelopes, info, next) {
-      const d = destination(info.system, info.topic);
-      let span: Span | undefined;
-      let active: Context | undefined;
-      if (traces) {
-        const parent = context.active();
-        const sdk = recordingTracer();
-        if (sdk) {
-          span = startSend(sdk, d, envelopes, parent);
-          if (activateSend) active = trace.setSpan(parent, span);
-        } else {
-          // No SDK: no span to record. What the no-op API would still have done is carry on
-          // a valid active span context (one the application made active by hand).
-          const sc = trace.getSpanContext(parent);
-          if (sc && isSpanContextValid(sc)) writeCreationContext(envelopes, sc);
-        }
-      }
-      try {
-        if (active) await context.with(active, next);
-        else await next();
-      } catch (error) {
-        const errorType = errorTypeOf(error);
-        if (span?.isRecording()) {
-          span.recordException(toException(error));
-          span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
-          span.setAttribute(ATTR.errorType, errorType);
-        }
-        span?.end();
-        if (withMetrics) sentTally.addFailed(d.sendMetric, envelopes.length, errorType);
-        throw error;
+  /** True when metrics are on and a meter records them (not the API's no-op one). */
+  const metricsRecorded = (): boolean => withMetrics && meter().recording;
+
+  /**
+   * Writes the active span context into the envelopes when there is a valid one and no SDK:
+   * what the no-op API would do (its "span" is the active context), for a context the
+   * application made active by hand.
+   */
+  const carryActiveContext = (envelopes: Envelope[]): void => {
+    const sc = trace.getSpanContext(context.active());
+    if (sc && isSpanContextValid(sc)) writeCreationContext(envelopes, sc);
+  };
+
+  /** The publish hook when something records: the send span (if an SDK) and the sent counter. */
+  const publishObserved = async (
+    sdk: Tracer | undefined,
+    envelopes: Envelope[],
+    info: { topic: string; system: string },
+    next: () => Promise<void>,
+  ): Promise<void> => {
+    const d = destination(info.system, info.topic);
+    let span: Span | undefined;
+    let active: Context | undefined;
+    if (sdk) {
+      const parent = context.active();
+      span = startSend(sdk, d, envelopes, parent);
+      if (activateSend) active = trace.setSpan(parent, span);
+    } else if (traces) {
+      carryActiveContext(envelopes);
+    }
+    try {
+      if (active) await context.with(active, next);
+      else await next();
+    } catch (error) {
+      const errorType = errorTypeOf(error);
+      if (span?.isRecording()) {
+        span.recordException(toException(error));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
+        span.setAttribute(ATTR.errorType, errorType);
       }
       span?.end();
-      if (d.sent) d.sent.value += envelopes.length;
+      if (withMetrics) sentTally.addFailed(d.sendMetric, envelopes.length, errorType);
+      throw error;
+    }
+    span?.end();
+    if (d.sent) d.sent.value += envelopes.length;
+  };
+
+  /**
+   * The process hook when something records or may read the context: the process span made
+   * active around the handler (`activate`; recording or not), the consumed counter, the duration.
+   */
+  const processObserved = async (
+    sdk: Tracer | undefined,
+    activate: boolean,
+    envelope: Envelope,
+    info: ProcessInfo,
+    next: () => Promise<void>,
+  ): Promise<void> => {
+    const route = consumerRoute(info);
+    if (route.consumed) route.consumed.value++;
+    // Timing the handler is for the duration histogram only: not for the no-op one.
+    const timed = withDuration && meter().recording;
+    const started = timed ? performance.now() : 0;
+    let span: Span | undefined;
+    // The process span's context, also handed to the duration histogram: its exemplars then
+    // point at the process span, and the SDK skips looking up the active context (which here,
+    // outside `context.with`, would be the transport's).
+    let active: Context | undefined;
+    try {
+      if (activate) {
+        span = startProcess(sdk ?? tracer(), route, envelope, info.attempt);
+        active = trace.setSpan(ROOT_CONTEXT, span);
+        // The one context switch per event: the handler's spans and child events nest under it.
+        await context.with(active, next);
+      } else {
+        await next();
+      }
+    } catch (error) {
+      const errorType = errorTypeOf(error);
+      if (timed) {
+        const failed = { ...route.metric, [ATTR.errorType]: errorType };
+        meter().duration.record((performance.now() - started) / 1000, failed, active);
+      }
+      if (span) failProcessSpan(span, envelope, error, errorType);
+      throw error;
+    }
+    span?.end();
+    if (timed) meter().duration.record((performance.now() - started) / 1000, route.metric, active);
+  };
+
+  const middleware: OpenTelemetryMiddleware = {
+    // The hooks themselves only decide whether there is anything to do. Without an SDK and with
+    // the no-op meter (tests, local development, telemetry off by configuration) they hand
+    // straight on to `next()`, at about the cost of a middleware that does nothing.
+    publish(envelopes, info, next) {
+      const sdk = traces ? recordingTracer() : undefined;
+      if (sdk || metricsRecorded()) return publishObserved(sdk, envelopes, info, next);
+      if (traces) carryActiveContext(envelopes);
+      return next();
     },
 
-    async process(envelope, info, next) {
-      const route = consumerRoute(info);
-      if (route.consumed) route.consumed.value++;
-      // Timing the handler is for the duration histogram only: not when it is the no-op one.
-      const timed = withDuration && meter().timed;
-      const started = timed ? performance.now() : 0;
-      let span: Span | undefined;
-      // The process span's context, also handed to the duration histogram: its exemplars then
-      // point at the process span, and the SDK skips looking up the active context (which here,
-      // outside `context.with`, would be the transport's).
-      let active: Context | undefined;
-      try {
-        // Without an SDK nothing records the span, and unless a propagator is registered nothing
-        // can read the context it would make active: the handler runs as with no middleware.
-        // A sampled-out span (an SDK that does not record it) still becomes active, so that the
-        // handler's own spans and child events inherit its unsampled context.
-        const sdk = traces ? recordingTracer() : undefined;
-        if (sdk || (traces && propagatorRegistered())) {
-          span = startProcess(sdk ?? tracer(), route, envelope, info.attempt);
-          active = trace.setSpan(ROOT_CONTEXT, span);
-          // The one context switch per event: the handler's spans and child events nest under it.
-          await context.with(active, next);
-        } else {
-          await next();
-        }
-      } catch (error) {
-        const errorType = errorTypeOf(error);
-        if (timed) {
-          const failed = { ...route.metric, [ATTR.errorType]: errorType };
-          meter().duration.record((performance.now() - started) / 1000, failed, active);
-        }
-        if (span) failProcessSpan(span, envelope, error, errorType);
-        throw error;
-      }
-      span?.end();
-      if (timed) meter().duration.record((performance.now() - started) / 1000, route.metric, active);
+    process(envelope, info, next) {
+      const sdk = traces ? recordingTracer() : undefined;
+      // A span is made active when an SDK may record it, and also when it records nothing but
+      // a propagator is registered: the application may carry the context on by hand. A
+      // sampled-out span (an SDK that does not record it) is made active too, so that the
+      // handler's own spans and child events inherit its unsampled context. Otherwise nothing
+      // can read that context, and the handler runs in the transport's, as with no middleware.
+      const activate = sdk !== undefined || (traces && propagatorRegistered());
+      if (activate || metricsRecorded()) return processObserved(sdk, activate, envelope, info, next);
+      return next();
     },
 
     onRetry(envelope, info) {

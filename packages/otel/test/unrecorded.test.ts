@@ -147,7 +147,7 @@ describe('no SDK registered (the API no-op)', () => {
     expect(seen[0]!.recording).toBe(false);
   });
 
-  it('an SDK registered after the middleware was created is used from the next event on', async () => {
+  it('with a meter provider only, metrics are recorded; a tracer provider registered later is used from the next event on', async () => {
     const h: Harness = harness();
     closers.push(() => h.shutdown());
     const bus = await busWith({ meterProvider: h.meterProvider });
@@ -156,6 +156,10 @@ describe('no SDK registered (the API no-op)', () => {
     await bus.publish(Pinged, { n: 3 });
     await waitFor(() => seen.length === 1, 'the first event');
     expect(h.spans()).toHaveLength(0);
+    expect(seen[0]!.active).toBeUndefined();
+    // A meter provider alone (metrics, no traces) records the metrics of that event.
+    expect(await h.sum('messaging.client.sent.messages')).toBe(1);
+    expect(await h.sum('messaging.client.consumed.messages')).toBe(1);
     trace.setGlobalTracerProvider(h.tracerProvider);
     const sent = await bus.publish(Pinged, { n: 4 });
     const proc = await waitFor(

@@ -4,62 +4,98 @@ import { wakeableSleep } from './wait.ts';
 
 /**
  * The acks of one subscription, batched: acks arrive one by one from concurrent handlers, and one
- * `DELETE ... = any($4)` settles a burst of them. The acks of one turn of the event loop (a
- * claimed batch handled together) go out at once rather than after a timer, because an unsettled
- * delivery holds a credit of the subscription's window until its DELETE commits. At most
- * {@link ACKS_IN_FLIGHT} DELETEs run at a time; acks arriving meanwhile form the next batch.
- * Each `ack` promise resolves once its DELETE has committed. A failed DELETE (database
- * restarting) is retried until the lease would have expired anyway.
+ * statement settles a burst of them. They leave in one of two ways:
+ *
+ * - **carried by the next claim** ({@link AckBatcher.take}): the claim statement deletes them in
+ *   its own transaction, so one commit settles the old batch and leases the next one (the raw
+ *   loop of the benchmark pays two). A claim loop waiting for its window to refill takes them
+ *   within a few milliseconds;
+ * - **on their own**, when no claim loop is waiting (the tail of a burst, an idle subscription):
+ *   one `DELETE ... = any($ids)` per turn of the event loop, at most {@link ACKS_IN_FLIGHT} at a
+ *   time; acks arriving meanwhile form the next batch. A failed DELETE (database restarting) is
+ *   retried until the lease would have expired anyway.
+ *
+ * Either way an ack's credit stays taken until its DELETE commits: `onSettled` gives back those
+ * of the DELETEs sent here; a claim carrying acks does its own accounting.
  */
 const ACKS_IN_FLIGHT = 2;
 
+export interface AckBatcher {
+  /** Queues the ack of delivery `id`. */
+  ack(id: string): void;
+  /** Acks queued and not sent yet. */
+  pending(): number;
+  /** Hands every queued ack to a claim about to go out; they are the caller's from now on. */
+  take(): string[];
+  /** Gives back acks taken by a claim that failed: they go out on their own. */
+  putBack(ids: readonly string[]): void;
+  /** Sends what is queued and resolves when every ack so far has settled. */
+  flush(): Promise<void>;
+}
+
 /** Acks of the deliveries leased by `key` = (group id, lease token). */
-export function ackBatcher(db: SqlDriver, key: readonly [number, string]) {
-  let pending: { id: string; done: () => void; failed: (e: unknown) => void }[] = [];
+export function ackBatcher(
+  db: SqlDriver,
+  key: readonly [number, string],
+  hooks: {
+    /** `count` acks sent here have settled (committed, or given up on). */
+    onSettled(count: number): void;
+    /** A claim loop will go out within milliseconds and can carry the queued acks. */
+    claimWaiting(): boolean;
+  },
+): AckBatcher {
+  let queued: string[] = [];
   let scheduled = false;
   const inFlight = new Set<Promise<void>>();
-  const send = async (batch: typeof pending): Promise<void> => {
-    for (let attempt = 1; ; attempt++) {
+  const send = async (ids: string[]): Promise<void> => {
+    for (let attempt = 1; attempt <= 20; attempt++) {
       try {
-        await db.query(ACK_SQL, [...key, bigintArray(batch.map((b) => b.id))]);
-        for (const b of batch) b.done();
-        return;
-      } catch (error) {
-        if (attempt >= 20) {
-          for (const b of batch) b.failed(error);
-          return;
-        }
-        await wakeableSleep(Math.min(100 * attempt, 1000));
+        await db.query(ACK_SQL, [...key, bigintArray(ids)]);
+        break;
+      } catch {
+        if (attempt < 20) await wakeableSleep(Math.min(100 * attempt, 1000));
       }
     }
+    hooks.onSettled(ids.length);
   };
-  const pump = (): void => {
+  const pump = (force = false): void => {
     scheduled = false;
-    if (pending.length === 0 || inFlight.size >= ACKS_IN_FLIGHT) return;
-    const batch = pending;
-    pending = [];
-    const sent: Promise<void> = send(batch).finally(() => {
+    if (queued.length === 0 || inFlight.size >= ACKS_IN_FLIGHT) return;
+    if (!force && hooks.claimWaiting()) return;
+    const ids = queued;
+    queued = [];
+    const sent: Promise<void> = send(ids).finally(() => {
       inFlight.delete(sent);
-      pump();
+      pump(force);
     });
     inFlight.add(sent);
   };
+  const schedule = () => {
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(pump);
+    }
+  };
   return {
-    ack(id: string): Promise<void> {
-      return new Promise((resolve, reject) => {
-        pending.push({ id, done: resolve, failed: reject });
-        if (!scheduled) {
-          scheduled = true;
-          setImmediate(pump);
-        }
-      });
+    ack(id) {
+      queued.push(id);
+      schedule();
     },
-    /** Sends what is pending and resolves when every ack so far has settled. */
-    async flush(): Promise<void> {
-      pump();
-      while (inFlight.size > 0 || pending.length > 0) {
+    pending: () => queued.length,
+    take() {
+      const ids = queued;
+      queued = [];
+      return ids;
+    },
+    putBack(ids) {
+      queued.push(...ids);
+      schedule();
+    },
+    async flush() {
+      pump(true);
+      while (inFlight.size > 0 || queued.length > 0) {
         await Promise.all(inFlight);
-        pump();
+        pump(true);
       }
     },
   };

@@ -4,22 +4,30 @@
  * a row). Claims are woken by NOTIFY, retries coming due, or the poll interval.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  Credits,
-  type DeadLetterFailure,
-  type IncomingMessage,
-  type SubscriptionSpec,
-  type TransportSubscription,
+import type {
+  DeadLetterFailure,
+  IncomingMessage,
+  SubscriptionSpec,
+  TransportSubscription,
 } from '@eventwire/core';
 import { ackBatcher } from './ack-batcher.ts';
+import { claimWindow } from './claim-window.ts';
 import type { SqlDriver } from './driver.ts';
-import { CLAIM_SQL, channelFor, DEAD_LETTER_SQL, EXTEND_LEASES_SQL, RELEASE_SQL, RETRY_SQL } from './sql.ts';
+import {
+  bigintArray,
+  CLAIM_SQL,
+  channelFor,
+  DEAD_LETTER_SQL,
+  EXTEND_LEASES_SQL,
+  RELEASE_SQL,
+  RETRY_SQL,
+} from './sql.ts';
 import { wakeableSleep } from './wait.ts';
 
 /**
- * Claims in flight at once for a subscription without key ordering. Each claim and each ack is a
- * commit round trip; with several claims overlapping, the window stays full while some wait on
- * the database (SKIP LOCKED keeps concurrent claims disjoint). With key ordering one claim at a
+ * Claims in flight at once for a subscription without key ordering. Each claim (with the acks
+ * queued since the previous one) is a commit round trip; with several claims overlapping, the
+ * window stays full while some wait on the database (SKIP LOCKED keeps concurrent claims disjoint). With key ordering one claim at a
  * time, so that claims reach core in message order.
  */
 const PARALLEL_CLAIMS = 4;
@@ -40,12 +48,11 @@ export async function queueSubscription(
   pollIntervalMs: number,
 ): Promise<TransportSubscription> {
   const token = randomUUID();
-  const credits = new Credits(spec.maxInFlight);
   // Which rows this subscription may settle: its group's, leased to it.
   const key = [groupId, token] as const;
   const stop = new AbortController();
   const loops = spec.ordering === 'key' ? 1 : PARALLEL_CLAIMS;
-  // Each loop claims up to its share of the window, and waits (briefly) for that many credits.
+  // Each loop claims up to its share of the window, and waits (briefly) for that much budget.
   const batch = Math.ceil(spec.maxInFlight / loops);
 
   // Idle loops sleep here. A wake-up (NOTIFY, a retry coming due) wakes one of them, not all: a
@@ -60,7 +67,9 @@ export async function queueSubscription(
     else missed = true;
   };
   const unlisten = await db.listen(channelFor(spec.topic), wakeOne);
-  const acks = ackBatcher(db, key);
+
+  const leaseWindow = claimWindow(spec.maxInFlight, () => acks.pending(), stop.signal);
+  const acks = ackBatcher(db, key, { onSettled: leaseWindow.give, claimWaiting: leaseWindow.waiting });
   const heartbeat = setInterval(
     () => void db.query(EXTEND_LEASES_SQL, [...key, spec.leaseMs]).catch(() => {}),
     Math.max(1000, Math.floor(spec.leaseMs / 3)),
@@ -78,7 +87,7 @@ export async function queueSubscription(
         try {
           await settle(...args);
         } finally {
-          credits.give();
+          leaseWindow.give(1);
         }
       };
     onMessage({
@@ -87,14 +96,14 @@ export async function queueSubscription(
       attempt: row.attempts,
       // Resolves as soon as the ack is queued, not when its DELETE commits: core keeps a handler
       // slot until this resolves, and a commit round trip per slot capped consumption at
-      // concurrency / round trip. Durability is unchanged: the credit (and with it the lease
-      // window) returns only after the commit, close() flushes pending acks, and a crash before
+      // concurrency / round trip. Durability is unchanged: the credit returns only after the
+      // commit (the next claim's, or a DELETE's), close() flushes queued acks, and a crash before
       // the commit redelivers after the lease, as a crash before any ack would (at-least-once).
       ack: async () => {
         if (settled) return;
         settled = true;
-        const give = () => credits.give();
-        acks.ack(row.id).then(give, give);
+        acks.ack(row.id);
+        leaseWindow.changed();
       },
       retry: settleOnce(async (delayMs: number) => {
         await db.query(RETRY_SQL, [...key, row.id, Math.max(0, Math.round(delayMs))]);
@@ -129,24 +138,32 @@ export async function queueSubscription(
     let backoffMs = 100;
     while (!stop.signal.aborted) {
       try {
-        await credits.whenAvailable(stop.signal);
-        // Under load, wait a moment for a batch worth of credits so that claims stay batches;
+        await leaseWindow.waitFor(1);
+        // Under load, wait a moment for a batch worth of budget so that claims stay batches;
         // never longer, since the held messages may all be waiting on something only new ones bring.
-        if (credits.available() < batch) {
-          await Promise.race([credits.whenAvailable(stop.signal, batch), wakeableSleep(5, stop.signal)]);
-        }
+        if (leaseWindow.budget() < batch) await leaseWindow.waitFor(batch, 5);
         if (stop.signal.aborted) break;
         missed = false;
-        const want = Math.min(batch, credits.available());
+        // Queued acks ride along: the claim deletes their rows, and their credits pay for its own.
+        const carried = acks.take();
+        const want = Math.min(batch, leaseWindow.free() + carried.length);
         if (want === 0) continue;
+        const fromCredits = Math.max(0, want - carried.length);
         // Reserve before the round trip, so that the other loops do not claim the same credits.
-        credits.take(want);
-        let rows: ClaimedRow[] = [];
+        leaseWindow.take(fromCredits);
+        let rows: ClaimedRow[];
         try {
-          rows = (await db.query<ClaimedRow>(CLAIM_SQL, [groupId, want, spec.leaseMs, token])).rows;
-        } finally {
-          credits.give(want - rows.length);
+          rows = (
+            await db.query<ClaimedRow>(CLAIM_SQL, [groupId, want, spec.leaseMs, token, bigintArray(carried)])
+          ).rows;
+        } catch (error) {
+          // Rolled back, acks included: they go out on their own, with the credits they hold.
+          acks.putBack(carried);
+          leaseWindow.give(fromCredits);
+          throw error;
         }
+        // Committed: the carried rows are gone, and the claimed ones hold credits.
+        leaseWindow.give(carried.length + fromCredits - rows.length);
         backoffMs = 100;
         for (const row of rows) deliver(row);
         if (rows.length === want) {

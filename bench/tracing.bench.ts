@@ -128,8 +128,8 @@ const meterProvider = new MeterProvider({ readers: [reader] });
  * is eventwire's own share.
  */
 type Hooks = Required<Pick<NonNullable<BusOptions['middleware']>[number], 'publish' | 'process'>>;
-function sdkFloor(): Hooks {
-  const tracer = tracerProvider.getTracer('bench-floor');
+function sdkFloor(provider = tracerProvider): Hooks {
+  const tracer = provider.getTracer('bench-floor');
   return {
     async publish(envelopes, info, next) {
       const e = envelopes[0]!;
@@ -148,7 +148,7 @@ function sdkFloor(): Hooks {
         context.active(),
       );
       const sc = span.spanContext();
-      e.traceparent = `00-${sc.traceId}-${sc.spanId}-01`;
+      e.traceparent = `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & 1}`;
       try {
         await next();
       } finally {
@@ -157,7 +157,12 @@ function sdkFloor(): Hooks {
     },
     async process(e, info, next) {
       const tp = e.traceparent!;
-      const creation = { traceId: tp.slice(3, 35), spanId: tp.slice(36, 52), traceFlags: 1, isRemote: true };
+      const creation = {
+        traceId: tp.slice(3, 35),
+        spanId: tp.slice(36, 52),
+        traceFlags: tp.charCodeAt(54) & 1, // '1' (sampled) or '0'
+        isRemote: true,
+      };
       const span = tracer.startSpan(
         `process ${info.topic}`,
         {
@@ -370,6 +375,7 @@ if (process.env.BENCH_HOOKS !== '0') {
       { publish: (_e, _i, next) => next(), process: (_e, _i, next) => next() },
     ],
     ['SDK floor (no eventwire code)', sdkFloor()],
+    ['SDK floor, 10% sampled', sdkFloor(sampledProvider)],
     ['otel traces only', openTelemetry({ tracerProvider, metrics: false }) as Hooks],
     ['otel always-on, traces + metrics', openTelemetry({ tracerProvider, meterProvider }) as Hooks],
     ['otel 10% sampled', openTelemetry({ tracerProvider: sampledProvider, meterProvider }) as Hooks],
@@ -381,6 +387,7 @@ if (process.env.BENCH_HOOKS !== '0') {
   ];
   if (before) {
     hookVariants.push(
+      ['BEFORE otel traces only', before({ tracerProvider, metrics: false }) as Hooks],
       ['BEFORE otel always-on, traces + metrics', before({ tracerProvider, meterProvider }) as Hooks],
       ['BEFORE otel 10% sampled', before({ tracerProvider: sampledProvider, meterProvider }) as Hooks],
       [

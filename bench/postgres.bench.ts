@@ -178,6 +178,7 @@ async function rawRound(round: number): Promise<{ publishMs: number; consumeMs: 
 // elsewhere on the machine drifting during the run weighs on both sides alike.
 const totals = { ewPublish: 0, ewConsume: 0, rawPublish: 0, rawConsume: 0 };
 const perRound: string[] = [];
+const roundRatios = { publish: [] as number[], consume: [] as number[] };
 for (let round = 0; round < ROUNDS; round++) {
   const first = round % 2 === 0 ? 'eventwire' : 'raw';
   const ew = first === 'eventwire' ? await eventwireRound() : undefined;
@@ -187,6 +188,8 @@ for (let round = 0; round < ROUNDS; round++) {
   totals.ewConsume += ew2.consumeMs;
   totals.rawPublish += raw.publishMs;
   totals.rawConsume += raw.consumeMs;
+  roundRatios.publish.push(raw.publishMs / ew2.publishMs);
+  roundRatios.consume.push(raw.consumeMs / ew2.consumeMs);
   perRound.push(
     `round ${round + 1}: publish ${(raw.publishMs / ew2.publishMs).toFixed(2)}, consume ${(raw.consumeMs / ew2.consumeMs).toFixed(2)}`,
   );
@@ -277,3 +280,8 @@ console.log(row('transport publish', ewPublish, rawPublish));
 console.log(row('transport consume', ewConsume, rawConsume));
 console.log(row('outbox relay', ewRelay, rawRelay));
 console.log(`\neventwire / raw per round: ${perRound.join('; ')}`);
+// One slow round (a checkpoint, another process) moves the totals above; the median round does not.
+const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor((values.length - 1) / 2)]!;
+console.log(
+  `median round: publish ${median(roundRatios.publish).toFixed(2)}, consume ${median(roundRatios.consume).toFixed(2)}`,
+);

@@ -367,15 +367,16 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
   const startSend = (tracer: Tracer, d: Destination, envelopes: Envelope[], parent: Context): Span => {
     const one = envelopes.length === 1 ? envelopes[0]! : undefined;
     let spanOptions = d.sendOptions;
+    // The shared attributes come last so that extra attributes keep winning, as they always did.
     if (!one) {
       spanOptions = {
         kind: SpanKind.PRODUCER,
-        attributes: { ...d.sendAttributes, [ATTR.batchCount]: envelopes.length },
+        attributes: { [ATTR.batchCount]: envelopes.length, ...d.sendAttributes },
       };
     } else if (one.type !== d.topic) {
       spanOptions = {
         kind: SpanKind.PRODUCER,
-        attributes: { ...d.sendAttributes, [ATTR.eventType]: one.type },
+        attributes: { [ATTR.eventType]: one.type, ...d.sendAttributes },
       };
     }
     const span = tracer.startSpan(d.sendName, spanOptions, parent);
@@ -404,7 +405,7 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
     const attributes =
       envelope.type === route.topic
         ? route.processAttributes
-        : { ...route.processAttributes, [ATTR.eventType]: envelope.type };
+        : { [ATTR.eventType]: envelope.type, ...route.processAttributes }; // extra ones win
     const span = tracer.startSpan(
       route.processName,
       { kind: SpanKind.CONSUMER, links: creation ? [{ context: creation }] : NO_LINKS, attributes },

@@ -295,6 +295,62 @@ describe('openTelemetry middleware', () => {
     expect(await h.sum('messaging.client.sent.messages')).toBe(1);
   });
 
+  it('extra attributes and cloudevents.event_type (several types on one topic) on spans and metrics', async () => {
+    const { bus } = await setup({ attributes: { 'service.namespace': 'shop' } });
+    const Shared = defineEvent({
+      type: 'otel.test.shared_typed',
+      version: 1,
+      topic: 'otel.test.shared',
+      schema: z.object({ n: z.number() }),
+    });
+    bus.subscribe(Shared, async () => {}, { group: 'g' });
+    await bus.start();
+    const one = await bus.publish(Shared, { n: 1 });
+    await bus.publishMany(Shared, [{ data: { n: 2 } }, { data: { n: 3 } }]);
+    await waitFor(
+      () => h.spans().filter((s) => s.name === 'process otel.test.shared').length === 3,
+      'three process spans',
+    );
+    const sends = h.spans().filter((s) => s.name === 'send otel.test.shared');
+    const single = sends.find((s) => s.attributes['messaging.message.id'] === one.id)!;
+    expect(single.attributes).toEqual({
+      'messaging.system': 'memory',
+      'messaging.destination.name': 'otel.test.shared',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'send',
+      'messaging.message.id': one.id,
+      'messaging.message.conversation_id': one.correlationId,
+      'cloudevents.event_type': 'otel.test.shared_typed',
+      'service.namespace': 'shop',
+    });
+    const batch = sends.find((s) => s !== single)!;
+    expect(batch.attributes).toEqual({
+      'messaging.system': 'memory',
+      'messaging.destination.name': 'otel.test.shared',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'send',
+      'messaging.batch.message_count': 2,
+      'service.namespace': 'shop',
+    });
+    const proc = h
+      .spans()
+      .find((s) => s.name === 'process otel.test.shared' && s.attributes['messaging.message.id'] === one.id)!;
+    expect(proc.attributes).toEqual({
+      'messaging.system': 'memory',
+      'messaging.destination.name': 'otel.test.shared',
+      'messaging.consumer.group.name': 'g',
+      'messaging.operation.type': 'process',
+      'messaging.operation.name': 'process',
+      'messaging.message.id': one.id,
+      'messaging.message.conversation_id': one.correlationId,
+      'eventwire.delivery.attempt': 1,
+      'cloudevents.event_type': 'otel.test.shared_typed',
+      'service.namespace': 'shop',
+    });
+    expect(await h.sum('messaging.client.sent.messages', { 'service.namespace': 'shop' })).toBe(3);
+    expect(await h.sum('messaging.client.consumed.messages', { 'service.namespace': 'shop' })).toBe(3);
+  });
+
   it('creationContext parses the envelope and rejects malformed or all-zero values', () => {
     const sc = creationContext({
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',

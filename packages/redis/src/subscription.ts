@@ -379,7 +379,6 @@ export class StreamSubscription implements TransportSubscription {
     if (!results || failed) throw failed?.[0] ?? new Error('dead-letter transaction was discarded');
   }
 
-  /** Resolves at the next settle, or when the subscription stops. */
   /** Resolves at the next settle, at stop, or after `timeoutMs`, whichever comes first. */
   #nextSettle(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {

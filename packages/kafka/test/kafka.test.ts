@@ -51,7 +51,7 @@ describeBroker('kafka', () => {
   for (const client of ['platformatic', 'kafkajs'] as KafkaClientName[]) {
     describe(`transport on ${client}`, () => {
       const open: Transport[] = [];
-      const transport = async () => {
+      const transport = async (fetchMaxBytes?: number) => {
         const t = kafka({
           ...optionsFromUrl(KAFKA_URL),
           client,
@@ -63,6 +63,7 @@ describeBroker('kafka', () => {
             heartbeatIntervalMs: 500,
             maxWaitMs: 200,
             commitIntervalMs: 20,
+            ...(fetchMaxBytes === undefined ? {} : { fetchMaxBytes }),
           },
         });
         await t.connect();
@@ -119,6 +120,26 @@ describeBroker('kafka', () => {
         expect(second[0]).toBe(3);
         expect(second.every((n) => n >= 3)).toBe(true);
         expect(await t2.lag!(topic, group)).toBe(0);
+      });
+
+      test('a record larger than fetchMaxBytes still arrives, and so do the ones after it', async () => {
+        const { topic, group } = names();
+        const t = await transport(16_384);
+        await t.ensureGroup(topic, group, 'latest');
+        const big = { ...message(topic, 1, 'k1'), body: Buffer.alloc(300_000, 'x') };
+        await t.publish([message(topic, 0, 'k0'), big, message(topic, 2, 'k2')]);
+        const got: { n: number; bytes: number }[] = [];
+        const sub = await t.subscribe(spec(topic, group), (m) => {
+          got.push({ n: Number(m.headers.n), bytes: m.body.byteLength });
+          void m.ack();
+        });
+        await until(() => got.length === 3);
+        await sub.close();
+        expect(got).toEqual([
+          { n: 0, bytes: 1 },
+          { n: 1, bytes: 300_000 },
+          { n: 2, bytes: 1 },
+        ]);
       });
 
       test('a retry holds only its own key; the rest of the partition flows', async () => {

@@ -2,7 +2,7 @@
  * The event the broker benchmarks send: one shape, so that every broker page measures the same
  * payload, and one place that builds the bytes eventwire would put on the wire for the raw side.
  */
-import { defineEvent, encodeBinary, newEventId, type WireMessage } from '@eventwire/core';
+import { defineEvent, type Envelope, encodeBinary, newEventId, type WireMessage } from '@eventwire/core';
 import { z } from 'zod';
 
 export const OrderSchema = z.object({ orderId: z.string(), totalCents: z.number().int(), note: z.string() });
@@ -17,13 +17,13 @@ export const orderData = (n: number) => ({
 export const orderPlaced = (topic: string) =>
   defineEvent({ type: 'bench.order_placed', version: 1, schema: OrderSchema, topic, key: (d) => d.orderId });
 
-/** What eventwire encodes for event `n` (binary mode), for a raw producer to send as is. */
-export function encodeOrderPlaced(
+/** The envelope eventwire builds for event `n`, for a raw producer to encode as is. */
+export function orderPlacedEnvelope(
   n: number,
   extra: { partitionKey?: string; traceparent?: string } = {},
-): WireMessage & { id: string } {
+): Envelope {
   const id = newEventId();
-  const wire = encodeBinary({
+  return {
     id,
     type: 'bench.order_placed',
     version: 1,
@@ -34,6 +34,14 @@ export function encodeOrderPlaced(
     data: orderData(n),
     partitionKey: extra.partitionKey ?? `order-${n}`,
     ...(extra.traceparent ? { traceparent: extra.traceparent } : {}),
-  });
-  return { id, ...wire };
+  };
+}
+
+/** What eventwire encodes for event `n` (binary mode), for a raw producer to send as is. */
+export function encodeOrderPlaced(
+  n: number,
+  extra: { partitionKey?: string; traceparent?: string } = {},
+): WireMessage & { id: string } {
+  const envelope = orderPlacedEnvelope(n, extra);
+  return { id: envelope.id, ...encodeBinary(envelope) };
 }

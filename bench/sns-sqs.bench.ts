@@ -22,9 +22,9 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { createBus, defineEvent, encodeStructured, newEventId, silentLogger } from '@eventwire/core';
+import { createBus, encodeStructured, silentLogger } from '@eventwire/core';
 import { parseUrl, queueNames, snsSqs, topicName } from '@eventwire/sns-sqs';
-import { z } from 'zod';
+import { orderData, orderPlaced, orderPlacedEnvelope } from './order-placed.ts';
 
 const url = process.env.EVENTWIRE_TEST_SNS_SQS_URL ?? 'sns-sqs://us-east-1?endpoint=http://127.0.0.1:54566';
 const N = Number(process.env.BENCH_N ?? 1000);
@@ -40,15 +40,9 @@ const clientConfig = { region, credentials, ...(options.endpoint ? { endpoint: o
 const sns = new SNSClient(clientConfig);
 const sqs = new SQSClient(clientConfig);
 
-const Item = z.object({ n: z.number().int(), note: z.string() });
 const run = randomUUID().slice(0, 8);
 let topics = 0;
-const event = () =>
-  defineEvent({ type: 'bench.item_recorded', version: 1, schema: Item, topic: `ewbench-${run}-${++topics}` });
-const data = (n: number) => ({
-  n,
-  note: 'a typical small event payload, about a hundred bytes once encoded',
-});
+const event = () => orderPlaced(`ewbench-${run}-${++topics}`);
 
 /** A topic with one group queue, created by the adapter (same topology for both sides). */
 async function topology(topic: string, group: string) {
@@ -84,17 +78,7 @@ async function parallel(count: number, task: (i: number) => Promise<void>): Prom
 async function rawPublish(arn: string): Promise<void> {
   await parallel(Math.ceil(N / 10), async (b) => {
     const entries = Array.from({ length: Math.min(10, N - b * 10) }, (_, k) => {
-      const id = newEventId();
-      const wire = encodeStructured({
-        id,
-        type: 'bench.item_recorded',
-        version: 1,
-        source: 'bench',
-        time: new Date().toISOString(),
-        correlationId: id,
-        dataContentType: 'application/json',
-        data: data(b * 10 + k),
-      });
+      const wire = encodeStructured(orderPlacedEnvelope(b * 10 + k));
       return {
         Id: String(k),
         Message: Buffer.from(wire.body).toString('utf8'),
@@ -169,7 +153,7 @@ for (let round = 0; round < ROUNDS; round++) {
       parallel(Math.ceil(N / 10), async (b) => {
         await producer.publishMany(
           Event,
-          Array.from({ length: Math.min(10, N - b * 10) }, (_, k) => ({ data: data(b * 10 + k) })),
+          Array.from({ length: Math.min(10, N - b * 10) }, (_, k) => ({ data: orderData(b * 10 + k) })),
         );
       }),
     );

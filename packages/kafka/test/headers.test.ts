@@ -1,6 +1,6 @@
 import type { Message } from '@platformatic/kafka';
 import { describe, expect, test } from 'vitest';
-import { AttributeDecoder, HeaderNames } from '../src/clients/header-decoding.ts';
+import { AttributeDecoder } from '../src/clients/header-decoding.ts';
 import { recordOf } from '../src/clients/platformatic.ts';
 import { attributeName, fromKafkaHeaders, toKafkaHeaders } from '../src/headers.ts';
 
@@ -69,27 +69,6 @@ describe('CloudEvents Kafka binding', () => {
   });
 });
 
-describe('HeaderNames', () => {
-  test('the same bytes give the same string, mapped; different bytes differ', () => {
-    const names = new HeaderNames(attributeName);
-    const a = Buffer.from('xxce_idxx').subarray(2, 7);
-    const b = Buffer.from('ce_id');
-    expect(names.decode(a)).toBe('id');
-    expect(names.decode(b)).toBe('id');
-    expect(names.decode(Buffer.from('ce_ie'))).toBe('ie');
-    expect(names.decode(Buffer.from('ce_idx'))).toBe('idx');
-  });
-
-  test('past its limit it still decodes, without remembering', () => {
-    const names = new HeaderNames(undefined, 2);
-    for (const n of ['a', 'b', 'c', 'd', 'c']) expect(names.decode(Buffer.from(n))).toBe(n);
-  });
-
-  test('non-ASCII names decode as UTF-8', () => {
-    expect(new HeaderNames().decode(Buffer.from('ce_größe'))).toBe('ce_größe');
-  });
-});
-
 describe('AttributeDecoder', () => {
   const decoder = new AttributeDecoder();
   const attributes = (headers: Record<string, string>) => decoder.attributes(fetched(headers).headers);
@@ -116,6 +95,10 @@ describe('AttributeDecoder', () => {
     expect(attributes({ 'content-type': 'application/cloudevents+json' })).toEqual({
       'content-type': 'application/cloudevents+json',
     });
+  });
+
+  test('names and values decode as UTF-8', () => {
+    expect(attributes({ ce_größe: 'straße', 'x-note': 'été' })).toEqual({ größe: 'straße', 'x-note': 'été' });
   });
 });
 

@@ -5,50 +5,6 @@
  */
 import { attributeName, withContentType } from '../headers.ts';
 
-/**
- * Header names decoded from bytes (and mapped, e.g. to attribute names), one string per
- * distinct name.
- *
- * Every record carries about ten headers, and every record of a topic the same few names
- * (`ce_id`, `ce_type`...). Decoding each name into a fresh string costs a native call and an
- * allocation per header, and gives every record's header object keys V8 has not seen, so no two
- * objects share a shape. Names seen before are found by a hash of their bytes instead, and the
- * same string comes back each time. The table is bounded: past `limit` distinct names (a
- * producer inventing header names), new ones are decoded plainly, never cached.
- */
-export class HeaderNames {
-  readonly #byHash = new Map<number, { bytes: Buffer; name: string }[]>();
-  readonly #map: (name: string) => string;
-  readonly #limit: number;
-  #size = 0;
-
-  constructor(map: (name: string) => string = (name) => name, limit = 512) {
-    this.#map = map;
-    this.#limit = limit;
-  }
-
-  decode(bytes: Buffer): string {
-    // FNV-1a over the bytes: names are short, and this stays in JavaScript (no native call).
-    let hash = 0x811c9dc5;
-    const length = bytes.length;
-    for (let i = 0; i < length; i++) hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
-    const bucket = this.#byHash.get(hash);
-    if (bucket !== undefined) {
-      for (const known of bucket) if (sameBytes(known.bytes, bytes)) return known.name;
-    }
-    const name = this.#map(bytes.toString('utf8'));
-    if (this.#size < this.#limit) {
-      // A copy: this table lives as long as the process, and `bytes` is a view that would keep
-      // a whole fetch response alive.
-      const entry = { bytes: Buffer.from(bytes), name };
-      if (bucket) bucket.push(entry);
-      else this.#byHash.set(hash, [entry]);
-      this.#size++;
-    }
-    return name;
-  }
-}
-
 function sameBytes(a: Buffer, b: Buffer): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -67,7 +23,6 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
  * records it hands out are views into it too, and they are the application's to keep.
  */
 export class AttributeDecoder {
-  readonly #names = new HeaderNames(attributeName);
   readonly #nameBytes: (Buffer | undefined)[] = [];
   readonly #nameTexts: string[] = [];
   readonly #valueBytes: (Buffer | undefined)[] = [];
@@ -91,7 +46,8 @@ export class AttributeDecoder {
   #name(i: number, bytes: Buffer): string {
     const known = this.#nameBytes[i];
     if (known !== undefined && sameBytes(known, bytes)) return this.#nameTexts[i]!;
-    const name = this.#names.decode(bytes);
+    // attributeName hands back the same string for a name seen before: one shape per record.
+    const name = attributeName(bytes.toString('utf8'));
     this.#nameBytes[i] = bytes;
     this.#nameTexts[i] = name;
     return name;

@@ -24,18 +24,33 @@ export class Credits {
    * Resolves once at least `min` credits are free (does not take them). Rejects if `signal`
    * aborts. Pull-based adapters wait for a few credits rather than one, so that each fetch is a
    * batch and not a round trip per message.
+   *
+   * With `maxWaitMs`, it also resolves once that long has passed with at least one credit free,
+   * however few: a batch is worth a moment, not an unbounded wait. Handlers stuck on most of the
+   * window would otherwise idle the credits still free and stop the group (conformance test 31).
    */
-  async whenAvailable(signal?: AbortSignal, min = 1): Promise<void> {
+  async whenAvailable(signal?: AbortSignal, min = 1, maxWaitMs?: number): Promise<void> {
     const wanted = Math.min(Math.max(1, min), this.max);
+    const deadline = maxWaitMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + maxWaitMs;
     while (this.#free < wanted) {
       signal?.throwIfAborted();
+      const left = deadline - performance.now();
+      if (left <= 0 && this.#free > 0) return;
       await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(signal!.reason);
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.#waiters.push(() => {
+        let timer: NodeJS.Timeout | undefined;
+        const onAbort = () => {
+          clearTimeout(timer);
+          reject(signal!.reason);
+        };
+        const wake = () => {
+          clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
           resolve();
-        });
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        // Past the deadline with nothing free, only a give can help: no timer then.
+        if (left > 0 && left !== Number.POSITIVE_INFINITY) timer = setTimeout(wake, left);
+        this.#waiters.push(wake);
       });
     }
   }

@@ -74,7 +74,6 @@ export class StreamSubscription implements TransportSubscription {
   #moveAt = Number.POSITIVE_INFINITY;
   #moving: Promise<void> | undefined;
   #moveAgain = false;
-  readonly #settleWaiters: (() => void)[] = [];
   readonly #acks: AckBatcher;
 
   constructor(
@@ -158,20 +157,12 @@ export class StreamSubscription implements TransportSubscription {
       if (!next) {
         try {
           await this.#credits.whenAvailable(this.#stop.signal);
+          // Fetch in batches: while more than half the window is still held, wait a moment for
+          // settles instead of paying a round trip for every single free credit.
+          if (this.#held.size > 0) await this.#credits.whenAvailable(this.#stop.signal, half, BATCH_WAIT_MS);
         } catch {
           break;
         }
-        // Fetch in batches: while more than half the window is still held, wait a moment for
-        // settles instead of paying a round trip for every single free credit. Only a moment:
-        // handlers stuck on more than half the window must not idle the credits still free.
-        const deadline = performance.now() + BATCH_WAIT_MS;
-        while (
-          !this.#stopping &&
-          this.#credits.available() < half &&
-          this.#held.size > 0 &&
-          performance.now() < deadline
-        )
-          await this.#nextSettle(deadline - performance.now());
         if (this.#claimDue) await this.#reclaim();
         if (this.#stopping) break;
         const free = this.#credits.available();
@@ -328,7 +319,6 @@ export class StreamSubscription implements TransportSubscription {
       settled = true;
       this.#held.delete(id);
       this.#credits.give();
-      for (const wake of this.#settleWaiters.splice(0)) wake();
       return work();
     };
     this.#onMessage({
@@ -377,20 +367,6 @@ export class StreamSubscription implements TransportSubscription {
       .exec();
     const failed = results?.find(([error]) => error);
     if (!results || failed) throw failed?.[0] ?? new Error('dead-letter transaction was discarded');
-  }
-
-  /** Resolves at the next settle, at stop, or after `timeoutMs`, whichever comes first. */
-  #nextSettle(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#stop.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, timeoutMs));
-      this.#settleWaiters.push(done);
-      this.#stop.signal.addEventListener('abort', done, { once: true });
-    });
   }
 
   async #heartbeat(): Promise<void> {

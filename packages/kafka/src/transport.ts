@@ -30,7 +30,7 @@ export const DEFAULT_CLIENT = 'platformatic' as const;
 function resolve(options: KafkaOptions): ResolvedKafkaOptions {
   if (!options.brokers || options.brokers.length === 0)
     throw new ConfigError('kafka({ brokers }) needs at least one host:port');
-  const positive = (name: string, value: number | undefined, fallback: number) => {
+  const positive = <F extends number | undefined>(name: string, value: number | undefined, fallback: F) => {
     if (value === undefined) return fallback;
     if (!Number.isFinite(value) || value <= 0)
       throw new ConfigError(`kafka option ${name} must be a positive number`);
@@ -53,8 +53,7 @@ function resolve(options: KafkaOptions): ResolvedKafkaOptions {
     maxWaitMs: positive('consumer.maxWaitMs', c.maxWaitMs, 500),
     commitIntervalMs: positive('consumer.commitIntervalMs', c.commitIntervalMs, 100),
     // Unset: each client's own best default (see the option's documentation).
-    fetchMaxBytes:
-      c.fetchMaxBytes === undefined ? undefined : positive('consumer.fetchMaxBytes', c.fetchMaxBytes, 0),
+    fetchMaxBytes: positive('consumer.fetchMaxBytes', c.fetchMaxBytes, undefined),
     maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, 1_000_000),
   };
 }

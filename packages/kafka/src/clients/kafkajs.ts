@@ -51,9 +51,7 @@ function recordOf(partition: number, m: KafkaMessage): ClientRecord {
     key: m.key,
     value: m.value,
     headers,
-    get attributes() {
-      return fromKafkaHeaders(headers);
-    },
+    attributes: fromKafkaHeaders(headers),
   };
 }
 

@@ -65,7 +65,7 @@ const decoder = new AttributeDecoder();
 
 /**
  * A fetched record. Its attributes are decoded once, from the header bytes straight into
- * core's names (the hot path); its Kafka-named headers only when asked (dead letters).
+ * core's names (the hot path); its Kafka-named headers once, and only if asked (dead letters).
  */
 class FetchedRecord implements ClientRecord {
   readonly partition: number;
@@ -74,6 +74,7 @@ class FetchedRecord implements ClientRecord {
   readonly value: Buffer | null;
   readonly #raw: Map<Buffer, Buffer>;
   #attributes: Record<string, string> | undefined;
+  #headers: Record<string, string> | undefined;
 
   constructor(m: Message<Buffer, Buffer, Buffer, Buffer>) {
     this.partition = m.partition;
@@ -89,9 +90,11 @@ class FetchedRecord implements ClientRecord {
   }
 
   get headers(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const [k, v] of this.#raw) out[k.toString('utf8')] = v ? v.toString('utf8') : '';
-    return out;
+    if (this.#headers === undefined) {
+      this.#headers = {};
+      for (const [k, v] of this.#raw) this.#headers[k.toString('utf8')] = v ? v.toString('utf8') : '';
+    }
+    return this.#headers;
   }
 }
 

@@ -1,10 +1,11 @@
 /**
  * Right after a topic is created (or a broker restarted), metadata takes a moment to settle:
- * "not the leader", "coordinator loading", "leader not available". Those answers are
+ * "not the leader", "coordinator loading", "leader not available", "unknown topic" (kafkajs says
+ * "this server does not host this topic-partition"). Those answers are
  * transient; admin reads retry them briefly instead of failing the caller.
  */
 const TRANSIENT =
-  /not the leader|leader not available|leadership election|coordinator (is )?(loading|not available)|not coordinator|unknown topic|rebalance in progress|metadata/i;
+  /not the leader|leader not available|leadership election|coordinator (is )?(loading|not available)|not coordinator|unknown topic|does not host this topic-partition|rebalance in progress|metadata/i;
 
 export function isTransient(error: unknown): boolean {
   const e = error as { retriable?: boolean; canRetry?: boolean; message?: string } | undefined;

@@ -150,13 +150,14 @@ XML
 </Configuration>
 XML
   local java_opts=(-Dlog4j2.configurationFile="$home/log4j2.xml" -Dkafka.logs.dir="$home/logs")
-  # Storage is formatted once; the cluster id is random per data folder.
+  # Storage is formatted once; the cluster id is random per data folder. The value is attached
+  # (`--cluster-id=`): an id starting with '-' (1 in 64) was read as an option and failed.
   if [ ! -s "$home/data/meta.properties" ]; then
     local cluster_id
     cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
     log "kafka: formatting storage (cluster id $cluster_id)"
     java -Xmx256m "${java_opts[@]}" -cp "$dist/libs/*" kafka.tools.StorageTool format \
-      -t "$cluster_id" -c "$home/server.properties" >>"$home/kafka.log" 2>&1 || return 1
+      --cluster-id="$cluster_id" -c "$home/server.properties" >>"$home/kafka.log" 2>&1 || return 1
   fi
   echo "$KAFKA_VERSION" >"$home/version"
   # shellcheck disable=SC2086

@@ -65,8 +65,8 @@ export class Credits {
   }
 }
 
-/** The three ways to settle a delivery. */
-export type Settle = Pick<IncomingMessage, 'ack' | 'retry' | 'deadLetter'>;
+/** The ways to settle a delivery (`release` where the adapter has it). */
+export type Settle = Pick<IncomingMessage, 'ack' | 'retry' | 'deadLetter' | 'release'>;
 
 /**
  * Wraps the settle functions of a delivery so that only the first call counts and `onSettled`
@@ -93,9 +93,12 @@ export function settleOnce(settle: Settle, onSettled: () => void): Settle {
       throw error;
     });
   };
-  return {
+  const wrapped: Settle = {
     ack: () => run(settle.ack),
     retry: (delayMs) => run(() => settle.retry(delayMs)),
     deadLetter: (failure) => run(() => settle.deadLetter(failure)),
   };
+  const release = settle.release;
+  if (release) wrapped.release = () => run(release);
+  return wrapped;
 }

@@ -73,6 +73,15 @@ export interface IncomingMessage extends WireMessage {
   retry(delayMs: number): Promise<void>;
   /** Keep it in this (topic, group)'s dead letters with the failure, and remove it from the queue. */
   deadLetter(failure: DeadLetterFailure): Promise<void>;
+  /**
+   * Optional: give the message back to the group for redelivery now, not counted as an attempt.
+   * Core calls it for deliveries it will not finish: handlers still running when close's drain
+   * time ends, and messages fetched but not started when a consumer closes. Where the broker
+   * counts every delivery (JetStream, SQS, quorum queues) the adapter cannot un-count it; its
+   * README says so. Without `release`, core leaves the message unsettled and closing the
+   * subscription returns it (now, or after `leaseMs`).
+   */
+  release?(): Promise<void>;
 }
 
 /** A running subscription. */

@@ -3,6 +3,8 @@
  * can branch on `err.code` without string matching, and so dead-letter records keep a reason
  * that survives refactors of the message text.
  */
+import { redactText } from './logger.ts';
+
 export class EventwireError extends Error {
   /** Stable, machine-readable code, e.g. `EW_VALIDATION`. */
   readonly code: string;
@@ -81,11 +83,42 @@ export class HandlerTimeoutError extends EventwireError {
   }
 }
 
-/** The broker could not be reached or refused the operation. Retryable. */
+/**
+ * The broker could not be reached or refused the operation. Retryable unless the broker's
+ * answer says retrying cannot help (wrong credentials, for example). `driverCode` keeps the
+ * client library's own code (a Postgres SQLSTATE such as `57P01`, `ECONNREFUSED`) for callers
+ * that branch on it.
+ */
 export class TransportError extends EventwireError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super('EW_TRANSPORT', message, { ...options, retryable: true });
+  readonly driverCode: string | undefined;
+  constructor(message: string, options: { cause?: unknown; retryable?: boolean; driverCode?: string } = {}) {
+    super('EW_TRANSPORT', message, { cause: options.cause, retryable: options.retryable ?? true });
+    this.driverCode = options.driverCode;
   }
+}
+
+/**
+ * The one way adapters turn a client library's error into a {@link TransportError}: the message
+ * prefixed with the broker and the operation, every URL in it stripped of credentials, the
+ * driver's code kept. eventwire's own errors pass through unchanged.
+ */
+export function transportError(
+  system: string,
+  operation: string,
+  error: unknown,
+  options: { retryable?: boolean } = {},
+): EventwireError {
+  if (error instanceof EventwireError) return error;
+  const raw = error as { message?: unknown; code?: unknown; errors?: unknown[] } | undefined;
+  let text = typeof raw?.message === 'string' && raw.message ? raw.message : String(error);
+  // AggregateError (several addresses tried): the last inner error says most.
+  const inner = Array.isArray(raw?.errors) ? (raw.errors.at(-1) as { message?: unknown }) : undefined;
+  if (inner && typeof inner.message === 'string' && !text.includes(inner.message)) text += ` (${inner.message})`;
+  const code = raw?.code;
+  const init: { cause?: unknown; retryable?: boolean; driverCode?: string } = { cause: error };
+  if (options.retryable !== undefined) init.retryable = options.retryable;
+  if (typeof code === 'string' || typeof code === 'number') init.driverCode = String(code);
+  return new TransportError(`${system}: ${operation}: ${redactText(text)}`, init);
 }
 
 /**

@@ -48,8 +48,11 @@ export function withFields(logger: Logger, fields: Record<string, unknown>): Log
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    if (parsed.username) parsed.username = '***';
-    if (parsed.password) parsed.password = '***';
+    // One style everywhere (URLs and free text): the whole user info becomes `***`.
+    if (parsed.username || parsed.password) {
+      parsed.username = '***';
+      parsed.password = '';
+    }
     for (const key of [...parsed.searchParams.keys()]) {
       if (/pass|secret|token|key|credential/i.test(key)) parsed.searchParams.set(key, '***');
     }

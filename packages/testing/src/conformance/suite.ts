@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type Bus,
   type BusOptions,
+  ConfigError,
   createBus,
   type DeadLetterRecord,
   type DeadLetters,
@@ -72,6 +73,13 @@ export interface ConformanceOptions {
   short?: boolean;
   /** Extra options for every bus the suite creates. */
   busOptions?: Partial<BusOptions>;
+  /**
+   * The broker counts a delivery that a closing consumer gives back as one more attempt, and
+   * the adapter cannot undo it (JetStream `num_delivered`, SQS `ApproximateReceiveCount`,
+   * RabbitMQ quorum queues' `x-delivery-count`). drain-with-follow-ups (32) then accepts
+   * attempt 2 for a handler cut off by the drain time; every other adapter must report 1.
+   */
+  releaseCountsAttempt?: boolean;
 }
 
 /** Per-test resources: fresh names, and buses that are closed when the test ends. */
@@ -88,7 +96,7 @@ interface Fixture {
 const Item = z.object({ n: z.number().int(), key: z.string().optional(), pad: z.string().optional() });
 type Item = z.infer<typeof Item>;
 
-/** Registers the 30 conformance tests with vitest. */
+/** Registers the 35 conformance tests with vitest. */
 export function defineConformanceSuite(options: ConformanceOptions): void {
   const scale = (count: number) => (options.short ? Math.max(1, Math.ceil(count / 10)) : count);
   const redeliveryMs = options.redeliveryMs ?? 15_000;
@@ -1191,6 +1199,255 @@ export function defineConformanceSuite(options: ConformanceOptions): void {
       },
       { timeoutMs: 120_000 },
     );
+
+    // ---------------------------------------------------------------- C. operations
+
+    conformanceTest(
+      32,
+      'drain-with-follow-ups',
+      async (fx) => {
+        // A deploy: close({ drainMs }) while 20 handlers run, each publishing a follow-up.
+        // 15 finish during the drain and must keep their full powers (ctx.publish, ack); 5 are
+        // still running at drainMs and must come back to the next consumer, neither
+        // dead-lettered nor charged an attempt because of the shutdown.
+        const Event = fx.event();
+        const FollowUp = fx.event();
+        const group = fx.group('g');
+        const followGroup = fx.group('follow');
+        const admin = await fx.raw();
+        await admin.ensureGroup(Event.topic, group, 'latest');
+        await admin.ensureGroup(FollowUp.topic, followGroup, 'latest');
+        const first = await fx.bus();
+        const release = gate();
+        const running = new Set<number>();
+        const finished = new Set<string>();
+        const publishErrors: unknown[] = [];
+        const sub = first.subscribe(
+          Event,
+          async (e, ctx) => {
+            running.add(e.data.n);
+            if (e.data.n >= 15) {
+              // Runs past the drain time: ends only when its signal fires.
+              await new Promise<void>((resolve) =>
+                ctx.signal.addEventListener('abort', () => resolve(), { once: true }),
+              );
+              throw new Error('cut off by the drain time');
+            }
+            await release.promise;
+            try {
+              await ctx.publish(FollowUp, { n: e.data.n });
+            } catch (error) {
+              publishErrors.push(error);
+              throw error;
+            }
+            finished.add(e.id);
+          },
+          { group, concurrency: 20, prefetch: 0, retry: { attempts: 2 } },
+        );
+        await first.start();
+        await sub.ready;
+        const producer = await fx.bus();
+        const published = await producer.publishMany(Event, items(20));
+        await waitFor(() => running.size === 20, {
+          timeoutMs: 30_000,
+          message: () => `${running.size}/20 running`,
+        });
+        const closing = first.close({ drainMs: 2_000 });
+        release.open();
+        await closing;
+        expect(publishErrors).toEqual([]);
+        expect(finished.size).toBe(15);
+
+        const follow = await fx.bus();
+        const followUps = recorder<Item>();
+        follow.subscribe(FollowUp, followUps.handler, { group: followGroup, concurrency: 8 });
+        await follow.start();
+        await followUps.waitForCount(15);
+        expect(new Set(followUps.handled.map((d) => d.event.data.n))).toEqual(
+          new Set(items(15).map((i) => i.data.n)),
+        );
+        expect(followUps.handled.every((d) => published.some((p) => p.id === d.event.causationId))).toBe(
+          true,
+        );
+
+        // The next consumer gets the 5 cut-off events, at the attempt they had, and nothing finished.
+        const second = await fx.bus();
+        const redelivered = recorder<Item>();
+        second.subscribe(Event, redelivered.handler, { group, concurrency: 8 });
+        await second.start();
+        await redelivered.waitForCount(5, redeliveryMs + 15_000);
+        const sentinel = await producer.publish(Event, { n: 99 });
+        await redelivered.waitForCount(6);
+        const cutOff = published.filter((e) => e.data.n >= 15).map((e) => e.id);
+        expect(redelivered.ids).toEqual(new Set([...cutOff, sentinel.id]));
+        const maxAttempt = options.releaseCountsAttempt ? 2 : 1;
+        for (const d of redelivered.handled)
+          expect(d.attempt, `attempt of ${d.event.data.n}`).toBeLessThanOrEqual(maxAttempt);
+        expect(
+          await first
+            .deadLetters(Event, group)
+            .list()
+            .catch(() => []),
+        ).toEqual([]);
+        expect(await second.deadLetters(Event, group).list()).toEqual([]);
+      },
+      { timeoutMs: 120_000 },
+    );
+
+    conformanceTest(
+      33,
+      'order-under-retries',
+      async (fx) => {
+        // Per-key order must survive retries: a failing event holds its key until it is handled
+        // or dead-lettered, while the other keys keep flowing.
+        const Event = fx.event();
+        const group = fx.group('g');
+        const consumer = await fx.bus();
+        const keys = 10;
+        const perKey = scale(50);
+        const flaky = perKey > 10 ? 10 : 1; // k3's event with this index fails twice, then succeeds
+        const poison = perKey > 20 ? 20 : 2; // k7's event with this index always fails
+        const starts: { key: string; index: number; attempt: number }[] = [];
+        const handled = new Map<string, number[]>();
+        const sub = consumer.subscribe(
+          Event,
+          async (e, ctx) => {
+            const key = e.partitionKey!;
+            const index = Math.floor(e.data.n / keys);
+            starts.push({ key, index, attempt: ctx.attempt });
+            if (e.data.n % 5 === 0) await new Promise((r) => setTimeout(r, 1));
+            if (key === 'k3' && index === flaky && ctx.attempt <= 2) throw new Error('flaky');
+            if (key === 'k7' && index === poison) throw new Error('poison');
+            handled.set(key, [...(handled.get(key) ?? []), index]);
+          },
+          {
+            group,
+            concurrency: 8,
+            ordering: 'key',
+            retry: { attempts: 3, backoff: { initialMs: 100, maxMs: 200 } },
+          },
+        );
+        await consumer.start();
+        await sub.ready;
+        const producer = await fx.bus();
+        const total = keys * perKey;
+        await producer.publishMany(
+          Event,
+          Array.from({ length: total }, (_, n) => ({ data: { n, key: `k${n % keys}` } })),
+        );
+        const count = () => [...handled.values()].reduce((sum, list) => sum + list.length, 0);
+        await waitFor(() => count() >= total - 1, {
+          timeoutMs: 120_000,
+          message: () => `${count()}/${total - 1}`,
+        });
+        const dead = await deadLettersAtLeast(consumer.deadLetters(Event, group), 1);
+        expect(dead.map((d) => d.envelope?.data)).toEqual([{ n: poison * keys + 7, key: 'k7' }]);
+        for (let k = 0; k < keys; k++) {
+          const key = `k${k}`;
+          const expected = Array.from({ length: perKey }, (_, i) => i).filter(
+            (i) => key !== 'k7' || i !== poison,
+          );
+          expect(handled.get(key), `handled order of ${key}`).toEqual(expected);
+          // Started in order too: a retried event starts again before any later event of its key.
+          const started = starts.filter((s) => s.key === key).map((s) => s.index);
+          expect(started, `start order of ${key}`).toEqual([...started].sort((a, b) => a - b));
+        }
+        const attemptsOf = (key: string, index: number) =>
+          starts.filter((s) => s.key === key && s.index === index).map((s) => s.attempt);
+        expect(attemptsOf('k3', flaky)).toEqual([1, 2, 3]);
+        expect(attemptsOf('k7', poison)).toEqual([1, 2, 3]);
+        // The other keys did not wait for k3: some of their events started during its retries.
+        const firstFailure = starts.findIndex((s) => s.key === 'k3' && s.index === flaky);
+        const success = starts.findIndex((s) => s.key === 'k3' && s.index === flaky && s.attempt === 3);
+        expect(starts.slice(firstFailure, success).some((s) => s.key !== 'k3')).toBe(true);
+      },
+      {
+        timeoutMs: 180_000,
+        skip: () => (capabilities!.ordering === 'none' ? 'capability ordering: none' : undefined),
+      },
+    );
+
+    conformanceTest(34, 'close-before-start', async (fx) => {
+      // A subscription made and closed before start(): closing returns at once, and start()
+      // must not run a handler-less consumer that acknowledges the group's backlog.
+      const Event = fx.event();
+      const group = fx.group('g');
+      const admin = await fx.raw();
+      await admin.ensureGroup(Event.topic, group, 'latest');
+      const producer = await fx.bus();
+      const published = await producer.publishMany(Event, items(40));
+      const bus = await fx.bus();
+      const cancelled = recorder<Item>();
+      const sub = bus.subscribe(Event, cancelled.handler, { group, concurrency: 4 });
+      const closedAt = Date.now();
+      await Promise.race([
+        sub.close({ drainMs: 1000 }),
+        new Promise((_, reject) =>
+          setTimeout(
+            () => reject(new Error('close() of a subscription never started did not return')),
+            2_000,
+          ),
+        ),
+      ]);
+      expect(Date.now() - closedAt).toBeLessThan(2_000);
+      await bus.start();
+      // A live subscription on another group proves start() ran its consumers.
+      const other = recorder<Item>();
+      const otherSub = bus.subscribe(Event, other.handler, { group: fx.group('other'), from: 'beginning' });
+      await otherSub.ready;
+      const later = await producer.publish(Event, { n: 40 });
+      const next = await fx.bus();
+      const rec = recorder<Item>();
+      next.subscribe(Event, rec.handler, { group, concurrency: 8 });
+      await next.start();
+      await rec.waitForCount(41, redeliveryMs + 30_000);
+      expect(rec.ids).toEqual(new Set([...published, later].map((e) => e.id)));
+      expect(cancelled.handled).toEqual([]);
+    });
+
+    conformanceTest(35, 'invalid-options', async (fx) => {
+      const Event = fx.event();
+      const group = fx.group('g');
+      const bus = await fx.bus();
+      const handler = () => {};
+      const bad: [string, Partial<SubscribeOptions>][] = [
+        ['concurrency', { concurrency: Number.NaN }],
+        ['concurrency', { concurrency: 0 }],
+        ['concurrency', { concurrency: -1 }],
+        ['concurrency', { concurrency: 1.5 }],
+        ['prefetch', { prefetch: -1 }],
+        ['prefetch', { prefetch: Number.NaN }],
+        ['timeoutMs', { timeoutMs: 0 }],
+        ['timeoutMs', { timeoutMs: Number.NaN }],
+        ['attempts', { retry: { attempts: 0 } }],
+        ['attempts', { retry: { attempts: Number.NaN } }],
+        ['initialMs', { retry: { backoff: { initialMs: -1 } } }],
+        ['maxMs', { retry: { backoff: { maxMs: Number.NaN } } }],
+        ['ordering', { ordering: 'keys' as 'key' }],
+        ['from', { from: 'start' as 'beginning' }],
+      ];
+      for (const [option, extra] of bad) {
+        let error: unknown;
+        try {
+          bus.subscribe(Event, handler, { group, ...extra });
+        } catch (caught) {
+          error = caught;
+        }
+        expect(error, JSON.stringify(extra)).toBeInstanceOf(ConfigError);
+        expect((error as Error).message, JSON.stringify(extra)).toContain(option);
+      }
+      await expect(bus.close({ drainMs: Number.NaN })).rejects.toBeInstanceOf(ConfigError);
+      await expect(bus.close({ drainMs: -1 })).rejects.toBeInstanceOf(ConfigError);
+      // Nothing was registered or taken from the broker: a valid subscription of the same
+      // group on this bus gets every event.
+      const rec = recorder<Item>();
+      const sub = bus.subscribe(Event, rec.handler, { group, concurrency: 2 });
+      await bus.start();
+      await sub.ready;
+      const published = await bus.publishMany(Event, items(5));
+      await rec.waitForCount(5);
+      expect(rec.ids).toEqual(new Set(published.map((e) => e.id)));
+    });
 
     conformanceTest(
       30,

@@ -1,17 +1,13 @@
 import { decode, encodeBinary, encodeStructured } from './cloudevents.ts';
-import {
-  type ChildPublishOptions,
-  type ConsumerStats,
-  GroupConsumer,
-  type Handler,
-  type SubscribeOptions,
-} from './consumer.ts';
+import { GroupConsumer } from './consumer.ts';
 import type { EventDefinition } from './define-event.ts';
 import { type Envelope, newEventId } from './envelope.ts';
 import { ClosedError, ConfigError, OversizeError } from './errors.ts';
+import type { ChildPublishOptions, ConsumerStats, Handler, SubscribeOptions } from './handler-types.ts';
 import { jsonLogger, type Logger } from './logger.ts';
 import { compose, type Middleware } from './middleware.ts';
 import { resolveTransport } from './resolve-transport.ts';
+import { checkDrainMs, checkSubscribeOptions } from './subscribe-options.ts';
 import { childTraceparent } from './trace-context.ts';
 import type { DeadLetterRecord, OutgoingMessage, Transport, TransportHealth } from './transport.ts';
 
@@ -113,6 +109,9 @@ class EventBus implements Bus {
   readonly #consumers = new Map<string, GroupConsumer>();
   readonly #publishing = new Set<Promise<unknown>>();
   #started = false;
+  /** close() began: publishes from outside a handler are refused, handlers still publish. */
+  #closing = false;
+  /** The consumers drained: nothing is published any more. */
   #closed = false;
 
   constructor(transport: Transport, options: BusOptions) {
@@ -134,7 +133,15 @@ class EventBus implements Bus {
     definition: EventDefinition<T>,
     items: readonly { data: T; options?: PublishOptions }[],
   ): Promise<Envelope<T>[]> {
-    if (this.#closed) return Promise.reject(new ClosedError());
+    if (this.#closing) return Promise.reject(new ClosedError());
+    return this.#tracked(definition, items);
+  }
+
+  /** Every publish is tracked, so that close() can flush those in flight. */
+  #tracked<T>(
+    definition: EventDefinition<T>,
+    items: readonly { data: T; options?: PublishOptions }[],
+  ): Promise<Envelope<T>[]> {
     const work = this.#publish(definition, items);
     this.#publishing.add(work);
     void work.catch(() => {}).finally(() => this.#publishing.delete(work));
@@ -221,42 +228,54 @@ class EventBus implements Bus {
       traceparent: childTraceparent(parent.traceparent),
     };
     if (parent.tracestate !== undefined) child.tracestate = parent.tracestate;
-    return this.publish(definition, data, child);
+    // A handler keeps its publish while close() drains it; only after the drain is it refused.
+    if (this.#closed) return Promise.reject(new ClosedError());
+    return this.#tracked(definition, [{ data, options: child }]).then((envelopes) => envelopes[0]!);
   };
 
   subscribe<T>(definition: EventDefinition<T>, handler: Handler<T>, options: SubscribeOptions): Subscription {
-    if (this.#closed) throw new ClosedError();
-    if (!options?.group) throw new ConfigError(`subscribe(${definition.type}) needs a \`group\``);
+    if (this.#closing) throw new ClosedError();
+    checkSubscribeOptions(definition.type, options);
     const id = `${definition.topic}\u0000${options.group}`;
-    let consumer = this.#consumers.get(id);
-    if (!consumer) {
-      consumer = new GroupConsumer(definition.topic, options.group, options, {
+    const existing = this.#consumers.get(id);
+    if (existing?.routes.has(definition.type)) {
+      throw new ConfigError(`${definition.type} already has a handler in group "${options.group}"`);
+    }
+    const consumer =
+      existing ??
+      new GroupConsumer(definition.topic, options.group, {
         transport: this.transport,
         logger: this.#logger,
         middleware: this.#middleware,
         maxMessageBytes: this.#maxBytes,
         publishChild: this.#publishChild,
       });
-      this.#consumers.set(id, consumer);
-    }
-    if (consumer.routes.has(definition.type)) {
-      throw new ConfigError(`${definition.type} already has a handler in group "${options.group}"`);
-    }
-    consumer.routes.set(definition.type, { definition, handler: handler as Handler<any>, options });
+    // Throws on conflicting group settings, before anything is registered.
+    consumer.addRoute({ definition, handler: handler as Handler<any>, options });
+    this.#consumers.set(id, consumer);
     const owner = consumer;
+    const live = () => this.#consumers.get(id) === owner && owner.routes.size > 0;
     const ready = this.#started
       ? this.#startConsumer(owner)
       : new Promise<void>((resolve, reject) => {
-          this.#pendingStarts.push(() => this.#startConsumer(owner).then(resolve, reject));
+          this.#pendingStarts.push(async () => {
+            // Closed before start: no consumer runs for it (one without handlers would
+            // acknowledge the group's backlog as "no handler").
+            if (live()) await this.#startConsumer(owner).then(resolve, reject);
+            else reject(new ClosedError('subscription'));
+          });
         });
     ready.catch(() => {});
     const subscription: Subscription = {
       ready,
       stats: () => owner.stats,
       close: async ({ drainMs = 10_000 } = {}) => {
+        checkDrainMs('subscription.close', drainMs);
         owner.routes.delete(definition.type);
         if (owner.routes.size > 0 || this.#consumers.get(id) !== owner) return;
         this.#consumers.delete(id);
+        // Never started: nothing to drain or close, and nothing to wait for.
+        if (!this.#starting.has(owner)) return;
         await ready.catch(() => {});
         await owner.close(drainMs);
       },
@@ -271,7 +290,7 @@ class EventBus implements Bus {
     let starting = this.#starting.get(consumer);
     if (!starting) {
       starting = (async () => {
-        await this.transport.ensureGroup(consumer.topic, consumer.group, consumerFrom(consumer));
+        await this.transport.ensureGroup(consumer.topic, consumer.group, consumer.from);
         await consumer.start();
       })();
       this.#starting.set(consumer, starting);
@@ -280,23 +299,34 @@ class EventBus implements Bus {
   }
 
   async start(): Promise<void> {
-    if (this.#closed) throw new ClosedError();
+    if (this.#closing) throw new ClosedError();
     this.#started = true;
     await Promise.all(this.#pendingStarts.splice(0).map((start) => start()));
   }
 
   async close({ drainMs = 10_000 } = {}): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    checkDrainMs('bus.close', drainMs);
+    if (this.#closing) return this.#closingDone;
+    this.#closing = true;
+    this.#closingDone = this.#close(drainMs);
+    return this.#closingDone;
+  }
+
+  #closingDone: Promise<void> = Promise.resolve();
+
+  async #close(drainMs: number): Promise<void> {
     const consumers = [...this.#consumers.values()];
     this.#consumers.clear();
     await Promise.all(
       consumers.map(async (c) => {
-        await this.#starting.get(c)?.catch(() => {});
+        const starting = this.#starting.get(c);
+        if (!starting) return;
+        await starting.catch(() => {});
         await c.close(drainMs);
       }),
     );
-    // Handlers may have published follow-ups while draining: flush every accepted publish.
+    this.#closed = true;
+    // Handlers published follow-ups while draining: flush every accepted publish.
     await Promise.allSettled([...this.#publishing]);
     await this.transport.close();
   }
@@ -353,9 +383,4 @@ function isoNow(): string {
     lastIso = new Date(now).toISOString();
   }
   return lastIso;
-}
-
-function consumerFrom(consumer: GroupConsumer): 'latest' | 'beginning' {
-  for (const route of consumer.routes.values()) if (route.options.from) return route.options.from;
-  return 'latest';
 }

@@ -4,99 +4,35 @@
  * letter. One transport subscription serves every handler of the group on that topic, so types
  * sharing a topic never compete for each other's messages.
  */
-import { backoffDelay, DEFAULT_RETRY, type RetryPolicy } from './backoff.ts';
+import type { RetryPolicy } from './backoff.ts';
 import { decode } from './cloudevents.ts';
 import { Deadlines } from './deadlines.ts';
-import type { EventDefinition } from './define-event.ts';
 import type { Envelope } from './envelope.ts';
-import {
-  DecodeError,
-  isRetryable,
-  NonRetryableError,
-  UnknownVersionError,
-  ValidationError,
-} from './errors.ts';
+import { decideFailure, type FailureStage } from './failure-policy.ts';
 import { EventContext, eventLogFields, type PublishChild } from './handler-context.ts';
-import type { IdempotencyStore } from './idempotency.ts';
+import type { ConsumerStats, TypeRoute } from './handler-types.ts';
 import type { Logger } from './logger.ts';
 import { compose, type Middleware, type ProcessInfo } from './middleware.ts';
+import { type GroupSettings, mergeGroupSettings } from './subscribe-options.ts';
 import { Task } from './task.ts';
 import {
   type DeadLetterReason,
   FIRST_FAILURE_HEADER,
   type IncomingMessage,
-  type StartFrom,
   TARGET_GROUP_HEADER,
   type Transport,
   type TransportSubscription,
 } from './transport.ts';
 
-/** What a handler gets besides the event. */
-export interface HandlerContext {
-  /** 1 on the first delivery, counted across redeliveries. */
-  attempt: number;
-  /** Fires on handler timeout and when the bus closes past its drain time. */
-  signal: AbortSignal;
-  topic: string;
-  group: string;
-  /** Publish a follow-up event: it inherits this event's correlation id, and its id as causation id. */
-  publish: PublishFn;
-  /** Logger whose entries carry event id, type, group and correlation id. */
-  logger: Logger;
-  /** The open transaction of an inbox that joins the handler's writes (Postgres inbox, `tx` mode). */
-  tx?: unknown;
-}
-
-export type PublishFn = <T>(
-  definition: EventDefinition<T>,
-  data: T,
-  options?: ChildPublishOptions,
-) => Promise<Envelope<T>>;
-export interface ChildPublishOptions {
-  subject?: string;
-  key?: string;
-}
-
-export type Handler<T> = (event: Envelope<T>, ctx: HandlerContext) => Promise<void> | void;
-
-/** Options of `bus.subscribe`. */
-export interface SubscribeOptions {
-  /** Consumer group: each group gets every event once. Required. */
-  group: string;
-  /** Handlers running at once for this (topic, group). Default 1. */
-  concurrency?: number;
-  /** Messages held beyond `concurrency` (fetched, waiting). Default `concurrency`. Bounds memory. */
-  prefetch?: number;
-  /** `key`: one partition key never runs concurrently, keys run in parallel. Default `none`. */
-  ordering?: 'key' | 'none';
-  /** Retries before dead-lettering. */
-  retry?: RetryPolicy;
-  /** Inbox that makes effects happen once per (group, event id). */
-  idempotency?: IdempotencyStore;
-  /** Abort and retry a handler running longer than this. Default 30 s. */
-  timeoutMs?: number;
-  /** Where a new group starts. Default `latest`. */
-  from?: StartFrom;
-}
-
-/** Counters a subscription exposes for tests and health. */
-export interface ConsumerStats {
-  /** Messages delivered by the transport and not settled yet (running + waiting). */
-  held: number;
-  /** Handlers running now. */
-  running: number;
-  /** The bound `held` must stay within: concurrency + prefetch. */
-  maxHeld: number;
-  /** The highest `held` seen. */
-  peakHeld: number;
-}
-
-/** The handler of one event type in a (topic, group) consumer. */
-export interface TypeRoute {
-  definition: EventDefinition<any>;
-  handler: Handler<any>;
-  options: SubscribeOptions;
-}
+export type {
+  ChildPublishOptions,
+  ConsumerStats,
+  Handler,
+  HandlerContext,
+  PublishFn,
+  SubscribeOptions,
+  TypeRoute,
+} from './handler-types.ts';
 
 export interface ConsumerDeps {
   transport: Transport;
@@ -106,6 +42,8 @@ export interface ConsumerDeps {
   publishChild: PublishChild;
 }
 
+/** How long close waits, after the drain time, for cut-off handlers to unwind before closing. */
+const UNWIND_MS = 1_000;
 const STACK_LIMIT = 4096;
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -119,17 +57,22 @@ const RESOLVED: Promise<void> = Promise.resolve();
 export class GroupConsumer {
   readonly routes = new Map<string, TypeRoute>();
   readonly #deps: ConsumerDeps;
-  readonly #options: SubscribeOptions;
-  readonly #concurrency: number;
-  readonly #stats: ConsumerStats;
+  /** The group settings (concurrency, prefetch, ordering, from), merged from every handler. */
+  readonly #settings: GroupSettings = {};
+  /** Which handler's subscribe set each group setting, for conflict messages. */
+  readonly #setBy = new Map<string, string>();
+  #concurrency = 1;
+  readonly #stats: ConsumerStats = { held: 0, running: 0, maxHeld: 2, peakHeld: 0 };
   readonly #processHooks: NonNullable<Middleware['process']>[];
   readonly #handledHooks: Middleware[];
   readonly #ready: Task[] = [];
   readonly #busyKeys = new Map<string, Task[]>();
   /** Tasks whose handler runs (or is about to): at most `concurrency`. */
   readonly #running = new Set<Task>();
-  /** Tasks whose handler is done and whose settle call (ack, retry, dead letter) is in flight. */
+  /** Settle calls (ack, retry, dead letter) in flight. */
   #settling = 0;
+  /** Tasks waiting for an in-process retry (ordering 'key'), with their timers. */
+  readonly #retrying = new Map<Task, NodeJS.Timeout>();
   #draining = false;
   readonly #deadlines = new Deadlines<Task>();
   readonly #firstFailure = new Map<string, string>();
@@ -141,20 +84,26 @@ export class GroupConsumer {
   readonly topic: string;
   readonly group: string;
 
-  constructor(topic: string, group: string, options: SubscribeOptions, deps: ConsumerDeps) {
+  constructor(topic: string, group: string, deps: ConsumerDeps) {
     this.topic = topic;
     this.group = group;
-    this.#options = options;
     this.#deps = deps;
     this.#processHooks = deps.middleware.flatMap((m) => (m.process ? [m.process.bind(m)] : []));
     this.#handledHooks = deps.middleware.filter((m) => m.onHandled);
-    this.#concurrency = options.concurrency ?? 1;
-    this.#stats = {
-      held: 0,
-      running: 0,
-      maxHeld: this.#concurrency + (options.prefetch ?? this.#concurrency),
-      peakHeld: 0,
-    };
+  }
+
+  /** Adds the handler of one type; its group settings must agree with the group's (see SubscribeOptions). */
+  addRoute(route: TypeRoute): void {
+    mergeGroupSettings(this.#settings, route.options, {
+      type: route.definition.type,
+      group: this.group,
+      topic: this.topic,
+      setBy: this.#setBy,
+      started: this.started,
+    });
+    this.routes.set(route.definition.type, route);
+    this.#concurrency = this.#settings.concurrency ?? 1;
+    this.#stats.maxHeld = this.#concurrency + (this.#settings.prefetch ?? this.#concurrency);
   }
 
   get stats(): ConsumerStats {
@@ -165,15 +114,22 @@ export class GroupConsumer {
     return this.#subscription !== undefined;
   }
 
+  /** Where a new group starts: the group's `from`. */
+  get from(): 'latest' | 'beginning' {
+    return this.#settings.from ?? 'latest';
+  }
+
   async start(): Promise<void> {
-    const timeoutMs = this.#options.timeoutMs ?? 30_000;
+    let timeoutMs = 0;
+    for (const route of this.routes.values())
+      timeoutMs = Math.max(timeoutMs, route.options.timeoutMs ?? 30_000);
     this.#subscription = await this.#deps.transport.subscribe(
       {
         topic: this.topic,
         group: this.group,
-        from: this.#options.from ?? 'latest',
+        from: this.from,
         maxInFlight: this.#stats.maxHeld,
-        ordering: this.#options.ordering ?? 'none',
+        ordering: this.#settings.ordering ?? 'none',
         // Long enough for every held message to be handled one after another at the timeout.
         leaseMs: Math.max(30_000, timeoutMs * 2),
       },
@@ -182,25 +138,34 @@ export class GroupConsumer {
   }
 
   /**
-   * Stop taking work, let running handlers finish for up to `drainMs`, then abort the rest and
-   * leave their messages unsettled so the broker delivers them again.
+   * Stop taking work and let running handlers finish, with their full powers (publish, inbox,
+   * ack), for up to `drainMs`. Then abort the rest and leave them, and everything fetched but
+   * not started, unsettled: closing the subscription gives them back to the broker. A handler
+   * cut off this way is not failed, not retried and not dead-lettered (DESIGN.md section 13).
    */
   async close(drainMs: number): Promise<void> {
     this.#stopping = true;
-    if (this.#running.size > 0 || this.#settling > 0) {
-      const drained = new Promise<void>((resolve) => this.#idle.push(resolve));
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, drainMs);
-      });
-      await Promise.race([drained, deadline]);
-      clearTimeout(timer);
-    }
+    for (const timer of this.#retrying.values()) clearTimeout(timer);
+    this.#retrying.clear();
+    await this.#whenIdle(drainMs);
     this.#aborting = true;
     for (const task of this.#running) task.abort(new Error('bus closed'));
     this.#deadlines.clear();
+    // Cut-off handlers unwind (their inbox rolls back) before the subscription closes.
+    await this.#whenIdle(UNWIND_MS);
     await this.#subscription?.close();
     this.#subscription = undefined;
+  }
+
+  #whenIdle(ms: number): Promise<void> {
+    if (this.#running.size === 0 && this.#settling === 0) return RESOLVED;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#idle.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Called by the transport for each delivery: decode and route now, run when a slot is free. */
@@ -220,9 +185,7 @@ export class GroupConsumer {
     try {
       envelope = decode(message, { maxBytes: this.#deps.maxMessageBytes });
     } catch (error) {
-      const reason: DeadLetterReason =
-        error instanceof DecodeError && error.reason === 'oversize' ? 'oversize' : 'decode_error';
-      this.#detached(this.#deadLetter(message, undefined, reason, error));
+      this.#detached(this.#failed(message, undefined, 'decode', error));
       return;
     }
     const route = this.routes.get(envelope.type);
@@ -232,7 +195,7 @@ export class GroupConsumer {
       this.#detached(this.#ack(message));
       return;
     }
-    const key = this.#options.ordering === 'key' ? envelope.partitionKey : undefined;
+    const key = this.#settings.ordering === 'key' ? envelope.partitionKey : undefined;
     const task = new Task(message, envelope, route, key);
     if (key !== undefined) {
       const queue = this.#busyKeys.get(key);
@@ -287,6 +250,8 @@ export class GroupConsumer {
     running.then(
       () => this.#finished(task),
       (error: unknown) => {
+        // eventwire's own trouble while settling: not the handler's failure. The message stays
+        // unsettled and comes back after its lease.
         this.#deps.logger.error(
           { ...this.#fields(task.envelope), err: String(error) },
           'could not settle a message',
@@ -304,15 +269,23 @@ export class GroupConsumer {
   #release(task: Task): void {
     if (!this.#running.delete(task)) return;
     this.#stats.running = this.#running.size;
+    task.settling = true;
     this.#settling++;
     this.#releaseKey(task);
     this.#drain();
   }
 
-  /** The task's settle completed (or failed, or it was left unsettled on close). */
+  /** The task's settle completed (or failed), it waits for an in-process retry, or it was cut off on close. */
   #finished(task: Task): void {
-    if (this.#running.has(task)) this.#release(task);
-    this.#settling--;
+    if (this.#running.delete(task)) {
+      // Left unsettled (cut off by close): its key goes with it.
+      this.#stats.running = this.#running.size;
+      this.#releaseKey(task);
+    }
+    if (task.settling) {
+      task.settling = false;
+      this.#settling--;
+    }
     if (this.#running.size === 0 && this.#settling === 0) for (const wake of this.#idle.splice(0)) wake();
   }
 
@@ -330,17 +303,19 @@ export class GroupConsumer {
    */
   #run(task: Task): Promise<void> {
     const { message, envelope, route } = task;
-    let data: unknown;
-    try {
-      data = route.definition.read(envelope.version, envelope.data);
-    } catch (error) {
-      const reason = error instanceof UnknownVersionError ? 'unknown_version' : 'schema_invalid';
-      return this.#deadLetter(message, envelope, reason, error, task);
+    if (!task.read) {
+      let data: unknown;
+      try {
+        data = route.definition.read(envelope.version, envelope.data);
+      } catch (error) {
+        return this.#failed(message, task, 'read', error);
+      }
+      // The decoded envelope belongs to this task alone: it becomes the handler's event in place
+      // (the version it was read as, validated and upcast data) instead of being copied.
+      envelope.version = route.definition.version;
+      envelope.data = data;
+      task.read = true;
     }
-    // The decoded envelope belongs to this task alone: it becomes the handler's event in place
-    // (the version it was read as, validated and upcast data) instead of being copied.
-    envelope.version = route.definition.version;
-    envelope.data = data;
     if (this.#handledHooks.length > 0) task.started = performance.now();
     let handling: Promise<void> | undefined;
     try {
@@ -349,16 +324,16 @@ export class GroupConsumer {
           ? this.#invoke(task)
           : compose(
               this.#processHooks,
-              [envelope, this.#info(message.attempt)],
+              [envelope, this.#info(task.attempt)],
               () => this.#invoke(task) ?? RESOLVED,
             );
     } catch (error) {
-      return this.#failed(task, error);
+      return this.#failed(message, task, 'handler', error);
     }
     if (handling === undefined) return this.#succeeded(task);
     return handling.then(
       () => this.#succeeded(task),
-      (error: unknown) => this.#failed(task, error),
+      (error: unknown) => this.#failed(message, task, 'handler', error),
     );
   }
 
@@ -372,7 +347,7 @@ export class GroupConsumer {
       this.#firstFailure.delete(task.envelope.id);
       if (this.#handledHooks.length === 0) return;
       const info = {
-        ...this.#info(task.message.attempt),
+        ...this.#info(task.attempt),
         durationMs: performance.now() - task.started,
         duplicate: task.duplicate,
       };
@@ -380,18 +355,12 @@ export class GroupConsumer {
     });
   }
 
-  #failed(task: Task, error: unknown): Promise<void> {
-    // Aborted by close: leave it unsettled so that it is delivered again.
-    if (this.#aborting) return RESOLVED;
-    return this.#fail(task, error);
-  }
-
   /**
    * Runs the handler, inside the inbox when there is one (which sets `task.duplicate` when it
    * already recorded the event). Undefined when the handler finished synchronously.
    */
   #invoke(task: Task): Promise<void> | undefined {
-    const inbox = task.route.options.idempotency ?? this.#options.idempotency;
+    const inbox = task.route.options.idempotency;
     if (!inbox) return this.#callHandler(task, undefined);
     return inbox
       .run({ group: this.group, id: task.envelope.id }, async (scope) => {
@@ -413,45 +382,91 @@ export class GroupConsumer {
     }
     // A synchronous handler is done: no promise, no timeout to watch.
     if (!isThenable(result)) return undefined;
-    const timeoutMs = route.options.timeoutMs ?? this.#options.timeoutMs ?? 30_000;
-    return task.race(result, timeoutMs, this.#deadlines);
+    return task.race(result, route.options.timeoutMs ?? 30_000, this.#deadlines);
   }
 
-  async #fail(task: Task, error: unknown): Promise<void> {
-    const { message, envelope: event, route } = task;
-    const policy = route.options.retry ?? this.#options.retry ?? {};
-    const attempts = policy.attempts ?? DEFAULT_RETRY.attempts;
-    if (error instanceof NonRetryableError || error instanceof ValidationError || !isRetryable(error)) {
-      return this.#deadLetter(message, event, 'non_retryable', error, task);
+  /**
+   * Every failure path ends here: the failure policy (failure-policy.ts) decides, this carries
+   * the decision out. `task` is undefined for bytes that never decoded.
+   */
+  #failed(
+    message: IncomingMessage,
+    task: Task | undefined,
+    stage: FailureStage,
+    error: unknown,
+  ): Promise<void> {
+    const policy: RetryPolicy = task?.route.options.retry ?? {};
+    const attempt = task?.attempt ?? message.attempt;
+    const decision = decideFailure({ stage, error, attempt, policy, closing: this.#aborting });
+    switch (decision.action) {
+      case 'release':
+        // Cut off by close: left unsettled, the transport gives it back (see close()).
+        return RESOLVED;
+      case 'dead_letter':
+        return this.#deadLetter(message, task, decision.reason, error);
+      case 'retry':
+        return this.#retry(task!, decision.delayMs, error);
     }
-    if (message.attempt >= attempts) return this.#deadLetter(message, event, 'max_attempts', error, task);
-    if (!this.#firstFailure.has(event.id)) this.#firstFailure.set(event.id, new Date().toISOString());
-    const delayMs = backoffDelay(policy, message.attempt);
+  }
+
+  #retry(task: Task, delayMs: number, error: unknown): Promise<void> {
+    const { message, envelope: event } = task;
+    const now = new Date().toISOString();
+    task.firstFailedAt ??= now;
+    if (!this.#firstFailure.has(event.id)) this.#firstFailure.set(event.id, task.firstFailedAt);
     for (const m of this.#deps.middleware)
-      m.onRetry?.(event, { ...this.#info(message.attempt), delayMs, error });
+      m.onRetry?.(event, { ...this.#info(task.attempt), delayMs, error });
     this.#deps.logger.info(
-      { ...this.#fields(event), attempt: message.attempt, delayMs, err: errorSummary(error).message },
+      { ...this.#fields(event), attempt: task.attempt, delayMs, err: errorSummary(error).message },
       'handler failed; will retry',
     );
+    if (task.key !== undefined) {
+      this.#retryHoldingKey(task, delayMs);
+      return RESOLVED;
+    }
     this.#stats.held--;
     const retried = message.retry(delayMs);
     this.#release(task);
-    await retried;
+    return retried;
   }
 
-  async #deadLetter(
+  /**
+   * Under `ordering: 'key'` a retry through the broker would let the key's later events (already
+   * here, or fetched meanwhile) overtake the failed one. So the task keeps its key and its
+   * message, frees its slot for other keys, and runs again here after the backoff as the next
+   * attempt. If the process stops meanwhile, the message is unsettled and comes back from the
+   * broker (at the broker's attempt count).
+   */
+  #retryHoldingKey(task: Task, delayMs: number): void {
+    this.#running.delete(task);
+    this.#stats.running = this.#running.size;
+    const timer = setTimeout(() => {
+      this.#retrying.delete(task);
+      task.nextAttempt();
+      this.#ready.unshift(task);
+      this.#drain();
+    }, delayMs);
+    this.#retrying.set(task, timer);
+    this.#drain();
+  }
+
+  #deadLetter(
     message: IncomingMessage,
-    envelope: Envelope | undefined,
+    task: Task | undefined,
     reason: DeadLetterReason,
     error: unknown,
-    task?: Task,
   ): Promise<void> {
+    const envelope = task?.envelope;
     const now = new Date().toISOString();
     const firstFailedAt =
-      (envelope && this.#firstFailure.get(envelope.id)) ?? message.headers[FIRST_FAILURE_HEADER] ?? now;
+      task?.firstFailedAt ??
+      (envelope && this.#firstFailure.get(envelope.id)) ??
+      message.headers[FIRST_FAILURE_HEADER] ??
+      now;
     if (envelope) this.#firstFailure.delete(envelope.id);
+    const attempt = task?.attempt ?? message.attempt;
     for (const m of this.#deps.middleware)
-      m.onDeadLetter?.(envelope, { ...this.#info(message.attempt), reason, error });
+      m.onDeadLetter?.(envelope, { ...this.#info(attempt), reason, error });
     this.#deps.logger.warn(
       {
         ...(envelope ? this.#fields(envelope) : { topic: this.topic, group: this.group }),
@@ -466,12 +481,12 @@ export class GroupConsumer {
       group: this.group,
       reason,
       error: errorSummary(error),
-      attempts: message.attempt,
+      attempts: attempt,
       firstFailedAt,
       lastFailedAt: now,
     });
     if (task) this.#release(task);
-    await deadLettered;
+    return deadLettered;
   }
 
   /** Counts the message as released before settling: the transport may deliver the next one synchronously. */

@@ -113,7 +113,8 @@ export function transportError(
   let text = typeof raw?.message === 'string' && raw.message ? raw.message : String(error);
   // AggregateError (several addresses tried): the last inner error says most.
   const inner = Array.isArray(raw?.errors) ? (raw.errors.at(-1) as { message?: unknown }) : undefined;
-  if (inner && typeof inner.message === 'string' && !text.includes(inner.message)) text += ` (${inner.message})`;
+  if (inner && typeof inner.message === 'string' && !text.includes(inner.message))
+    text += ` (${inner.message})`;
   const code = raw?.code;
   const init: { cause?: unknown; retryable?: boolean; driverCode?: string } = { cause: error };
   if (options.retryable !== undefined) init.retryable = options.retryable;

@@ -6,9 +6,9 @@
  * made per event. Here `signal`, `logger` and `publish` are getters on the prototype, each built
  * on first use (most handlers use none of them); destructuring them still works.
  */
-import type { ChildPublishOptions, HandlerContext, PublishFn } from './consumer.ts';
 import type { EventDefinition } from './define-event.ts';
 import type { Envelope } from './envelope.ts';
+import type { ChildPublishOptions, HandlerContext, PublishFn } from './handler-types.ts';
 import { type Logger, withFields } from './logger.ts';
 import type { Task } from './task.ts';
 
@@ -48,7 +48,7 @@ export class EventContext implements HandlerContext {
   #publish: PublishFn | undefined;
 
   constructor(task: Task, topic: string, group: string, scope: ContextScope, tx: unknown) {
-    this.attempt = task.message.attempt;
+    this.attempt = task.attempt;
     this.topic = topic;
     this.group = group;
     this.#task = task;

@@ -173,7 +173,9 @@ export class MemoryBroker {
 
   #returnInFlight(group: Group, consumer: Consumer): void {
     if (consumer.inFlight.size === 0) return;
-    // Back to the front, in their original order: they were next in line.
+    // Back to the front, in their original order: they were next in line. Not counted as an
+    // attempt: a delivery given back by a closing consumer (or an outage) never failed.
+    for (const entry of consumer.inFlight) entry.deliveries--;
     group.ready.unshift(...consumer.inFlight);
     consumer.inFlight.clear();
     consumer.credits.give(consumer.credits.max);

@@ -3,10 +3,10 @@
  * handler it goes to, and how its handler run is cancelled (timeout, or the bus closing past its
  * drain time). One object per event, so it also carries the run's cancellation state.
  */
-import type { TypeRoute } from './consumer.ts';
 import type { Deadlines, HasDeadline } from './deadlines.ts';
 import type { Envelope } from './envelope.ts';
 import { HandlerTimeoutError } from './errors.ts';
+import type { TypeRoute } from './handler-types.ts';
 import type { IncomingMessage } from './transport.ts';
 
 export class Task implements HasDeadline {
@@ -21,6 +21,17 @@ export class Task implements HasDeadline {
   /** True when an inbox found the event already handled. */
   duplicate = false;
   aborted = false;
+  /**
+   * The attempt the handler runs as: the broker's count, plus the retries made in this process
+   * (under `ordering: 'key'` a failed event is retried here, holding its key).
+   */
+  attempt: number;
+  /** When this event first failed in this process (RFC 3339), for its dead-letter record. */
+  firstFailedAt: string | undefined;
+  /** Its data has been validated and upcast (once, also when it runs again as a retry). */
+  read = false;
+  /** A settle call (ack, retry, dead letter) for it is in flight. */
+  settling = false;
   /** When the running handler times out (`performance.now()` clock); see {@link race}. */
   deadline = Number.POSITIVE_INFINITY;
   #timeoutMs = 0;
@@ -33,6 +44,17 @@ export class Task implements HasDeadline {
     this.envelope = envelope;
     this.route = route;
     this.key = key;
+    this.attempt = message.attempt;
+  }
+
+  /** Makes the task ready to run its handler again, as the next attempt. */
+  nextAttempt(): void {
+    this.attempt++;
+    this.aborted = false;
+    this.#reason = undefined;
+    this.#controller = undefined;
+    this.#onAbort = undefined;
+    this.deadline = Number.POSITIVE_INFINITY;
   }
 
   /**

@@ -82,3 +82,79 @@ describe('createBus', () => {
     ]);
   });
 });
+
+describe('group settings and option checks', () => {
+  // Both types on one topic: one (topic, group) consumer serves both handlers.
+  const Pinged = defineEvent({
+    type: 'test.pinged',
+    version: 1,
+    schema: z.object({ n: z.number() }),
+    topic: 'test.shared',
+  });
+  const Other = defineEvent({
+    type: 'test.ponged',
+    version: 1,
+    schema: z.object({ n: z.number() }),
+    topic: 'test.shared',
+  });
+  test('two handlers of a group with different concurrency: a ConfigError naming both', async () => {
+    const bus = await createBus({
+      transport: memoryTransport({ broker: memoryBroker('bus-test-g1') }),
+      source: 't',
+    });
+    bus.subscribe(Pinged, () => {}, { group: 'g', concurrency: 8 });
+    expect(() => bus.subscribe(Other, () => {}, { group: 'g', concurrency: 4 })).toThrow(
+      /concurrency 4 conflicts with 8 set by subscribe\(test\.pinged\)/,
+    );
+    // The same value, or none, is fine; another group is independent.
+    bus.subscribe(Other, () => {}, { group: 'g', concurrency: 8, ordering: 'key' });
+    bus.subscribe(Other, () => {}, { group: 'h', concurrency: 2 });
+    await bus.close();
+  });
+  test('a group setting given only after the consumer started is refused', async () => {
+    const bus = await createBus({
+      transport: memoryTransport({ broker: memoryBroker('bus-test-g2') }),
+      source: 't',
+    });
+    await bus.start();
+    await bus.subscribe(Pinged, () => {}, { group: 'g' }).ready;
+    expect(() => bus.subscribe(Other, () => {}, { group: 'g', ordering: 'key' })).toThrow(
+      /after the consumer/,
+    );
+    await bus.close();
+  });
+  test('a later handler does not inherit the retry policy of the first', async () => {
+    const broker = memoryBroker('bus-test-g3');
+    const bus = await createBus({ transport: memoryTransport({ broker }), source: 't' });
+    const attempts: number[] = [];
+    bus.subscribe(Pinged, () => {}, { group: 'g', retry: { attempts: 1 } });
+    bus.subscribe(
+      Other,
+      (_e, ctx) => {
+        attempts.push(ctx.attempt);
+        if (ctx.attempt < 3) throw new Error('again');
+      },
+      // No retry policy of its own: the default (5 attempts), not the first handler's single one.
+      { group: 'g' },
+    );
+    await bus.start();
+    await bus.publish(Other, { n: 1 });
+    const deadline = Date.now() + 5000;
+    while (attempts.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(await bus.deadLetters(Other, 'g').list()).toEqual([]);
+    await bus.close();
+  });
+  test('numeric options out of range name the option, the value and the range', async () => {
+    const bus = await createBus({
+      transport: memoryTransport({ broker: memoryBroker('bus-test-g4') }),
+      source: 't',
+    });
+    expect(() => bus.subscribe(Pinged, () => {}, { group: 'g', concurrency: Number.NaN })).toThrow(
+      'subscribe(test.pinged): concurrency must be an integer >= 1, not NaN',
+    );
+    expect(() => bus.subscribe(Pinged, () => {}, { group: '' })).toThrow(ConfigError);
+    await expect(bus.close({ drainMs: -5 })).rejects.toThrow('bus.close: drainMs must be an integer from 0');
+    await bus.close();
+  });
+});

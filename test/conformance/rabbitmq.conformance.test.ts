@@ -15,5 +15,7 @@ defineConformanceSuite({
   // Closing a channel hands its unacked messages back at once; a crashed process's connection
   // is noticed within two heartbeats (10 s each).
   redeliveryMs: 5_000,
+  // Quorum queues count a delivery a closing channel hands back in x-delivery-count.
+  releaseCountsAttempt: true,
   short: process.env.EVENTWIRE_CONFORMANCE_SHORT === '1',
 });

@@ -35,5 +35,7 @@ defineConformanceSuite({
   },
   // A closed consumer gives its messages back at once (ChangeMessageVisibility 0).
   redeliveryMs: 10_000,
+  // SQS counts every receive (ApproximateReceiveCount), also one a closing consumer gives back.
+  releaseCountsAttempt: true,
   short: process.env.EVENTWIRE_CONFORMANCE_SHORT === '1',
 });

@@ -137,12 +137,19 @@ export class PartialPublishError extends EventwireError {
   }
 }
 
-/** The adapter package for a URL scheme is not installed. */
+/**
+ * A package that an optional path needs is not installed: the adapter for a URL scheme, or a
+ * client library the adapter loads only where it is used. `package` names exactly the missing one.
+ */
 export class AdapterNotInstalledError extends EventwireError {
-  constructor(scheme: string, pkg: string, cause?: unknown) {
-    super('EW_ADAPTER_MISSING', `the "${scheme}" URL needs ${pkg}: install it with \`pnpm add ${pkg}\``, {
-      cause,
-    });
+  readonly package: string;
+  constructor(neededFor: string, pkg: string, cause?: unknown) {
+    super(
+      'EW_ADAPTER_MISSING',
+      `${neededFor} needs the package ${pkg}, which is not installed: \`npm install ${pkg}\` (or \`pnpm add ${pkg}\`)`,
+      { cause },
+    );
+    this.package = pkg;
   }
 }
 

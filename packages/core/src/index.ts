@@ -53,6 +53,7 @@ export {
 } from './memory-transport.ts';
 export type { Middleware, ProcessInfo } from './middleware.ts';
 export { checkNumber, type NumericRange } from './option-checks.ts';
+export { importOptional, missingPackage } from './optional-import.ts';
 export { type AdapterModule, resolveTransport } from './resolve-transport.ts';
 export { childTraceparent, parseTraceparent } from './trace-context.ts';
 export * from './transport.ts';

@@ -1,9 +1,7 @@
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { AdapterNotInstalledError, ConfigError } from './errors.ts';
+import { ConfigError } from './errors.ts';
 import { redactUrl } from './logger.ts';
 import { memoryBroker, memoryTransport } from './memory-transport.ts';
+import { importOptional } from './optional-import.ts';
 import type { Transport } from './transport.ts';
 
 /** URL scheme to adapter package. Each package exports `transportFromUrl(url)`. */
@@ -27,8 +25,8 @@ export interface AdapterModule {
 
 /**
  * Picks the adapter by URL scheme. Core imports no adapter statically: the package is loaded
- * on demand, from core's own dependencies or else from the application's (the current
- * directory), so that strict package managers (pnpm) find it either way.
+ * on demand (see optional-import.ts), and a missing one, or a missing client library inside
+ * it, is an AdapterNotInstalledError naming the package to install.
  */
 export async function resolveTransport(url: string): Promise<Transport> {
   const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0]?.toLowerCase();
@@ -42,26 +40,6 @@ export async function resolveTransport(url: string): Promise<Transport> {
       `unknown broker URL "${redactUrl(url)}": expected one of memory:, ${Object.keys(ADAPTERS).join(', ')}`,
     );
   }
-  const adapter = await importAdapter(scheme, pkg);
+  const adapter = await importOptional<AdapterModule>(pkg, `the "${scheme}" URL`);
   return adapter.transportFromUrl(url);
-}
-
-async function importAdapter(scheme: string, pkg: string): Promise<AdapterModule> {
-  try {
-    return (await import(pkg)) as AdapterModule;
-  } catch (first) {
-    if (!isNotFound(first, pkg)) throw first;
-    try {
-      const resolved = createRequire(join(process.cwd(), 'package.json')).resolve(pkg);
-      return (await import(pathToFileURL(resolved).href)) as AdapterModule;
-    } catch (second) {
-      if (!isNotFound(second, pkg)) throw second;
-      throw new AdapterNotInstalledError(scheme, pkg, first);
-    }
-  }
-}
-
-function isNotFound(error: unknown, pkg: string): boolean {
-  const code = (error as { code?: string }).code;
-  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String(error).includes(pkg);
 }

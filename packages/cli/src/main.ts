@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { dlqList, dlqPurge, dlqReplay, dlqShow } from './commands/dlq.ts';
 import { doctor } from './commands/doctor.ts';
@@ -12,7 +13,8 @@ const GLOBAL_HELP = `Global options:
   --url <url>        broker URL (default: $EVENTWIRE_URL, then \`url\` in the config)
   --config <file>    config file (default: ./eventwire.config.ts, .mts, .js or .mjs)
   --json             machine-readable output on stdout
-  -h, --help         help for a command`;
+  -h, --help         help for a command
+  -v, --version      print the version of @eventwire/cli`;
 
 const HELP: Record<string, string> = {
   '': `eventwire - operate an eventwire application: dead letters, live traffic, schemas, health
@@ -101,7 +103,16 @@ const GLOBAL_OPTIONS = {
   config: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
 } as const satisfies ParseArgsConfig['options'];
+
+/** This package's version, read from its package.json (one level above `src/` and `dist/`). */
+function cliVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
+}
 
 const DLQ_OPTIONS = {
   topic: { type: 'string' },
@@ -255,6 +266,10 @@ export async function run(
       }
     })();
     json = !!values.json;
+    if (values.version) {
+      io.out(json ? `${JSON.stringify({ version: cliVersion() })}\n` : `${cliVersion()}\n`);
+      return 0;
+    }
     if (values.help || positionals.length === 0) {
       io.out(`${HELP[known ? command : ''] ?? HELP['']}\n`);
       return positionals.length === 0 && !values.help ? 2 : 0;

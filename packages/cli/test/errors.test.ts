@@ -4,6 +4,14 @@ import { cli, fixtureConfig, parsed } from './harness.ts';
 const config = ['--config', fixtureConfig];
 
 describe('eventwire CLI: usage and errors', () => {
+  it('prints its version', async () => {
+    const { version } = (await import('../package.json', { with: { type: 'json' } })).default;
+    for (const flag of ['--version', '-v']) {
+      const out = await cli([flag]);
+      expect(out.code).toBe(0);
+      expect(out.stdout).toBe(`${version}\n`);
+    }
+  });
   it('prints help, and help per command', async () => {
     const none = await cli([]);
     expect(none.code).toBe(2);

@@ -6,7 +6,7 @@
 #   brokers.sh status [NAME...]    up/down, version and test URL of each broker (exit 1 if one is down)
 #   brokers.sh restart [NAME...]   stop and start (keeping data); returns once each serves again
 #
-# NAME: postgres redis rabbitmq nats kafka sns-sqs (default: all).
+# NAME: postgres redis rabbitmq nats kafka sns-sqs toxiproxy (default: all).
 #
 # Each broker lives in its own file here (scripts/brokers/NAME.sh) defining NAME_{apt_packages,
 # installed,install,start,stop,running,ready,version,logs}; this file only dispatches.
@@ -15,7 +15,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_BROKERS=(postgres redis rabbitmq nats kafka sns-sqs)
+ALL_BROKERS=(postgres redis rabbitmq nats kafka sns-sqs toxiproxy)
 for b in "${ALL_BROKERS[@]}"; do
   # shellcheck source=/dev/null
   . "$BROKERS_SCRIPTS/$b.sh"
@@ -184,7 +184,7 @@ locked_restart() { with_broker_lock "$1" restart_one "$1"; }
 # Reserving the ports keeps the kernel from handing them out. Needs root; otherwise a warning.
 reserve_ports() {
   local file=/proc/sys/net/ipv4/ip_local_reserved_ports ours current
-  ours="$EVENTWIRE_POSTGRES_PORT,$EVENTWIRE_REDIS_PORT,$EVENTWIRE_RABBITMQ_PORT,$EVENTWIRE_RABBITMQ_DIST_PORT,$EVENTWIRE_RABBITMQ_EPMD_PORT,$EVENTWIRE_NATS_PORT,$EVENTWIRE_KAFKA_PORT,$EVENTWIRE_KAFKA_CONTROLLER_PORT,$EVENTWIRE_MOTO_PORT"
+  ours="$EVENTWIRE_POSTGRES_PORT,$EVENTWIRE_REDIS_PORT,$EVENTWIRE_RABBITMQ_PORT,$EVENTWIRE_RABBITMQ_DIST_PORT,$EVENTWIRE_RABBITMQ_EPMD_PORT,$EVENTWIRE_NATS_PORT,$EVENTWIRE_KAFKA_PORT,$EVENTWIRE_KAFKA_CONTROLLER_PORT,$EVENTWIRE_MOTO_PORT,$EVENTWIRE_TOXIPROXY_PORT"
   [ -r "$file" ] || return 0
   current=$(cat "$file")
   if ! { [ -w "$file" ] && echo "${current:+$current,}$ours" >"$file"; } 2>/dev/null; then

@@ -76,7 +76,7 @@ describe('eventwire CLI: usage and errors', () => {
     const list = await cli([...config, '--url', url, 'dlq', 'list']);
     expect(list.code).toBe(1);
     expect(list.stderr).toMatch(
-      /cannot connect to postgres:\/\/\*\*\*(:\*\*\*)?@127\.0\.0\.1:1\/eventwire: .*ECONNREFUSED/,
+      /cannot connect to postgres:\/\/\*\*\*@127\.0\.0\.1:1\/eventwire: .*ECONNREFUSED/,
     );
     expect(list.stderr + list.stdout).not.toContain('s3cr3t-pw');
 
@@ -84,13 +84,13 @@ describe('eventwire CLI: usage and errors', () => {
     expect(doctor.code).toBe(1);
     const out = parsed(doctor);
     expect(out).toMatchObject({ ok: false, broker: { status: 'down' } });
-    expect(out.broker.url).toMatch(/^postgres:\/\/\*\*\*(:\*\*\*)?@127\.0\.0\.1:1\/eventwire$/);
+    expect(out.broker.url).toMatch(/^postgres:\/\/\*\*\*@127\.0\.0\.1:1\/eventwire$/);
     expect(out.broker.reason).toMatch(/ECONNREFUSED|connect/);
     expect(doctor.stdout + doctor.stderr).not.toContain('s3cr3t-pw');
     const human = await cli([...config, '--url', url, 'doctor']);
     expect(human.code).toBe(1);
     expect(human.stdout).toMatch(
-      /FAIL broker postgres:\/\/\*\*\*(:\*\*\*)?@127\.0\.0\.1:1\/eventwire: down - .*ECONNREFUSED/,
+      /FAIL broker postgres:\/\/\*\*\*@127\.0\.0\.1:1\/eventwire: down - .*ECONNREFUSED/,
     );
   });
 

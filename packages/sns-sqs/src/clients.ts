@@ -1,10 +1,9 @@
 /**
- * The two AWS SDK clients, configured once per transport, and the mapping of SDK failures onto
- * eventwire's typed errors (without credentials: messages pass through `redactText`).
+ * The two AWS SDK clients, configured once per transport: region, endpoint, credentials, and
+ * request deadlines that throw (see deadlines.ts).
  */
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { redactText, TransportError } from '@eventwire/core';
 import type { Credentials, ResolvedOptions } from './options.ts';
 
 export interface Clients {
@@ -14,12 +13,12 @@ export interface Clients {
 }
 
 export function createClients(options: ResolvedOptions): Clients {
+  const { requestHandler, ...clientConfig } = options.clientConfig;
   const base = {
     region: options.region,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    // Long polls hold a request open for waitTimeSeconds; anything much slower is a dead socket.
-    requestHandler: { connectionTimeout: 10_000, requestTimeout: (options.waitTimeSeconds + 30) * 1000 },
-    ...options.clientConfig,
+    ...clientConfig,
+    requestHandler: withDeadlines(requestHandler, options),
   };
   const credentials = options.credentials ?? emulatorFallback(options);
   const sqs = new SQSClient({ ...base, ...(credentials ? { credentials } : {}) });
@@ -32,6 +31,28 @@ export function createClients(options: ResolvedOptions): Clients {
       sqs.destroy();
     },
   };
+}
+
+type RequestHandlerConfig = ResolvedOptions['clientConfig']['requestHandler'];
+
+/**
+ * The HTTP handler's options with our deadlines. `throwOnRequestTimeout`: without it the
+ * installed `@smithy/node-http-handler` only logs a warning when `requestTimeout` passes, and a
+ * request into a silent network partition waits forever. A handler instance from the
+ * application is used as it is: its own timeouts apply.
+ */
+function withDeadlines(given: RequestHandlerConfig, options: ResolvedOptions): RequestHandlerConfig {
+  const ours = {
+    connectionTimeout: options.connectionTimeoutMs,
+    requestTimeout: options.requestTimeoutMs,
+    throwOnRequestTimeout: true,
+  };
+  if (given === undefined) return ours;
+  const isOptions =
+    typeof given === 'object' &&
+    given !== null &&
+    typeof (given as { handle?: unknown }).handle !== 'function';
+  return isOptions ? { ...ours, ...(given as object) } : given;
 }
 
 /**
@@ -52,45 +73,4 @@ function emulatorFallback(options: ResolvedOptions): Credentials | undefined {
       return { accessKeyId: 'test', secretAccessKey: 'test' };
     }
   };
-}
-
-/** The SDK's error name (`QueueDoesNotExist`, `ECONNREFUSED`, `TimeoutError`...). */
-export function errorName(error: unknown): string {
-  const e = error as { name?: string; code?: string; Code?: string };
-  return e?.Code ?? e?.name ?? e?.code ?? 'Error';
-}
-
-/** A queue or topic that does not exist (deleted, or an emulator restarted without state). */
-export function isNotFound(error: unknown): boolean {
-  const name = errorName(error);
-  return /NonExistentQueue|QueueDoesNotExist|NotFound/i.test(name);
-}
-
-/** Short, credential-free description of an SDK or network failure. */
-export function describe(error: unknown): string {
-  const e = error as { name?: string; code?: string; message?: string; errors?: unknown[] };
-  let message = e?.message || '';
-  // Connection failures come as an AggregateError with an empty message.
-  if (!message && Array.isArray(e?.errors) && e.errors.length > 0)
-    message = String((e.errors[0] as Error)?.message ?? '');
-  const code = e?.code && e.code !== e.name ? ` ${e.code}` : '';
-  return redactText(`${e?.name ?? 'Error'}${code}: ${message || 'no details'}`);
-}
-
-export function transportError(what: string, error: unknown): TransportError {
-  return new TransportError(`sns-sqs: ${what} failed: ${describe(error)}`, { cause: error });
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { DeadLetterFailure, DeadLetterRecord, DeadLetterStore, WireMessage } from '@eventwire/core';
 import type { Clients } from './clients.ts';
-import { isNotFound, transportError } from './clients.ts';
+import { awsError, isNotFound } from './errors.ts';
 import { queueNames } from './names.ts';
 import type { ResolvedOptions } from './options.ts';
 import { bodyText, MAX_MESSAGE_BYTES, messageBytes, toAttributes } from './publisher.ts';
@@ -93,11 +93,32 @@ export class SqsDeadLetters implements DeadLetterStore {
         }),
       );
     } catch (error) {
-      throw transportError('dead-letter (SendMessage)', error);
+      throw awsError('dead-letter (SendMessage)', error);
     }
   }
 
-  async list(topic: string, group: string, options: { limit?: number } = {}): Promise<DeadLetterRecord[]> {
+  /** Every failure of the admin calls below leaves as a TransportError. */
+  async #admin<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw awsError(operation, error);
+    }
+  }
+
+  list(topic: string, group: string, options: { limit?: number } = {}): Promise<DeadLetterRecord[]> {
+    return this.#admin('dead-letter listing', () => this.#list(topic, group, options));
+  }
+
+  replay(topic: string, group: string, ids?: readonly string[]): Promise<number> {
+    return this.#admin('dead-letter replay', () => this.#replay(topic, group, ids));
+  }
+
+  purge(topic: string, group: string, ids?: readonly string[]): Promise<number> {
+    return this.#admin('dead-letter purge', () => this.#purge(topic, group, ids));
+  }
+
+  async #list(topic: string, group: string, options: { limit?: number }): Promise<DeadLetterRecord[]> {
     const queues = await this.#find(topic, group);
     if (!queues) return [];
     const scanned = await this.#scan(queues.dlq, topic, group);
@@ -105,7 +126,7 @@ export class SqsDeadLetters implements DeadLetterStore {
     return scanned.slice(0, options.limit ?? Number.POSITIVE_INFINITY).map((s) => s.record);
   }
 
-  async replay(topic: string, group: string, ids?: readonly string[]): Promise<number> {
+  async #replay(topic: string, group: string, ids?: readonly string[]): Promise<number> {
     const queues = await this.#find(topic, group);
     if (!queues) return 0;
     const scanned = await this.#scan(queues.dlq, topic, group);
@@ -135,12 +156,12 @@ export class SqsDeadLetters implements DeadLetterStore {
       }
     } catch (error) {
       await this.#release(queues.dlq, chosen.slice(replayed));
-      throw transportError('dead-letter replay', error);
+      throw error;
     }
     return replayed;
   }
 
-  async purge(topic: string, group: string, ids?: readonly string[]): Promise<number> {
+  async #purge(topic: string, group: string, ids?: readonly string[]): Promise<number> {
     const queues = await this.#find(topic, group);
     if (!queues) return 0;
     const scanned = await this.#scan(queues.dlq, topic, group);
@@ -166,7 +187,7 @@ export class SqsDeadLetters implements DeadLetterStore {
       return { queue: queue!, dlq: dlq! };
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw transportError('dead-letter lookup (GetQueueUrl)', error);
+      throw awsError('dead-letter lookup (GetQueueUrl)', error);
     }
   }
 
@@ -200,7 +221,7 @@ export class SqsDeadLetters implements DeadLetterStore {
       }
     } catch (error) {
       await this.#release(dlqUrl, [...byId.values()]);
-      throw transportError('dead-letter listing (ReceiveMessage)', error);
+      throw awsError('dead-letter listing (ReceiveMessage)', error);
     }
     const sent = (s: Scanned) => Number(s.message.Attributes?.SentTimestamp ?? 0);
     return [...byId.values()].sort((a, b) => sent(a) - sent(b) || a.record.id.localeCompare(b.record.id));

@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-sns';
 import { type OutgoingMessage, OversizeError, PartialPublishError, ValidationError } from '@eventwire/core';
 import type { Clients } from './clients.ts';
-import { isNotFound, transportError } from './clients.ts';
+import { awsError, isNotFound } from './errors.ts';
 import { messageGroupId } from './names.ts';
 import type { Topology } from './topology.ts';
 
@@ -117,8 +117,11 @@ export class Publisher {
     const outcomes = await Promise.all(prepared.map((p) => this.#enqueue(p)));
     const failed = outcomes.flatMap((error, index) => (error === undefined ? [] : [index]));
     if (failed.length === 0) return;
-    const cause = outcomes.find((e) => e !== undefined);
-    if (failed.length === messages.length) throw transportError('publish', cause);
+    const cause = awsError(
+      'publish',
+      outcomes.find((e) => e !== undefined),
+    );
+    if (failed.length === messages.length) throw cause;
     throw new PartialPublishError(failed, cause);
   }
 

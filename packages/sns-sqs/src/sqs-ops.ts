@@ -9,7 +9,8 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { WireMessage } from '@eventwire/core';
-import { isNotFound, sleep, transportError } from './clients.ts';
+import { awsError, isNotFound } from './errors.ts';
+import { sleep } from './sleep.ts';
 
 /** The longest visibility timeout SQS accepts (12 hours). */
 export const MAX_VISIBILITY_SECONDS = 43_200;
@@ -75,7 +76,8 @@ interface PendingDelete {
  * Acks go out as DeleteMessageBatch: every delete asked for in the same tick shares a request
  * (up to 10). A delete that fails for a network reason is retried for a while, because the
  * receipt handle stays valid while the message is invisible; giving up early would only make
- * SQS deliver an already handled message again once the lease runs out.
+ * SQS deliver an already handled message again once the lease runs out. Closing stops those
+ * retries (see `drain`).
  */
 export class BatchDeleter {
   readonly #sqs: SQSClient;
@@ -84,6 +86,8 @@ export class BatchDeleter {
   #queue: PendingDelete[] = [];
   #scheduled = false;
   readonly #inFlight = new Set<Promise<void>>();
+  /** Aborted by drain(): a failed delete is not tried again, and a backoff under way ends. */
+  readonly #closing = new AbortController();
 
   constructor(sqs: SQSClient, queueUrl: string, retryForMs = 30_000) {
     this.#sqs = sqs;
@@ -102,8 +106,13 @@ export class BatchDeleter {
     });
   }
 
-  /** Resolves when every delete asked for so far has finished. */
+  /**
+   * Sends what is queued and resolves when every delete asked for so far has finished, each
+   * with at most the attempt under way: the subscription is closing and must not wait the whole
+   * retry period (a delete that fails now is a duplicate delivery later, never a loss).
+   */
   async drain(): Promise<void> {
+    this.#closing.abort();
     this.#flush();
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
@@ -134,9 +143,9 @@ export class BatchDeleter {
           if (!failure) p.resolve();
           else
             p.reject(
-              transportError(
+              awsError(
                 'ack (DeleteMessage)',
-                Object.assign(new Error(failure.Message ?? ''), { name: failure.Code }),
+                Object.assign(new Error(failure.Message ?? ''), { name: failure.Code, code: failure.Code }),
               ),
             );
         });
@@ -144,12 +153,12 @@ export class BatchDeleter {
       } catch (error) {
         // A service-side refusal (not a network failure) will not change by retrying.
         const serviceRefusal = (error as { $fault?: string }).$fault === 'client' || isNotFound(error);
-        if (serviceRefusal || Date.now() > deadline) {
-          const wrapped = transportError('ack (DeleteMessageBatch)', error);
+        if (serviceRefusal || Date.now() > deadline || this.#closing.signal.aborted) {
+          const wrapped = awsError('ack (DeleteMessageBatch)', error);
           for (const p of batch) p.reject(wrapped);
           return;
         }
-        await sleep(delay);
+        await sleep(delay, this.#closing.signal);
       }
     }
   }

@@ -4,13 +4,18 @@
  * - Flow control: a loop reserves credits (Credits, `maxInFlight`) before it asks for messages
  *   and asks for no more than it reserved, so delivered-but-unsettled never exceeds the bound.
  * - Attempts: SQS's `ApproximateReceiveCount`, which survives redeliveries and consumer restarts.
+ *   SQS counts every receive, including one that eventwire hands straight back (see close).
  * - Lease: messages are received with VisibilityTimeout = `leaseMs`, and while they are held a
  *   heartbeat extends it every leaseMs/3, so only a crashed consumer's messages move.
  * - ack: DeleteMessageBatch; retry(delay): ChangeMessageVisibility(delay) (whole seconds, rounded
- *   up); deadLetter: SendMessage to the group's DLQ, then delete.
- * - close(): the loops finish the poll in flight (aborting it could let SQS hand us messages
- *   that nobody would see for a whole lease), then every unsettled message is made visible again
- *   at once with ChangeMessageVisibility(0).
+ *   up); release: ChangeMessageVisibility(0); deadLetter: SendMessage to the group's DLQ, then
+ *   delete.
+ * - close(): no poll starts any more. The polls in flight are not aborted: SQS keeps an
+ *   abandoned long poll open and hands it messages nobody then sees for a whole lease. Instead
+ *   close postpones this subscription's retries that would become visible while those polls are
+ *   still open (pending-retries.ts), waits for the polls to end and gives back at once
+ *   (ChangeMessageVisibility 0) what they still bring and every unsettled message. Bounded by
+ *   closeBoundMs (deadlines.ts).
  * - Outages: a failing loop backs off (up to 5 s) and tries again; a queue that disappeared is
  *   created again (topology cache dropped), so consumers survive an emulator restart.
  */
@@ -22,11 +27,21 @@ import {
   settleOnce,
   type TransportSubscription,
 } from '@eventwire/core';
-import { type Clients, isNotFound, sleep, transportError } from './clients.ts';
+import type { Clients } from './clients.ts';
 import type { SqsDeadLetters } from './dead-letters.ts';
+import { closeBoundMs, pollTimeoutMs } from './deadlines.ts';
+import { awsError, isNotFound } from './errors.ts';
 import type { ResolvedOptions } from './options.ts';
+import { PendingRetries } from './pending-retries.ts';
+import { sleep } from './sleep.ts';
 import { BatchDeleter, changeVisibility, visibilitySeconds, wireOf } from './sqs-ops.ts';
 import type { GroupInfo, Topology } from './topology.ts';
+
+/**
+ * A long poll can still pick a message up a little after its wait ends (the answer travels,
+ * moto looks again up to a second late): retries are postponed this much past it.
+ */
+const POLL_END_MARGIN_MS = 1000;
 
 interface Held {
   receipt: string;
@@ -46,6 +61,9 @@ export class SqsSubscription implements TransportSubscription {
   readonly #settling = new Set<Promise<unknown>>();
   readonly #stop = new AbortController();
   readonly #leaseSeconds: number;
+  readonly #retries = new PendingRetries();
+  /** The long polls in flight, each with the moment AWS ends its wait. */
+  readonly #polls = new Set<{ endsAt: number }>();
   #info!: GroupInfo;
   #deleter!: BatchDeleter;
   #loops: Promise<void>[] = [];
@@ -78,7 +96,7 @@ export class SqsSubscription implements TransportSubscription {
     try {
       this.#info = await this.#topology.group(this.#spec.topic, this.#spec.group);
     } catch (error) {
-      throw transportError(`subscribe to ${this.#spec.topic} as ${this.#spec.group}`, error);
+      throw awsError(`subscribe to ${this.#spec.topic} as ${this.#spec.group}`, error);
     }
     this.#deleter = new BatchDeleter(this.#clients.sqs, this.#info.queueUrl);
     const loops = Math.min(this.#options.maxPollers, Math.ceil(this.#credits.max / 10));
@@ -94,24 +112,56 @@ export class SqsSubscription implements TransportSubscription {
   }
 
   async #close(): Promise<void> {
+    // From here on no poll starts, and whatever a poll in flight brings goes straight back.
     this.#stop.abort();
-    await Promise.allSettled(this.#loops);
     clearInterval(this.#heartbeat);
-    // Settles already under way (acks from a graceful drain) finish first.
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, closeBoundMs(this.#options));
+    });
+    // Past the bound (AWS unreachable), what is left is SQS's: unsettled messages come back
+    // after their visibility timeout, acks that did not land as duplicates.
+    await Promise.race([this.#settleAll(), bound]);
+    clearTimeout(timer);
+    this.#credits.give(this.#credits.max);
+  }
+
+  async #settleAll(): Promise<void> {
+    // Settles already under way finish first (acks from a graceful drain; a retry's new
+    // visibility must be set before close decides what to postpone).
     while (this.#settling.size > 0) await Promise.allSettled([...this.#settling]);
-    await this.#deleter?.drain();
+    await Promise.allSettled([this.#postponeRetries(), this.#deleter?.drain(), this.#giveBackUnsettled()]);
+  }
+
+  /** Retries that would become visible while a poll of this subscription is still open wait until it has ended. */
+  async #postponeRetries(): Promise<void> {
+    const now = Date.now();
+    let openUntil = 0;
+    for (const poll of this.#polls) openUntil = Math.max(openUntil, poll.endsAt);
+    if (openUntil <= now) return;
+    const until = openUntil + POLL_END_MARGIN_MS;
+    const receipts = this.#retries.endingBy(until, now);
+    if (receipts.length === 0) return;
+    await changeVisibility(this.#clients.sqs, this.#info.queueUrl, receipts, visibilitySeconds(until - now));
+  }
+
+  /**
+   * Delivered and not settled (core did not finish them): visible again for the next consumer,
+   * once this subscription's own polls have ended (a poll still open would receive them again,
+   * and SQS would count that receive too).
+   */
+  async #giveBackUnsettled(): Promise<void> {
+    await Promise.allSettled(this.#loops);
     const unsettled = [...this.#held].filter((h) => h.live);
     for (const h of unsettled) h.live = false;
     this.#held.clear();
-    if (unsettled.length > 0) {
-      await changeVisibility(
-        this.#clients.sqs,
-        this.#info.queueUrl,
-        unsettled.map((h) => h.receipt),
-        0,
-      );
-    }
-    this.#credits.give(this.#credits.max);
+    if (unsettled.length === 0) return;
+    await changeVisibility(
+      this.#clients.sqs,
+      this.#info.queueUrl,
+      unsettled.map((h) => h.receipt),
+      0,
+    );
   }
 
   get #stopped(): boolean {
@@ -130,6 +180,8 @@ export class SqsSubscription implements TransportSubscription {
       if (want <= 0 || this.#stopped) continue;
       this.#credits.take(want);
       let messages: Message[];
+      const poll = { endsAt: Date.now() + this.#options.waitTimeSeconds * 1000 };
+      this.#polls.add(poll);
       try {
         const out = await this.#clients.sqs.send(
           new ReceiveMessageCommand({
@@ -140,6 +192,8 @@ export class SqsSubscription implements TransportSubscription {
             MessageAttributeNames: ['All'],
             MessageSystemAttributeNames: ['ApproximateReceiveCount', 'MessageGroupId'],
           }),
+          // Not aborted on close (see the top of this file); AWS holds a long poll open by design.
+          { requestTimeout: pollTimeoutMs(this.#options) },
         );
         messages = out.Messages ?? [];
         backoff = 100;
@@ -149,10 +203,13 @@ export class SqsSubscription implements TransportSubscription {
         await sleep(backoff, this.#stop.signal);
         backoff = Math.min(backoff * 2, 5000);
         continue;
+      } finally {
+        this.#polls.delete(poll);
       }
       this.#giveCredit(want - messages.length);
       if (this.#stopped) {
-        // Received while closing: nobody will handle them here, so they go back at once.
+        // Received while closing: nobody will handle them here, so they go back at once
+        // (SQS has counted the receive: the next delivery's attempt is one higher).
         this.#giveCredit(messages.length);
         if (messages.length > 0) {
           await changeVisibility(
@@ -212,19 +269,19 @@ export class SqsSubscription implements TransportSubscription {
         },
         retry: async (delayMs) => {
           if (!current()) return;
+          const seconds = visibilitySeconds(delayMs);
           await track(
-            this.#clients.sqs
-              .send(
-                new ChangeMessageVisibilityCommand({
-                  QueueUrl: info.queueUrl,
-                  ReceiptHandle: held.receipt,
-                  VisibilityTimeout: visibilitySeconds(delayMs),
-                }),
-              )
-              .catch((error) => {
-                throw transportError('retry (ChangeMessageVisibility)', error);
-              }),
+            this.#setVisibility(info.queueUrl, held.receipt, seconds, 'retry (ChangeMessageVisibility)'),
           );
+          if (seconds > 0) this.#retries.add(held.receipt, Date.now() + seconds * 1000);
+        },
+        // Visible again now. SQS still counts the receive (ApproximateReceiveCount): the next
+        // delivery is one attempt higher; SQS offers no way to take a receive back.
+        release: async () => {
+          if (current())
+            await track(
+              this.#setVisibility(info.queueUrl, held.receipt, 0, 'release (ChangeMessageVisibility)'),
+            );
         },
         deadLetter: async (failure) => {
           if (!current()) return;
@@ -242,8 +299,23 @@ export class SqsSubscription implements TransportSubscription {
     this.#onMessage({ ...wire, attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 1, ...settle });
   }
 
+  async #setVisibility(queueUrl: string, receipt: string, seconds: number, operation: string): Promise<void> {
+    try {
+      await this.#clients.sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: queueUrl,
+          ReceiptHandle: receipt,
+          VisibilityTimeout: seconds,
+        }),
+      );
+    } catch (error) {
+      throw awsError(operation, error);
+    }
+  }
+
   /** Heartbeat: keep the lease of every held message alive while its handler runs. */
   async #extend(): Promise<void> {
+    this.#retries.prune();
     const receipts = [...this.#held].filter((h) => h.live).map((h) => h.receipt);
     if (receipts.length === 0 || this.#stopped) return;
     await changeVisibility(this.#clients.sqs, this.#info.queueUrl, receipts, this.#leaseSeconds);

@@ -14,15 +14,14 @@ import type {
   TransportHealth,
   TransportSubscription,
 } from '@eventwire/core';
-import { createClients, describe, transportError } from './clients.ts';
+import { createClients } from './clients.ts';
 import { SqsDeadLetters } from './dead-letters.ts';
+import { callBoundMs, HEALTH_TIMEOUT_MS } from './deadlines.ts';
+import { awsError } from './errors.ts';
 import { resolveOptions, type SnsSqsOptions } from './options.ts';
 import { MAX_MESSAGE_BYTES, Publisher } from './publisher.ts';
 import { SqsSubscription } from './subscription.ts';
 import { Topology } from './topology.ts';
-
-/** How long `health()` waits for AWS before calling the broker down. */
-const HEALTH_TIMEOUT_MS = 3000;
 
 /**
  * A transport on AWS SNS + SQS.
@@ -55,8 +54,9 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
     transactionalPublish: false,
   };
 
-  async function probe(): Promise<void> {
-    const signal = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
+  /** One round trip to each service, abandoned after `timeoutMs`. */
+  async function probe(timeoutMs: number): Promise<void> {
+    const signal = AbortSignal.timeout(timeoutMs);
     await Promise.all([
       clients.sqs.send(new ListQueuesCommand({ MaxResults: 1 }), { abortSignal: signal }),
       clients.sns.send(new ListTopicsCommand({}), { abortSignal: signal }),
@@ -70,9 +70,13 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
 
     async connect() {
       try {
-        await probe();
+        // The SDK's own retries included, as long as any other call may take.
+        await probe(callBoundMs(resolved));
       } catch (error) {
-        throw transportError('connect', error);
+        // Nothing of this transport may keep the process alive after a failed connect (DESIGN.md
+        // section 13): the sockets go now. The clients stay usable, so connect() can be retried.
+        clients.destroy();
+        throw awsError('connect (ListQueues, ListTopics)', error);
       }
     },
 
@@ -85,7 +89,7 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
       try {
         await topology.group(topic, group);
       } catch (error) {
-        throw transportError(`create topic ${topic} / group ${group}`, error);
+        throw awsError(`create topic ${topic} / group ${group}`, error);
       }
     },
 
@@ -107,31 +111,35 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
     async health(): Promise<TransportHealth> {
       if (closed) return { status: 'down', reason: 'transport is closed' };
       try {
-        await probe();
+        await probe(HEALTH_TIMEOUT_MS);
         return { status: 'up' };
       } catch (error) {
-        return { status: 'down', reason: `SNS/SQS unreachable: ${describe(error)}` };
+        return { status: 'down', reason: awsError('health check (ListQueues, ListTopics)', error).message };
       }
     },
 
     async lag(topic: string, group: string) {
-      const info = await topology.group(topic, group);
-      const out = await clients.sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: info.queueUrl,
-          AttributeNames: [
-            'ApproximateNumberOfMessages',
-            'ApproximateNumberOfMessagesNotVisible',
-            'ApproximateNumberOfMessagesDelayed',
-          ],
-        }),
-      );
-      const a = out.Attributes ?? {};
-      return (
-        Number(a.ApproximateNumberOfMessages ?? 0) +
-        Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
-        Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
-      );
+      try {
+        const info = await topology.group(topic, group);
+        const out = await clients.sqs.send(
+          new GetQueueAttributesCommand({
+            QueueUrl: info.queueUrl,
+            AttributeNames: [
+              'ApproximateNumberOfMessages',
+              'ApproximateNumberOfMessagesNotVisible',
+              'ApproximateNumberOfMessagesDelayed',
+            ],
+          }),
+        );
+        const a = out.Attributes ?? {};
+        return (
+          Number(a.ApproximateNumberOfMessages ?? 0) +
+          Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) +
+          Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
+        );
+      } catch (error) {
+        throw awsError(`lag of ${topic} / ${group} (GetQueueAttributes)`, error);
+      }
     },
 
     async close() {

@@ -1,22 +1,18 @@
 /**
  * `sns-sqs://<region>?endpoint=<url>&fifo=true&prefix=prod-&waitTimeSeconds=5&maxReceiveCount=100&maxPollers=4`
  *
+ * Every numeric option of options.ts is a parameter of the same name, checked against the same
+ * range (`requestTimeoutMs=0` is a ConfigError here, not a surprise later).
+ *
  * The host is the region (`sns-sqs://eu-west-1`); `sns-sqs://` alone takes it from the
  * environment. Credentials never go in the URL: they come from the AWS default chain (or the
  * `credentials` option of `snsSqs()`).
  */
-import { ConfigError, redactUrl } from '@eventwire/core';
-import type { SnsSqsOptions } from './options.ts';
+import { ConfigError, checkNumber, redactUrl } from '@eventwire/core';
+import { NUMERIC_OPTIONS, type NumericOption, type SnsSqsOptions } from './options.ts';
 
-const KNOWN = new Set([
-  'endpoint',
-  'fifo',
-  'prefix',
-  'waitTimeSeconds',
-  'maxReceiveCount',
-  'maxPollers',
-  'retentionSeconds',
-]);
+const NUMERIC = Object.keys(NUMERIC_OPTIONS) as NumericOption[];
+const KNOWN = new Set(['endpoint', 'fifo', 'prefix', ...NUMERIC]);
 
 export function parseUrl(url: string): SnsSqsOptions {
   let parsed: URL;
@@ -56,21 +52,15 @@ export function parseUrl(url: string): SnsSqsOptions {
   }
   const prefix = q.get('prefix');
   if (prefix !== null) options.namePrefix = prefix;
-  const int = (name: string): number | undefined => {
+  for (const name of NUMERIC) {
     const value = q.get(name);
-    if (value === null) return undefined;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0)
-      throw new ConfigError(`sns-sqs URL: ${name} must be a non-negative integer`);
-    return n;
-  };
-  const wait = int('waitTimeSeconds');
-  if (wait !== undefined) options.waitTimeSeconds = wait;
-  const receives = int('maxReceiveCount');
-  if (receives !== undefined) options.maxReceiveCount = receives;
-  const pollers = int('maxPollers');
-  if (pollers !== undefined) options.maxPollers = pollers;
-  const retention = int('retentionSeconds');
-  if (retention !== undefined) options.retentionSeconds = retention;
+    if (value === null) continue;
+    // An empty parameter is a mistake, not 0.
+    options[name] = checkNumber(
+      `sns-sqs URL parameter ${name}`,
+      value === '' ? Number.NaN : Number(value),
+      NUMERIC_OPTIONS[name],
+    );
+  }
   return options;
 }

@@ -5,16 +5,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
+  ClosedError,
   ConfigError,
   type IncomingMessage,
   OversizeError,
   STRUCTURED_CONTENT_TYPE,
   type Transport,
+  TransportError,
   ValidationError,
 } from '@eventwire/core';
 import { waitFor } from '@eventwire/testing';
 import { afterEach, describe, expect, test } from 'vitest';
 import { describeBroker, SNS_SQS_URL } from '../../../test/support/brokers.ts';
+import { awsError } from '../src/errors.ts';
 import {
   MAX_MESSAGE_BYTES,
   messageGroupId,
@@ -48,6 +51,51 @@ describe('sns-sqs URL and names', () => {
     expect(() => parseUrl('sns-sqs://us-east-1?colour=blue')).toThrow(ConfigError);
     expect(() => parseUrl('sns-sqs://us-east-1?fifo=maybe')).toThrow(ConfigError);
     expect(() => parseUrl('sns-sqs://us-east-1?endpoint=nope')).toThrow(ConfigError);
+  });
+
+  test('every numeric option is checked, in the options and in the URL: a ConfigError naming it, its value and the range', () => {
+    const bad: [string, number][] = [
+      ['waitTimeSeconds', Number.NaN],
+      ['waitTimeSeconds', -1],
+      ['waitTimeSeconds', 21],
+      ['waitTimeSeconds', 1.5],
+      ['maxReceiveCount', 0],
+      ['maxReceiveCount', 1001],
+      ['maxPollers', 0],
+      ['maxPollers', -3],
+      ['retentionSeconds', 59],
+      ['retentionSeconds', 1_209_601],
+      ['connectionTimeoutMs', 0],
+      ['connectionTimeoutMs', Number.NaN],
+      ['requestTimeoutMs', 0],
+      ['requestTimeoutMs', -5],
+      ['requestTimeoutMs', Number.POSITIVE_INFINITY],
+    ];
+    for (const [name, value] of bad) {
+      expect(() => snsSqs({ region: 'us-east-1', [name]: value }), `${name}=${value}`).toThrow(ConfigError);
+      expect(() => snsSqs({ region: 'us-east-1', [name]: value }), `${name}=${value}`).toThrow(
+        new RegExp(`${name} must be an integer (>=|from) .*not ${value}`),
+      );
+      if (Number.isFinite(value) || Number.isNaN(value))
+        expect(() => parseUrl(`sns-sqs://us-east-1?${name}=${value}`), `URL ${name}=${value}`).toThrow(
+          new RegExp(`URL parameter ${name} must be an integer`),
+        );
+    }
+    for (const raw of ['', 'abc', '5s']) {
+      expect(() => parseUrl(`sns-sqs://us-east-1?requestTimeoutMs=${raw}`), raw).toThrow(ConfigError);
+    }
+    // The edges of each range are accepted.
+    expect(
+      parseUrl('sns-sqs://?waitTimeSeconds=0&maxReceiveCount=1000&retentionSeconds=60&requestTimeoutMs=1'),
+    ).toEqual({
+      waitTimeSeconds: 0,
+      maxReceiveCount: 1000,
+      retentionSeconds: 60,
+      requestTimeoutMs: 1,
+    });
+    expect(() =>
+      snsSqs({ region: 'us-east-1', waitTimeSeconds: 20, maxPollers: 1, connectionTimeoutMs: 1 }),
+    ).not.toThrow();
   });
 
   test('names are valid for AWS, stable, and distinct for distinct inputs', () => {
@@ -87,6 +135,40 @@ describe('sns-sqs URL and names', () => {
     const eleven = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`h${i}`, 'v']));
     await expect(transport.publish([msg(Buffer.from('{}'), eleven)])).rejects.toBeInstanceOf(ValidationError);
     await transport.close();
+  });
+});
+
+describe('sns-sqs errors', () => {
+  const service = (name: string, extra: object = {}) =>
+    Object.assign(new Error(`${name} happened`), { name, $fault: 'client', $metadata: {}, ...extra });
+
+  test('an AWS refusal is a non-retryable TransportError with the exception name as driver code', () => {
+    const error = awsError('publish', service('AccessDenied'));
+    expect(error).toBeInstanceOf(TransportError);
+    expect(error).toMatchObject({
+      retryable: false,
+      driverCode: 'AccessDenied',
+      message: 'sns-sqs: publish: AccessDenied happened',
+    });
+  });
+
+  test('throttling, server faults, timeouts and network failures stay retryable', () => {
+    expect(awsError('x', service('ThrottlingException')).retryable).toBe(true);
+    expect(awsError('x', service('InternalError', { $fault: 'server' })).retryable).toBe(true);
+    const timeout = Object.assign(new Error('a request has exceeded the configured 5000 ms requestTimeout'), {
+      name: 'TimeoutError',
+      code: 'ETIMEDOUT',
+    });
+    expect(awsError('x', timeout)).toMatchObject({ retryable: true, driverCode: 'ETIMEDOUT' });
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    expect(awsError('x', refused)).toMatchObject({ retryable: true, driverCode: 'ECONNREFUSED' });
+  });
+
+  test('credentials in a URL of the error text are masked; eventwire errors pass through', () => {
+    const error = awsError('x', new Error('cannot reach http://AKIA:secret@sqs.local/'));
+    expect(error.message).not.toContain('secret');
+    const closed = new ClosedError('bus closed');
+    expect(awsError('x', closed)).toBe(closed);
   });
 });
 

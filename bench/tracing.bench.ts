@@ -400,6 +400,8 @@ if (process.env.BENCH_HOOKS !== '0') {
   const info = { topic: Ticked.topic, system: 'memory' };
   const processInfo = { ...info, group: 'bench', attempt: 1 };
   const empty = async () => {};
+  const ACKED = { status: 'acked', duplicate: false } as const;
+  const acked = async () => ACKED;
   const N = 20_000;
   const perEvent = async (mw: Hooks) => {
     const started = process.cpuUsage();
@@ -416,7 +418,7 @@ if (process.env.BENCH_HOOKS !== '0') {
         traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
       };
       await mw.publish([envelope], info, empty);
-      await mw.process(envelope, processInfo, empty);
+      await mw.process(envelope, processInfo, acked);
     }
     const cpu = process.cpuUsage(started);
     return (cpu.user + cpu.system) / N;

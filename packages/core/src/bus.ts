@@ -5,7 +5,7 @@ import { type Envelope, newEventId } from './envelope.ts';
 import { ClosedError, ConfigError, OversizeError } from './errors.ts';
 import type { ChildPublishOptions, ConsumerStats, Handler, SubscribeOptions } from './handler-types.ts';
 import { jsonLogger, type Logger } from './logger.ts';
-import { compose, type Middleware } from './middleware.ts';
+import { compose, type Middleware, nextNotCalled } from './middleware.ts';
 import { resolveTransport } from './resolve-transport.ts';
 import { checkDrainMs, checkSubscribeOptions } from './subscribe-options.ts';
 import { childTraceparent } from './trace-context.ts';
@@ -159,10 +159,12 @@ class EventBus implements Bus {
     const envelopes = items.map(({ data, options = {} }) =>
       this.#envelope(definition, definition.parse(data), options),
     );
+    let sent = false;
     await compose(
       this.#middleware.flatMap((m) => (m.publish ? [m.publish.bind(m)] : [])),
       [envelopes as Envelope[], { topic: definition.topic, system: this.transport.name }],
       async () => {
+        sent = true;
         const messages = envelopes.map((e) => this.#encode(definition.topic, e as Envelope));
         if (tx === undefined) return this.transport.publish(messages);
         // An explicit outbox wins: the caller's transaction may be on another database than the transport's.
@@ -173,6 +175,8 @@ class EventBus implements Bus {
         );
       },
     );
+    // A publish that resolved must have been sent: a hook that skipped next() is an error.
+    if (!sent) throw nextNotCalled();
     return envelopes;
   }
 

@@ -8,11 +8,17 @@ import type { RetryPolicy } from './backoff.ts';
 import { decode } from './cloudevents.ts';
 import { Deadlines } from './deadlines.ts';
 import type { Envelope } from './envelope.ts';
-import { decideFailure, type FailureStage } from './failure-policy.ts';
+import { decideFailure, type FailureDecision, type FailureStage } from './failure-policy.ts';
 import { EventContext, eventLogFields, type PublishChild } from './handler-context.ts';
 import type { ConsumerStats, TypeRoute } from './handler-types.ts';
 import type { Logger } from './logger.ts';
-import { compose, type Middleware, type ProcessInfo } from './middleware.ts';
+import {
+  compose,
+  type Middleware,
+  nextNotCalled,
+  type ProcessInfo,
+  type ProcessOutcome,
+} from './middleware.ts';
 import { type GroupSettings, mergeGroupSettings } from './subscribe-options.ts';
 import { Task } from './task.ts';
 import {
@@ -46,6 +52,8 @@ export interface ConsumerDeps {
 const UNWIND_MS = 1_000;
 const STACK_LIMIT = 4096;
 const RESOLVED: Promise<void> = Promise.resolve();
+const ACKED: ProcessOutcome = Object.freeze({ status: 'acked', duplicate: false });
+const ACKED_DUPLICATE: ProcessOutcome = Object.freeze({ status: 'acked', duplicate: true });
 
 /*
  * Per-event cost matters here: every adapter's consume throughput is bounded by it (see
@@ -317,16 +325,10 @@ export class GroupConsumer {
       task.read = true;
     }
     if (this.#handledHooks.length > 0) task.started = performance.now();
+    if (this.#processHooks.length > 0) return this.#runHooked(task);
     let handling: Promise<void> | undefined;
     try {
-      handling =
-        this.#processHooks.length === 0
-          ? this.#invoke(task)
-          : compose(
-              this.#processHooks,
-              [envelope, this.#info(task.attempt)],
-              () => this.#invoke(task) ?? RESOLVED,
-            );
+      handling = this.#invoke(task);
     } catch (error) {
       return this.#failed(message, task, 'handler', error);
     }
@@ -334,6 +336,40 @@ export class GroupConsumer {
     return handling.then(
       () => this.#succeeded(task),
       (error: unknown) => this.#failed(message, task, 'handler', error),
+    );
+  }
+
+  /**
+   * With `process` hooks: the decision is made inside them (their `next()` resolves to it) and
+   * carried out once they all returned. A hook that throws fails the attempt like a handler.
+   */
+  #runHooked(task: Task): Promise<void> {
+    let decision: FailureDecision | undefined;
+    let failure: unknown;
+    let ran = false;
+    const decide = (): Promise<ProcessOutcome> => {
+      ran = true;
+      let handling: Promise<void>;
+      try {
+        handling = this.#invoke(task) ?? RESOLVED;
+      } catch (error) {
+        handling = Promise.reject(error);
+      }
+      return handling.then(
+        () => (task.duplicate ? ACKED_DUPLICATE : ACKED),
+        (error: unknown) => {
+          failure = error;
+          decision = this.#decide(task.message, task, 'handler', error);
+          return outcomeOf(decision, error);
+        },
+      );
+    };
+    return compose(this.#processHooks, [task.envelope, this.#info(task.attempt)], decide).then(
+      () => {
+        if (!ran) return this.#failed(task.message, task, 'handler', nextNotCalled());
+        return decision ? this.#carryOut(task.message, task, decision, failure) : this.#succeeded(task);
+      },
+      (error: unknown) => this.#failed(task.message, task, 'handler', error),
     );
   }
 
@@ -395,9 +431,26 @@ export class GroupConsumer {
     stage: FailureStage,
     error: unknown,
   ): Promise<void> {
+    return this.#carryOut(message, task, this.#decide(message, task, stage, error), error);
+  }
+
+  #decide(
+    message: IncomingMessage,
+    task: Task | undefined,
+    stage: FailureStage,
+    error: unknown,
+  ): FailureDecision {
     const policy: RetryPolicy = task?.route.options.retry ?? {};
     const attempt = task?.attempt ?? message.attempt;
-    const decision = decideFailure({ stage, error, attempt, policy, closing: this.#aborting });
+    return decideFailure({ stage, error, attempt, policy, closing: this.#aborting });
+  }
+
+  #carryOut(
+    message: IncomingMessage,
+    task: Task | undefined,
+    decision: FailureDecision,
+    error: unknown,
+  ): Promise<void> {
     switch (decision.action) {
       case 'release':
         // Cut off by close: left unsettled, the transport gives it back (see close()).
@@ -501,6 +554,17 @@ export class GroupConsumer {
 
   #fields(envelope: Envelope): Record<string, unknown> {
     return eventLogFields(envelope, this.group);
+  }
+}
+
+function outcomeOf(decision: FailureDecision, error: unknown): ProcessOutcome {
+  switch (decision.action) {
+    case 'retry':
+      return { status: 'retry', delayMs: decision.delayMs, error };
+    case 'dead_letter':
+      return { status: 'dead_letter', reason: decision.reason, error };
+    case 'release':
+      return { status: 'released', error };
   }
 }
 

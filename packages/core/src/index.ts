@@ -51,7 +51,7 @@ export {
   memoryBroker,
   memoryTransport,
 } from './memory-transport.ts';
-export type { Middleware, ProcessInfo } from './middleware.ts';
+export type { Middleware, ProcessInfo, ProcessOutcome } from './middleware.ts';
 export { checkNumber, type NumericRange } from './option-checks.ts';
 export { importOptional, missingPackage } from './optional-import.ts';
 export { type AdapterModule, resolveTransport } from './resolve-transport.ts';

@@ -158,3 +158,82 @@ describe('group settings and option checks', () => {
     await bus.close();
   });
 });
+
+describe('process middleware sees the outcome', () => {
+  test('next() resolves to what core decided: acked, retry with its delay, dead letter with its reason', async () => {
+    const outcomes: string[] = [];
+    const middleware: Middleware = {
+      async process(_envelope, info, next) {
+        const outcome = await next();
+        outcomes.push(
+          outcome.status === 'retry'
+            ? `${info.attempt} retry ${outcome.delayMs}`
+            : outcome.status === 'dead_letter'
+              ? `${info.attempt} dead_letter ${outcome.reason}`
+              : `${info.attempt} ${outcome.status}`,
+        );
+        return outcome;
+      },
+    };
+    const bus = await createBus({
+      transport: memoryTransport({ broker: memoryBroker('bus-test-outcome') }),
+      source: 't',
+      middleware: [middleware],
+    });
+    bus.subscribe(
+      Pinged,
+      (e, ctx) => {
+        if (e.data.n === 2 && ctx.attempt < 2) throw new Error('once');
+        if (e.data.n === 3) throw new Error('always');
+      },
+      { group: 'g', retry: { attempts: 2, backoff: { initialMs: 5, maxMs: 5, jitter: 'none' } } },
+    );
+    await bus.start();
+    await bus.publishMany(Pinged, [{ data: { n: 1 } }, { data: { n: 2 } }, { data: { n: 3 } }]);
+    const deadline = Date.now() + 5000;
+    while (outcomes.length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(outcomes.sort()).toEqual([
+      '1 acked',
+      '1 retry 5',
+      '1 retry 5',
+      '2 acked',
+      '2 dead_letter max_attempts',
+    ]);
+    await bus.close();
+  });
+  test('a hook that never calls next() fails the attempt instead of acknowledging', async () => {
+    const bus = await createBus({
+      transport: memoryTransport({ broker: memoryBroker('bus-test-no-next') }),
+      source: 't',
+      middleware: [{ process: async () => {} }],
+    });
+    let ran = false;
+    bus.subscribe(
+      Pinged,
+      () => {
+        ran = true;
+      },
+      { group: 'g', retry: { attempts: 1 } },
+    );
+    await bus.start();
+    await bus.publish(Pinged, { n: 1 });
+    const dead = bus.deadLetters(Pinged, 'g');
+    const deadline = Date.now() + 5000;
+    while ((await dead.list()).length === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(ran).toBe(false);
+    expect((await dead.list())[0]?.error.message).toContain('without calling next()');
+    await bus.close();
+  });
+});
+
+test('a publish hook that never calls next() rejects the publish instead of resolving unsent', async () => {
+  const broker = memoryBroker('bus-test-publish-no-next');
+  const bus = await createBus({
+    transport: memoryTransport({ broker }),
+    source: 't',
+    middleware: [{ publish: async () => {} }],
+  });
+  await expect(bus.publish(Pinged, { n: 1 })).rejects.toThrow('without calling next()');
+  await bus.close();
+});

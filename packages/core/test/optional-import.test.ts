@@ -5,6 +5,14 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { AdapterNotInstalledError, importOptional, missingPackage } from '../src/index.ts';
 
 const cwd = process.cwd();
+/** The rejection of `work` (which must reject). */
+const failure = (work: Promise<unknown>) =>
+  work.then(
+    () => {
+      throw new Error('resolved, expected a rejection');
+    },
+    (error: unknown) => error as AdapterNotInstalledError,
+  );
 afterEach(() => process.chdir(cwd));
 
 /** An app directory whose node_modules holds `fake-adapter`, which imports a client that is not installed. */
@@ -20,7 +28,7 @@ function appWithAdapterMissingItsClient(): string {
 
 describe('optional peers', () => {
   test('a missing package is named, with the npm and pnpm install commands', async () => {
-    const error = await importOptional('@eventwire/not-a-package', 'the "x:" URL').catch((e) => e);
+    const error = await failure(importOptional('@eventwire/not-a-package', 'the "x:" URL'));
     expect(error).toBeInstanceOf(AdapterNotInstalledError);
     expect(error.package).toBe('@eventwire/not-a-package');
     expect(error.message).toBe(
@@ -29,7 +37,7 @@ describe('optional peers', () => {
   });
   test('an installed adapter missing its client library blames the client, not the adapter', async () => {
     process.chdir(appWithAdapterMissingItsClient());
-    const error = await importOptional('fake-adapter', 'the "fake:" URL').catch((e) => e);
+    const error = await failure(importOptional('fake-adapter', 'the "fake:" URL'));
     expect(error).toBeInstanceOf(AdapterNotInstalledError);
     expect(error.package).toBe('not-installed-client');
     expect(error.message).not.toContain('install fake-adapter');

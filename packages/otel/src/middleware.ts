@@ -9,7 +9,7 @@
  * context switch per event). Retries and dead letters, being rare, carry the span events.
  */
 
-import type { Bus, Envelope, Middleware, ProcessInfo } from '@eventwire/core';
+import type { Bus, Envelope, Middleware, ProcessInfo, ProcessOutcome } from '@eventwire/core';
 import {
   type Attributes,
   type Context,
@@ -155,12 +155,6 @@ interface ConsumerRoute {
   metric: Attributes;
   /** `messaging.client.consumed.messages` running count (undefined without metrics). */
   consumed: Series | undefined;
-}
-
-/** What a failed process span waits for: the retry or dead-letter decision that follows. */
-interface PendingFailure {
-  span: Span;
-  timer: NodeJS.Immediate;
 }
 
 const NO_LINKS: Link[] = [];
@@ -420,34 +414,35 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
     return span;
   };
 
-  const pending = new WeakMap<Envelope, PendingFailure>();
-
-  /** Ends the failed process span of `envelope` after adding `event` to it, if it is still open. */
-  const settleFailure = (envelope: Envelope | undefined, name: string, attributes: Attributes): boolean => {
-    const failure = envelope && pending.get(envelope);
-    if (!failure) return false;
-    pending.delete(envelope);
-    clearImmediate(failure.timer);
-    failure.span.addEvent(name, attributes);
-    failure.span.end();
-    return true;
-  };
-
-  /** Marks a failed span; it stays open for the retry or dead-letter event core reports next. */
-  const failProcessSpan = (span: Span, envelope: Envelope, error: unknown, errorType: string): void => {
-    // Redacting the message and stack is the costly part: not for a span that records nothing.
-    if (span.isRecording()) {
-      span.recordException(toException(error));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
-      span.setAttribute(ATTR.errorType, errorType);
+  /** Ends a process span with core's decision: an error status and an event for a failure. */
+  const endProcessSpan = (span: Span, outcome: ProcessOutcome, attempt: number): void => {
+    if (outcome.status !== 'acked' && span.isRecording()) {
+      const errorType = errorTypeOf(outcome.error);
+      // Redacting the message and stack is the costly part: only for a span that records.
+      if (outcome.status !== 'released') {
+        span.recordException(toException(outcome.error));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(outcome.error) });
+        span.setAttribute(ATTR.errorType, errorType);
+      }
+      if (outcome.status === 'retry') {
+        span.addEvent('eventwire.retry', {
+          [ATTR.attempt]: attempt,
+          [ATTR.retryDelay]: outcome.delayMs,
+          [ATTR.errorType]: errorType,
+        });
+      } else if (outcome.status === 'dead_letter') {
+        span.addEvent('eventwire.dead_letter', {
+          [ATTR.attempt]: attempt,
+          [ATTR.deadLetterReason]: outcome.reason,
+          [ATTR.errorType]: errorType,
+          'exception.message': errorMessage(outcome.error),
+        });
+      } else {
+        // Cut off by the bus closing: given back to the broker, not a failure of the handler.
+        span.addEvent('eventwire.released', { [ATTR.attempt]: attempt });
+      }
     }
-    // Core decides retry or dead letter right after this rejection, in the same turn of the
-    // event loop: keep the span open for that event, and end it in any case at the next turn.
-    const timer = setImmediate(() => {
-      if (pending.get(envelope)?.span === span) pending.delete(envelope);
-      span.end();
-    });
-    pending.set(envelope, { span, timer });
+    span.end();
   };
 
   /** True when metrics are on and a meter records them (not the API's no-op one). */
@@ -507,8 +502,8 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
     activate: boolean,
     envelope: Envelope,
     info: ProcessInfo,
-    next: () => Promise<void>,
-  ): Promise<void> => {
+    next: () => Promise<ProcessOutcome>,
+  ): Promise<ProcessOutcome> => {
     const route = consumerRoute(info);
     if (route.consumed) route.consumed.value++;
     // Timing the handler is for the duration histogram only: not for the no-op one.
@@ -519,26 +514,36 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
     // point at the process span, and the SDK skips looking up the active context (which here,
     // outside `context.with`, would be the transport's).
     let active: Context | undefined;
+    let outcome: ProcessOutcome;
     try {
       if (activate) {
         span = startProcess(sdk ?? tracer(), route, envelope, info.attempt);
         active = trace.setSpan(ROOT_CONTEXT, span);
         // The one context switch per event: the handler's spans and child events nest under it.
-        await context.with(active, next);
+        outcome = await context.with(active, next);
       } else {
-        await next();
+        outcome = await next();
       }
     } catch (error) {
-      const errorType = errorTypeOf(error);
-      if (timed) {
-        const failed = { ...route.metric, [ATTR.errorType]: errorType };
-        meter().duration.record((performance.now() - started) / 1000, failed, active);
+      // A middleware further in threw: core fails the attempt with that error (its decision
+      // then reaches onRetry / onDeadLetter, not this span).
+      if (span?.isRecording()) {
+        span.recordException(toException(error));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
+        span.setAttribute(ATTR.errorType, errorTypeOf(error));
       }
-      if (span) failProcessSpan(span, envelope, error, errorType);
+      span?.end();
       throw error;
     }
-    span?.end();
-    if (timed) meter().duration.record((performance.now() - started) / 1000, route.metric, active);
+    if (span) endProcessSpan(span, outcome, info.attempt);
+    if (timed) {
+      const attributes =
+        outcome.status === 'acked'
+          ? route.metric
+          : { ...route.metric, [ATTR.errorType]: errorTypeOf(outcome.error) };
+      meter().duration.record((performance.now() - started) / 1000, attributes, active);
+    }
+    return outcome;
   };
 
   const middleware: OpenTelemetryMiddleware = {
@@ -564,15 +569,8 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
       return next();
     },
 
-    onRetry(envelope, info) {
+    onRetry(_envelope, info) {
       if (withMetrics) meter().retries.add(1, consumerRoute(info).metric);
-      if (traces) {
-        settleFailure(envelope, 'eventwire.retry', {
-          [ATTR.attempt]: info.attempt,
-          [ATTR.retryDelay]: info.delayMs,
-          [ATTR.errorType]: errorTypeOf(info.error),
-        });
-      }
     },
 
     onDeadLetter(envelope, info) {
@@ -585,14 +583,15 @@ export function openTelemetry(options: OpenTelemetryOptions = {}): OpenTelemetry
           [ATTR.errorType]: errorType,
         });
       }
-      if (!traces) return;
+      // A handler's dead letter is an event of its process span (see endProcessSpan); the
+      // other reasons come before any handler ran, when there is no process span yet.
+      if (!traces || info.reason === 'max_attempts' || info.reason === 'non_retryable') return;
       const event: Attributes = {
         [ATTR.attempt]: info.attempt,
         [ATTR.deadLetterReason]: info.reason,
         [ATTR.errorType]: errorType,
         'exception.message': errorMessage(info.error),
       };
-      if (settleFailure(envelope, 'eventwire.dead_letter', event)) return;
       const sdk = recordingTracer();
       if (!sdk) return; // no SDK: nothing would record the span below
       // Dead-lettered before any handler ran (undecodable, schema invalid, unknown version):

@@ -2,12 +2,14 @@ import { decode, encodeBinary, encodeStructured } from './cloudevents.ts';
 import { GroupConsumer } from './consumer.ts';
 import type { EventDefinition } from './define-event.ts';
 import { type Envelope, newEventId } from './envelope.ts';
-import { ClosedError, ConfigError, OversizeError } from './errors.ts';
+import { ClosedError, ConfigError, OversizeError, TransportError } from './errors.ts';
 import type { ChildPublishOptions, ConsumerStats, Handler, SubscribeOptions } from './handler-types.ts';
 import { jsonLogger, type Logger } from './logger.ts';
 import { compose, type Middleware, nextNotCalled } from './middleware.ts';
+import { checkNumber } from './option-checks.ts';
 import { resolveTransport } from './resolve-transport.ts';
 import { checkDrainMs, checkSubscribeOptions } from './subscribe-options.ts';
+import { DeadlineError, withDeadline } from './timing.ts';
 import { childTraceparent } from './trace-context.ts';
 import type { DeadLetterRecord, OutgoingMessage, Transport, TransportHealth } from './transport.ts';
 
@@ -31,6 +33,13 @@ export interface BusOptions {
   maxMessageBytes?: number;
   /** Where `publish(..., { tx })` writes when the transport itself is not transactional. */
   outbox?: Outbox;
+  /**
+   * How long `close()` waits, after the drain time and the cut-off handlers' unwinding (1 s),
+   * for the broker: closing subscriptions, flushing publishes, closing connections. Past it,
+   * close rejects with a TransportError instead of hanging on a broker that does not answer.
+   * Default 10 000 ms.
+   */
+  closeTimeoutMs?: number;
 }
 
 export interface PublishOptions {
@@ -95,6 +104,8 @@ export interface Bus {
 /** Creates a bus. See DESIGN.md section 5. */
 export async function createBus(options: BusOptions): Promise<Bus> {
   if (!options.source) throw new ConfigError('createBus needs a `source`: the name of the producing service');
+  checkNumber('createBus: closeTimeoutMs', options.closeTimeoutMs, { min: 0, max: 2 ** 31 - 1 });
+  checkNumber('createBus: maxMessageBytes', options.maxMessageBytes, { min: 1 });
   const transport = options.transport ?? (await resolveTransport(options.url ?? 'pglite://.eventwire'));
   await transport.connect();
   return new EventBus(transport, options);
@@ -312,7 +323,15 @@ class EventBus implements Bus {
     checkDrainMs('bus.close', drainMs);
     if (this.#closing) return this.#closingDone;
     this.#closing = true;
-    this.#closingDone = this.#close(drainMs);
+    // Drain time, the cut-off handlers' unwinding, then the broker's share.
+    const bound = drainMs + 1_000 + (this.#options.closeTimeoutMs ?? 10_000);
+    this.#closingDone = withDeadline(this.#close(drainMs), bound, '').catch((error: unknown) => {
+      if (!(error instanceof DeadlineError)) throw error;
+      this.#logger.error({ system: this.transport.name, boundMs: bound }, 'close did not finish in time');
+      throw new TransportError(
+        `${this.transport.name}: close did not finish within ${bound} ms (drainMs ${drainMs} + 1000 + closeTimeoutMs): the broker did not answer; deliveries left unsettled come back after their lease`,
+      );
+    });
     return this.#closingDone;
   }
 

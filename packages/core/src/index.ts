@@ -55,5 +55,6 @@ export type { Middleware, ProcessInfo, ProcessOutcome } from './middleware.ts';
 export { checkNumber, type NumericRange } from './option-checks.ts';
 export { importOptional, missingPackage } from './optional-import.ts';
 export { type AdapterModule, resolveTransport } from './resolve-transport.ts';
+export { DeadlineError, sleep, withDeadline } from './timing.ts';
 export { childTraceparent, parseTraceparent } from './trace-context.ts';
 export * from './transport.ts';

@@ -8,6 +8,7 @@ import {
   memoryBroker,
   memoryTransport,
   resolveTransport,
+  TransportError,
 } from '../src/index.ts';
 
 const Pinged = defineEvent({ type: 'test.pinged', version: 1, schema: z.object({ n: z.number() }) });
@@ -236,4 +237,18 @@ test('a publish hook that never calls next() rejects the publish instead of reso
   });
   await expect(bus.publish(Pinged, { n: 1 })).rejects.toThrow('without calling next()');
   await bus.close();
+});
+
+test('close() is bounded: a transport that never finishes closing makes it reject with a TransportError', async () => {
+  const transport = memoryTransport({ broker: memoryBroker('bus-test-hung-close') });
+  // A broker behind a silent partition: the close call is never answered.
+  transport.close = () => new Promise<void>(() => {});
+  const bus = await createBus({ transport, source: 't', closeTimeoutMs: 200 });
+  const started = performance.now();
+  const error = await bus.close({ drainMs: 0 }).catch((e: unknown) => e as Error);
+  const took = performance.now() - started;
+  expect(error).toBeInstanceOf(TransportError);
+  expect(error?.message).toContain('close did not finish within 1200 ms');
+  expect(took).toBeGreaterThanOrEqual(1100);
+  expect(took).toBeLessThan(3000);
 });

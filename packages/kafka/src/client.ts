@@ -108,5 +108,10 @@ export interface KafkaClient {
   /** One round trip to the cluster with a short timeout; rejects when it does not answer. */
   ping(timeoutMs: number): Promise<void>;
   groupConsumer(options: GroupConsumerOptions, hooks: GroupHooks): ClientGroupConsumer;
-  close(): Promise<void>;
+  /**
+   * Closes every connection. A graceful disconnect may wait for requests in flight, for at most
+   * `graceMs` (a failed connect passes 0: nothing to finish, everything to let go of); then
+   * whatever is still open is destroyed. The client opens connections again when next used.
+   */
+  close(graceMs: number): Promise<void>;
 }

@@ -1,9 +1,9 @@
 /**
- * One delivery of a fetched record to core: the message plus its three ways to be settled.
+ * One delivery of a fetched record to core: the message plus its four ways to be settled.
  * Only the first settle call counts; the owner hears about it once (to free the credit),
  * whichever path settled it.
  *
- * One object per event with three bound arrows (callers may pass the settle functions around
+ * One object per event with four bound arrows (callers may pass the settle functions around
  * detached, or spread the message into a copy, so they cannot be prototype methods). It
  * replaces the generic `settleOnce` wrappers, the three settle closures and the spread copy,
  * about a dozen allocations per event on the hottest path of the adapter.
@@ -16,6 +16,8 @@ export interface DeliveryOwner<E> {
   finish(entry: E): void;
   /** Deliver the record again after `delayMs`, keeping its key held meanwhile. */
   retryLater(entry: E, delayMs: number): void;
+  /** Take the record back undelivered: not an attempt, delivered again (or left to the next owner). */
+  giveBack(entry: E): void;
   /** Writes the dead letter; resolves once the broker has it, then finishes the entry. */
   deadLetter(entry: E, failure: DeadLetterFailure): Promise<void>;
   /** Called once per delivery, after its settle call completed (or failed). */
@@ -64,6 +66,24 @@ export class Delivery<E> implements IncomingMessage {
     this.#settled = true;
     try {
       this.#owner.retryLater(this.#entry, delayMs);
+      return DONE;
+    } catch (error) {
+      return Promise.reject(error);
+    } finally {
+      this.#owner.settled();
+    }
+  };
+
+  /**
+   * Kafka has nothing to give back: the offset simply stays uncommitted. The record is delivered
+   * again by this subscription as the same attempt, and a subscription that closes first leaves
+   * it to the partition's next owner, which reads from the committed offset.
+   */
+  readonly release = (): Promise<void> => {
+    if (this.#settled) return DONE;
+    this.#settled = true;
+    try {
+      this.#owner.giveBack(this.#entry);
       return DONE;
     } catch (error) {
       return Promise.reject(error);

@@ -1,5 +1,11 @@
+/**
+ * Options of the Kafka transport, their defaults and accepted ranges.
+ */
 import type { ConnectionOptions } from 'node:tls';
-import type { Logger } from '@eventwire/core';
+import { ConfigError, checkNumber, type Logger, type NumericRange } from '@eventwire/core';
+
+/** The client used when `client` is not set: the one that passes the suite and benchmarks faster. */
+export const DEFAULT_CLIENT = 'platformatic' as const;
 
 /** The client library behind the transport. */
 export type KafkaClientName = 'platformatic' | 'kafkajs';
@@ -29,7 +35,10 @@ export interface KafkaOptions {
   sasl?: KafkaSaslOptions;
   /** Timeout to open a connection, ms. Default 5 000. */
   connectionTimeoutMs?: number;
-  /** Timeout of one request, ms. Default 30 000. */
+  /**
+   * Timeout of one request, ms. Default 30 000. `connect()` (and so `createBus`) gives up after
+   * `connectionTimeoutMs + requestTimeoutMs`, 35 s by default, however the client retries.
+   */
   requestTimeoutMs?: number;
   /** Topics the transport creates (event topics and dead-letter topics). */
   topics?: {
@@ -84,4 +93,45 @@ export interface ResolvedKafkaOptions {
   commitIntervalMs: number;
   fetchMaxBytes: number | undefined;
   maxMessageBytes: number;
+}
+
+/** Node timers (and Kafka's int32 millisecond fields) hold at most this; a larger delay fires at once. */
+const MAX_MS = 2_147_483_647;
+const MS: NumericRange = { min: 1, max: MAX_MS };
+
+/** Options with every default filled in, every number checked (a ConfigError naming the option otherwise). */
+export function resolveOptions(options: KafkaOptions): ResolvedKafkaOptions {
+  if (!options.brokers || options.brokers.length === 0)
+    throw new ConfigError('kafka({ brokers }) needs at least one host:port');
+  const number = (name: string, value: number | undefined, range: NumericRange) =>
+    checkNumber(`kafka option ${name}`, value, range);
+  const c = options.consumer ?? {};
+  const resolved: ResolvedKafkaOptions = {
+    brokers: [...options.brokers],
+    client: options.client ?? DEFAULT_CLIENT,
+    clientId: options.clientId ?? 'eventwire',
+    ssl: options.ssl,
+    sasl: options.sasl,
+    connectionTimeoutMs: number('connectionTimeoutMs', options.connectionTimeoutMs, MS) ?? 5000,
+    requestTimeoutMs: number('requestTimeoutMs', options.requestTimeoutMs, MS) ?? 30_000,
+    // Kafka's wire format: partitions are an int32, the replication factor an int16.
+    partitions: number('topics.partitions', options.topics?.partitions, { min: 1, max: MAX_MS }) ?? 6,
+    replicationFactor:
+      number('topics.replicationFactor', options.topics?.replicationFactor, { min: 1, max: 32_767 }) ?? 1,
+    sessionTimeoutMs: number('consumer.sessionTimeoutMs', c.sessionTimeoutMs, MS) ?? 10_000,
+    heartbeatIntervalMs: number('consumer.heartbeatIntervalMs', c.heartbeatIntervalMs, MS) ?? 1000,
+    rebalanceTimeoutMs: number('consumer.rebalanceTimeoutMs', c.rebalanceTimeoutMs, MS) ?? 15_000,
+    maxWaitMs: number('consumer.maxWaitMs', c.maxWaitMs, MS) ?? 500,
+    commitIntervalMs: number('consumer.commitIntervalMs', c.commitIntervalMs, MS) ?? 100,
+    // Unset: each client's own best default (see the option's documentation).
+    fetchMaxBytes: number('consumer.fetchMaxBytes', c.fetchMaxBytes, { min: 1, max: MAX_MS }),
+    maxMessageBytes: number('maxMessageBytes', options.maxMessageBytes, { min: 1, max: MAX_MS }) ?? 1_000_000,
+  };
+  // The broker expels a member between two heartbeats otherwise.
+  if (resolved.heartbeatIntervalMs >= resolved.sessionTimeoutMs) {
+    throw new ConfigError(
+      `kafka option consumer.heartbeatIntervalMs (${resolved.heartbeatIntervalMs}) must be below consumer.sessionTimeoutMs (${resolved.sessionTimeoutMs})`,
+    );
+  }
+  return resolved;
 }

@@ -12,6 +12,9 @@
  * hold only its own key: Kafka has no broker-side delay, so a retried message stays unfinished
  * (its offset holds the commit point back), keeps its key, and is delivered again by a timer in
  * this process, while other keys keep flowing.
+ *
+ * A release (core giving a delivery back uncounted) works the same way without the timer or the
+ * attempt: the record stays unfinished and is delivered again, as the same attempt.
  */
 import {
   Credits,
@@ -35,7 +38,7 @@ interface Entry {
   readonly state: PartitionState;
   readonly record: ClientRecord;
   readonly key: string | undefined;
-  /** Deliveries so far in this process; the attempt number of the latest one. */
+  /** Attempts so far in this process (a release takes its delivery back); the latest one's number. */
   deliveries: number;
   done: boolean;
 }
@@ -109,6 +112,9 @@ export class KafkaSubscription implements TransportSubscription {
     },
     retryLater: (entry, delayMs) => {
       if (this.#current(entry)) this.#retryLater(entry, delayMs);
+    },
+    giveBack: (entry) => {
+      if (this.#current(entry)) this.#giveBack(entry);
     },
     deadLetter: async (entry, failure) => {
       if (!this.#current(entry)) return;
@@ -320,6 +326,23 @@ export class KafkaSubscription implements TransportSubscription {
       Math.max(0, delayMs),
     );
     state.timers.add(timer);
+  }
+
+  /**
+   * A release: the delivery did not happen as far as attempts go, so the next one carries the
+   * same number. The entry goes back first in line and keeps its key (later records of the key
+   * stay behind it) and its offset unfinished (the commit point stays at or below it: after a
+   * close, the next owner reads it again).
+   */
+  #giveBack(entry: Entry): void {
+    entry.deliveries--;
+    // On the next turn of the event loop, not from inside the release call: a consumer that
+    // gives back what it is handed (one that is closing) is not handed it again recursively.
+    setImmediate(() => {
+      if (!this.#current(entry)) return;
+      entry.state.ready.unshift(entry);
+      this.#pump();
+    });
   }
 
   #finish(entry: Entry): void {

@@ -3,14 +3,11 @@
  */
 import {
   type Capabilities,
-  ConfigError,
   jsonLogger,
   type OutgoingMessage,
-  redactText,
   type StartFrom,
   type SubscriptionSpec,
   type Transport,
-  TransportError,
   type TransportHealth,
   type TransportSubscription,
 } from '@eventwire/core';
@@ -18,54 +15,39 @@ import type { KafkaClient } from './client.ts';
 import { kafkajsClient } from './clients/kafkajs.ts';
 import { platformaticClient } from './clients/platformatic.ts';
 import { KafkaDeadLetters } from './dead-letters.ts';
+import { kafkaError } from './errors.ts';
 import { toKafkaHeaders } from './headers.ts';
-import type { KafkaOptions, ResolvedKafkaOptions } from './options.ts';
-import { describeError } from './retry.ts';
+import { type KafkaOptions, resolveOptions } from './options.ts';
 import { KafkaSubscription } from './subscription.ts';
 import { checkTopicName, kafkaGroupId, Topology } from './topology.ts';
 
-/** The client used when `client` is not set: the one that passes the suite and benchmarks faster. */
-export const DEFAULT_CLIENT = 'platformatic' as const;
+export { DEFAULT_CLIENT } from './options.ts';
 
-function resolve(options: KafkaOptions): ResolvedKafkaOptions {
-  if (!options.brokers || options.brokers.length === 0)
-    throw new ConfigError('kafka({ brokers }) needs at least one host:port');
-  const positive = <F extends number | undefined>(name: string, value: number | undefined, fallback: F) => {
-    if (value === undefined) return fallback;
-    if (!Number.isFinite(value) || value <= 0)
-      throw new ConfigError(`kafka option ${name} must be a positive number`);
-    return value;
-  };
-  const c = options.consumer ?? {};
-  return {
-    brokers: [...options.brokers],
-    client: options.client ?? DEFAULT_CLIENT,
-    clientId: options.clientId ?? 'eventwire',
-    ssl: options.ssl,
-    sasl: options.sasl,
-    connectionTimeoutMs: positive('connectionTimeoutMs', options.connectionTimeoutMs, 5000),
-    requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs, 30_000),
-    partitions: positive('topics.partitions', options.topics?.partitions, 6),
-    replicationFactor: positive('topics.replicationFactor', options.topics?.replicationFactor, 1),
-    sessionTimeoutMs: positive('consumer.sessionTimeoutMs', c.sessionTimeoutMs, 10_000),
-    heartbeatIntervalMs: positive('consumer.heartbeatIntervalMs', c.heartbeatIntervalMs, 1000),
-    rebalanceTimeoutMs: positive('consumer.rebalanceTimeoutMs', c.rebalanceTimeoutMs, 15_000),
-    maxWaitMs: positive('consumer.maxWaitMs', c.maxWaitMs, 500),
-    commitIntervalMs: positive('consumer.commitIntervalMs', c.commitIntervalMs, 100),
-    // Unset: each client's own best default (see the option's documentation).
-    fetchMaxBytes: positive('consumer.fetchMaxBytes', c.fetchMaxBytes, undefined),
-    maxMessageBytes: positive('maxMessageBytes', options.maxMessageBytes, 1_000_000),
-  };
+/**
+ * How long `connect()` waits for the cluster: one connection and one request. A broker that
+ * accepts connections and never answers would otherwise hold it for the client's retries of
+ * `requestTimeoutMs` (two minutes and more).
+ */
+function connectBoundMs(options: { connectionTimeoutMs: number; requestTimeoutMs: number }): number {
+  return options.connectionTimeoutMs + options.requestTimeoutMs;
 }
 
-function failure(what: string, error: unknown): TransportError {
-  const message = redactText(describeError(error));
-  return new TransportError(`kafka: ${what}: ${message}`, { cause: error });
+/** Rejects with `message` once `ms` have passed, unless `work` settles first. */
+async function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(message), { code: 'ETIMEDOUT' })), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A Kafka (or Redpanda) transport. See the package README for every option. */
 export function kafka(options: KafkaOptions): Transport {
-  const resolved = resolve(options);
+  const resolved = resolveOptions(options);
   const logger = options.logger ?? jsonLogger('warn');
   const client: KafkaClient =
     resolved.client === 'kafkajs' ? kafkajsClient(resolved) : platformaticClient(resolved);
@@ -85,12 +67,12 @@ export function kafka(options: KafkaOptions): Transport {
     transactionalPublish: false,
   };
 
+  /** Every client failure leaves as a TransportError (ConfigErrors and other eventwire errors pass through). */
   const wrap = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof ConfigError || error instanceof TransportError) throw error;
-      throw failure(what, error);
+      throw kafkaError(what, error);
     }
   };
 
@@ -103,7 +85,19 @@ export function kafka(options: KafkaOptions): Transport {
         wrap('replaying dead letters', () => deadLetters.replay(topic, group, ids)),
       purge: (topic, group, ids) => wrap('purging dead letters', () => deadLetters.purge(topic, group, ids)),
     },
-    connect: () => wrap(`connecting to ${resolved.brokers.join(',')}`, () => client.connect()),
+    async connect() {
+      const brokers = resolved.brokers.join(',');
+      const bound = connectBoundMs(resolved);
+      try {
+        await withDeadline(client.connect(), bound, `no answer from ${brokers} within ${bound} ms`);
+      } catch (error) {
+        // A failed connect closes what it opened (DESIGN.md section 13): the client's connection
+        // attempts and retry timers would otherwise keep the process alive. The client opens
+        // everything lazily again, so connect() can be retried.
+        await client.close(0).catch(() => {});
+        throw kafkaError(`connecting to ${brokers}`, error);
+      }
+    },
 
     async publish(messages: readonly OutgoingMessage[]) {
       if (messages.length === 0) return;
@@ -150,7 +144,7 @@ export function kafka(options: KafkaOptions): Transport {
         client,
         options: resolved,
         logger,
-        deadLetter: (record, f) => deadLetters.write(record, f),
+        deadLetter: (record, f) => wrap('writing a dead letter', () => deadLetters.write(record, f)),
         onClosed: (s) => subscriptions.delete(s),
       });
       subscriptions.add(subscription);
@@ -158,7 +152,7 @@ export function kafka(options: KafkaOptions): Transport {
         await subscription.start();
       } catch (error) {
         await subscription.close().catch(() => {});
-        throw failure(`joining group ${spec.group}`, error);
+        throw kafkaError(`joining group ${spec.group}`, error);
       }
       return subscription;
     },
@@ -168,26 +162,27 @@ export function kafka(options: KafkaOptions): Transport {
         await client.ping(3000);
         return { status: 'up' };
       } catch (error) {
-        return { status: 'down', reason: `kafka unreachable: ${redactText(describeError(error))}` };
+        return { status: 'down', reason: kafkaError('health check (metadata)', error).message };
       }
     },
 
-    async lag(topic, group) {
-      const [committed, latest] = await Promise.all([
-        client.committed(kafkaGroupId(group, topic), topic),
-        client.offsets(topic, 'latest'),
-      ]);
-      let lag = 0n;
-      for (const [p, end] of latest) {
-        const at = committed.get(p) ?? -1n;
-        if (at >= 0n && end > at) lag += end - at;
-      }
-      return Number(lag);
-    },
+    lag: (topic, group) =>
+      wrap('lag', async () => {
+        const [committed, latest] = await Promise.all([
+          client.committed(kafkaGroupId(group, topic), topic),
+          client.offsets(topic, 'latest'),
+        ]);
+        let lag = 0n;
+        for (const [p, end] of latest) {
+          const at = committed.get(p) ?? -1n;
+          if (at >= 0n && end > at) lag += end - at;
+        }
+        return Number(lag);
+      }),
 
     async close() {
       await Promise.allSettled([...subscriptions].map((s) => s.close()));
-      await client.close();
+      await client.close(resolved.requestTimeoutMs);
     },
   };
 }

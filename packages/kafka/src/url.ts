@@ -2,14 +2,26 @@
  * `kafka://host:port[,host:port][?option=value...]`
  *
  * Query options: `client` (`platformatic` | `kafkajs`), `clientId`, `partitions`,
- * `replicationFactor`, `tls` (`true`), `sasl` (`plain` | `scram-sha-256` | `scram-sha-512`, with
- * the user and password of the URL's user info). Options that do not fit a URL (CA
- * certificates, a logger) go through `kafka({ ... })`.
+ * `replicationFactor`, `connectionTimeoutMs`, `requestTimeoutMs`, `tls` (`true`), `sasl` (`plain` |
+ * `scram-sha-256` | `scram-sha-512`, with the user and password of the URL's user info). Numbers
+ * are checked like the options of the same name. Options that do not fit a URL (CA certificates,
+ * a logger) go through `kafka({ ... })`.
  */
-import { ConfigError, redactUrl } from '@eventwire/core';
+import { ConfigError, checkNumber, redactUrl } from '@eventwire/core';
 import type { KafkaClientName, KafkaOptions, KafkaSaslOptions } from './options.ts';
 
 const MECHANISMS = new Set(['plain', 'scram-sha-256', 'scram-sha-512']);
+const KNOWN = new Set([
+  'client',
+  'clientId',
+  'partitions',
+  'replicationFactor',
+  'connectionTimeoutMs',
+  'requestTimeoutMs',
+  'tls',
+  'ssl',
+  'sasl',
+]);
 
 export function optionsFromUrl(url: string): KafkaOptions {
   const match = /^kafka:\/\/(?:([^@/?#]*)@)?([^/?#]+)\/?(?:\?([^#]*))?$/i.exec(url);
@@ -26,6 +38,11 @@ export function optionsFromUrl(url: string): KafkaOptions {
     }
   }
   const params = new URLSearchParams(query ?? '');
+  // A misspelt option must not be ignored silently (`requestTimeout=1000` would keep 30 s).
+  for (const key of params.keys()) {
+    if (!KNOWN.has(key))
+      throw new ConfigError(`unknown kafka URL parameter "${key}" (known: ${[...KNOWN].join(', ')})`);
+  }
   const options: KafkaOptions = { brokers };
   const client = params.get('client');
   if (client !== null) {
@@ -36,22 +53,24 @@ export function optionsFromUrl(url: string): KafkaOptions {
   }
   const clientId = params.get('clientId');
   if (clientId) options.clientId = clientId;
-  const int = (name: string): number | undefined => {
+  const int = (name: string, max: number): number | undefined => {
     const raw = params.get(name);
     if (raw === null) return undefined;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1)
-      throw new ConfigError(`kafka URL: ${name} must be an integer >= 1, not "${raw}"`);
-    return n;
+    // An empty parameter is a mistake, not 0.
+    return checkNumber(`kafka URL parameter ${name}`, raw === '' ? Number.NaN : Number(raw), { min: 1, max });
   };
-  const partitions = int('partitions');
-  const replicationFactor = int('replicationFactor');
+  const partitions = int('partitions', 2_147_483_647);
+  const replicationFactor = int('replicationFactor', 32_767);
   if (partitions !== undefined || replicationFactor !== undefined) {
     options.topics = {
       ...(partitions === undefined ? {} : { partitions }),
       ...(replicationFactor === undefined ? {} : { replicationFactor }),
     };
   }
+  const connectionTimeoutMs = int('connectionTimeoutMs', 2_147_483_647);
+  if (connectionTimeoutMs !== undefined) options.connectionTimeoutMs = connectionTimeoutMs;
+  const requestTimeoutMs = int('requestTimeoutMs', 2_147_483_647);
+  if (requestTimeoutMs !== undefined) options.requestTimeoutMs = requestTimeoutMs;
   const tls = params.get('tls') ?? params.get('ssl');
   if (tls === 'true' || tls === '1') options.ssl = true;
   const mechanism = params.get('sasl');

@@ -4,7 +4,13 @@
  * EVENTWIRE_REQUIRE_BROKERS=all (or lists kafka).
  */
 import { randomUUID } from 'node:crypto';
-import { ConfigError, type IncomingMessage, silentLogger, type Transport } from '@eventwire/core';
+import {
+  ConfigError,
+  type IncomingMessage,
+  silentLogger,
+  type Transport,
+  TransportError,
+} from '@eventwire/core';
 import { afterEach, describe, expect, test } from 'vitest';
 import { describeBroker, KAFKA_URL } from '../../../test/support/brokers.ts';
 import { type KafkaClientName, kafka, optionsFromUrl } from '../src/index.ts';
@@ -36,6 +42,59 @@ describe('kafka URL', () => {
     expect(() => optionsFromUrl('kafka://')).toThrow(ConfigError);
     expect(() => optionsFromUrl('kafka://host-without-port')).toThrow(ConfigError);
     expect(() => optionsFromUrl('kafka://h:1?client=librdkafka')).toThrow(ConfigError);
+    // A misspelt option is not ignored.
+    expect(() => optionsFromUrl('kafka://h:1?requestTimeout=1000')).toThrow(
+      /unknown kafka URL parameter "requestTimeout"/,
+    );
+  });
+
+  test('every numeric option is checked, in the options and in the URL: a ConfigError naming it, its value and the range', () => {
+    const bad: [string, Record<string, unknown>, number][] = [];
+    for (const value of [Number.NaN, 0, -1, 1.5, 2 ** 31]) {
+      bad.push(['connectionTimeoutMs', { connectionTimeoutMs: value }, value]);
+      bad.push(['requestTimeoutMs', { requestTimeoutMs: value }, value]);
+      bad.push(['topics.partitions', { topics: { partitions: value } }, value]);
+      bad.push(['maxMessageBytes', { maxMessageBytes: value }, value]);
+      for (const name of [
+        'sessionTimeoutMs',
+        'rebalanceTimeoutMs',
+        'maxWaitMs',
+        'commitIntervalMs',
+        'fetchMaxBytes',
+      ])
+        bad.push([`consumer.${name}`, { consumer: { [name]: value } }, value]);
+    }
+    bad.push(['topics.replicationFactor', { topics: { replicationFactor: 32_768 } }, 32_768]);
+    bad.push(['consumer.heartbeatIntervalMs', { consumer: { heartbeatIntervalMs: 0 } }, 0]);
+    for (const [name, extra, value] of bad) {
+      const make = () => kafka({ brokers: ['h:1'], ...extra });
+      expect(make, `${name}=${value}`).toThrow(ConfigError);
+      expect(make, `${name}=${value}`).toThrow(
+        new RegExp(
+          `kafka option ${name.replace('.', '\\.')} must be an integer from 1 to \\d+, not ${value}`,
+        ),
+      );
+    }
+    // A heartbeat that does not come before the session times out would get the member expelled.
+    expect(() =>
+      kafka({ brokers: ['h:1'], consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 6000 } }),
+    ).toThrow(/heartbeatIntervalMs \(6000\) must be below consumer\.sessionTimeoutMs \(6000\)/);
+    for (const query of [
+      'partitions=0',
+      'partitions=abc',
+      'partitions=',
+      'replicationFactor=-1',
+      'requestTimeoutMs=0',
+      'connectionTimeoutMs=1.5',
+    ]) {
+      expect(() => optionsFromUrl(`kafka://h:1?${query}`), query).toThrow(
+        /kafka URL parameter \w+ must be an integer/,
+      );
+    }
+    expect(optionsFromUrl('kafka://h:1?connectionTimeoutMs=1000&requestTimeoutMs=2000')).toMatchObject({
+      connectionTimeoutMs: 1000,
+      requestTimeoutMs: 2000,
+    });
   });
 });
 
@@ -165,6 +224,68 @@ describeBroker('kafka', () => {
         expect(seen.indexOf('b2#1')).toBeLessThan(seen.indexOf('a1#2'));
         expect(seen.indexOf('a1#2')).toBeLessThan(seen.indexOf('a2#1'));
         expect(seen.filter((s) => s.startsWith('a2'))).toEqual(['a2#1']);
+      });
+
+      test('a released record is delivered again as the same attempt, and never committed past', async () => {
+        const { topic, group } = names();
+        const t = await transport();
+        await t.ensureGroup(topic, group, 'latest');
+        await t.publish([message(topic, 0, 'a'), message(topic, 1, 'b'), message(topic, 2, 'c')]);
+        const seen: string[] = [];
+        const first = await t.subscribe(spec(topic, group), (m) => {
+          const n = Number(m.headers.n);
+          seen.push(`${n}#${m.attempt}`);
+          if (n !== 0) return void m.ack();
+          const deliveries = seen.filter((s) => s.startsWith('0#')).length;
+          // 1st delivery fails (attempt 1); the 2nd is released (core gave it back at close);
+          // the 3rd is left unfinished, as a handler still running when the process stops.
+          if (deliveries === 1) void m.retry(0);
+          else if (deliveries === 2) void m.release!();
+        });
+        await until(() => seen.filter((s) => s.startsWith('0#')).length === 3 && seen.length === 5);
+        // The release was not an attempt: the delivery after it is attempt 2 again.
+        expect(seen.filter((s) => s.startsWith('0#'))).toEqual(['0#1', '0#2', '0#2']);
+        // Commits run every 20 ms: give them time, the commit point must stay at offset 0.
+        await new Promise((r) => setTimeout(r, 500));
+        expect(await t.lag!(topic, group)).toBe(3);
+        await first.close();
+
+        const t2 = await transport();
+        const second: string[] = [];
+        const sub = await t2.subscribe(spec(topic, group), (m) => {
+          second.push(`${m.headers.n}#${m.attempt}`);
+          void m.ack();
+        });
+        await until(() => second.length >= 3);
+        await sub.close();
+        // The next owner reads it again (attempts are per process: 1 there).
+        expect(second[0]).toBe('0#1');
+      });
+
+      test('client failures of publish, admin and dead letters are TransportErrors', async () => {
+        // Nothing listens on port 1: every call fails after the client's own retries.
+        const t = kafka({
+          brokers: ['127.0.0.1:1'],
+          client,
+          logger: silentLogger,
+          topics: { partitions: 1 },
+        });
+        open.push(t);
+        const calls: [string, () => Promise<unknown>][] = [
+          ['publish', () => t.publish([message('ewtest-unreachable', 0, 'k')])],
+          ['ensureGroup', () => t.ensureGroup('ewtest-unreachable', 'g', 'latest')],
+          ['lag', () => t.lag!('ewtest-unreachable', 'g')],
+          ['dead letters', () => t.deadLetters.list('ewtest-unreachable', 'g')],
+        ];
+        for (const [what, call] of calls) {
+          const error = await call().then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(error, what).toBeInstanceOf(TransportError);
+          expect((error as TransportError).message, what).toMatch(/^kafka: /);
+        }
+        expect((await t.health()).status).toBe('down');
       });
 
       test('a new group starts from now or from the beginning', async () => {

@@ -17,6 +17,7 @@ import type {
 import { fromKafkaHeaders } from '../headers.ts';
 import type { ResolvedKafkaOptions } from '../options.ts';
 import { retryTransient } from '../retry.ts';
+import { type TrackedSockets, trackedSockets } from './kafkajs-sockets.ts';
 
 const { Kafka, logLevel } = kafkajs;
 type KafkaJs = InstanceType<typeof Kafka>;
@@ -56,9 +57,14 @@ function recordOf(partition: number, m: KafkaMessage): ClientRecord {
 }
 
 export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
+  // Every socket of the client's kafkajs instances, so that close() can end them all (see
+  // kafkajs-sockets.ts). close() starts a fresh set and fresh instances: the client can connect
+  // again afterwards (a connect() retried after a failure).
+  let sockets: TrackedSockets = trackedSockets();
   const config = (retries: number) =>
     new Kafka({
       clientId: options.clientId,
+      socketFactory: sockets.factory,
       brokers: options.brokers,
       ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
       ...(options.sasl ? { sasl: { ...options.sasl } as never } : {}),
@@ -69,9 +75,9 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
       // repeat it (and a broker restart makes it print pages).
       logLevel: logLevel.NOTHING,
     });
-  const kafka = config(5);
+  let kafka = config(5);
   // Health checks must answer fast: no retries, a short-lived admin per failed check.
-  const probe = config(0);
+  let probe = config(0);
   let admin: Admin | undefined;
   let producer: Producer | undefined;
   let probeAdmin: Admin | undefined;
@@ -300,8 +306,8 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
     groupConsumer(o: GroupConsumerOptions, hooks: GroupHooks): ClientGroupConsumer {
       return new KafkajsGroupConsumer(kafka, o, hooks);
     },
-    async close() {
-      await Promise.allSettled([
+    async close(graceMs) {
+      const disconnecting = Promise.allSettled([
         producer?.disconnect(),
         admin?.disconnect(),
         probeAdmin?.disconnect(),
@@ -311,6 +317,14 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
       producer = undefined;
       admin = undefined;
       probeAdmin = undefined;
+      // A disconnect waits for the requests in flight, which may never be answered.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([disconnecting, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+      sockets.close();
+      sockets = trackedSockets();
+      kafka = config(5);
+      probe = config(0);
     },
   };
   return client;

@@ -293,8 +293,15 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
     groupConsumer(o: GroupConsumerOptions, hooks: GroupHooks): ClientGroupConsumer {
       return new PlatformaticGroupConsumer(options, o, hooks);
     },
-    async close() {
-      await Promise.allSettled([producer?.close(), admin?.close(), tool?.close(true), probe?.close()]);
+    async close(graceMs) {
+      // The library's close() ends its connections without waiting on unanswered requests;
+      // graceMs only bounds it, should that ever change.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([producer?.close(), admin?.close(), tool?.close(true), probe?.close()]),
+        new Promise((r) => (timer = setTimeout(r, Math.max(graceMs, 1000)))),
+      ]);
+      clearTimeout(timer);
       producer = undefined;
       admin = undefined;
       tool = undefined;

@@ -24,6 +24,15 @@ export function callBoundMs(options: ResolvedOptions): number {
   return attempts(options) * options.requestTimeoutMs + SDK_BACKOFF_MS;
 }
 
+/**
+ * How long `connect()` waits for AWS to answer: one request's time, the SDK's retries of a
+ * refused connection included. Shorter than a call bound on purpose: an application starting
+ * against an unreachable endpoint should hear about it in seconds.
+ */
+export function connectBoundMs(options: ResolvedOptions): number {
+  return options.requestTimeoutMs;
+}
+
 /** The request deadline of a long poll: AWS holds it open for `waitTimeSeconds` by design. */
 export function pollTimeoutMs(options: ResolvedOptions): number {
   return options.waitTimeSeconds * 1000 + options.requestTimeoutMs;

@@ -16,7 +16,7 @@ import type {
 } from '@eventwire/core';
 import { createClients } from './clients.ts';
 import { SqsDeadLetters } from './dead-letters.ts';
-import { callBoundMs, HEALTH_TIMEOUT_MS } from './deadlines.ts';
+import { connectBoundMs, HEALTH_TIMEOUT_MS } from './deadlines.ts';
 import { awsError } from './errors.ts';
 import { resolveOptions, type SnsSqsOptions } from './options.ts';
 import { MAX_MESSAGE_BYTES, Publisher } from './publisher.ts';
@@ -54,13 +54,23 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
     transactionalPublish: false,
   };
 
-  /** One round trip to each service, abandoned after `timeoutMs`. */
+  /** One round trip to each service, abandoned after `timeoutMs` (then rejecting with ETIMEDOUT). */
   async function probe(timeoutMs: number): Promise<void> {
     const signal = AbortSignal.timeout(timeoutMs);
-    await Promise.all([
-      clients.sqs.send(new ListQueuesCommand({ MaxResults: 1 }), { abortSignal: signal }),
-      clients.sns.send(new ListTopicsCommand({}), { abortSignal: signal }),
-    ]);
+    try {
+      await Promise.all([
+        clients.sqs.send(new ListQueuesCommand({ MaxResults: 1 }), { abortSignal: signal }),
+        clients.sns.send(new ListTopicsCommand({}), { abortSignal: signal }),
+      ]);
+    } catch (error) {
+      if (!signal.aborted) throw error;
+      // The SDK only says "Request aborted": say what happened.
+      const where = resolved.endpoint ?? `AWS in ${resolved.region}`;
+      throw Object.assign(new Error(`no answer from ${where} within ${timeoutMs} ms`), {
+        code: 'ETIMEDOUT',
+        cause: error,
+      });
+    }
   }
 
   return {
@@ -70,8 +80,7 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
 
     async connect() {
       try {
-        // The SDK's own retries included, as long as any other call may take.
-        await probe(callBoundMs(resolved));
+        await probe(connectBoundMs(resolved));
       } catch (error) {
         // Nothing of this transport may keep the process alive after a failed connect (DESIGN.md
         // section 13): the sockets go now. The clients stay usable, so connect() can be retried.

@@ -1,22 +1,20 @@
-import { decode, encodeBinary, encodeStructured } from './cloudevents.ts';
+import { decode } from './cloudevents.ts';
 import { GroupConsumer } from './consumer.ts';
 import type { EventDefinition } from './define-event.ts';
-import { type Envelope, newEventId } from './envelope.ts';
-import { ClosedError, ConfigError, OversizeError, TransportError } from './errors.ts';
+import type { Envelope } from './envelope.ts';
+import { ClosedError, ConfigError, TransportError } from './errors.ts';
 import type { ChildPublishOptions, ConsumerStats, Handler, SubscribeOptions } from './handler-types.ts';
 import { jsonLogger, type Logger } from './logger.ts';
-import { compose, type Middleware, nextNotCalled } from './middleware.ts';
+import type { Middleware } from './middleware.ts';
 import { checkNumber } from './option-checks.ts';
+import { type ChildEnvelopeFields, type Outbox, Publisher, type PublishOptions } from './publisher.ts';
 import { resolveTransport } from './resolve-transport.ts';
 import { checkDrainMs, checkSubscribeOptions } from './subscribe-options.ts';
 import { DeadlineError, withDeadline } from './timing.ts';
 import { childTraceparent } from './trace-context.ts';
-import type { DeadLetterRecord, OutgoingMessage, Transport, TransportHealth } from './transport.ts';
+import type { DeadLetterRecord, Transport, TransportHealth } from './transport.ts';
 
-/** Writes encoded events into an outbox table inside the caller's transaction (see @eventwire/postgres). */
-export interface Outbox {
-  write(tx: unknown, messages: readonly OutgoingMessage[]): Promise<void>;
-}
+export type { Outbox, PublishOptions } from './publisher.ts';
 
 export interface BusOptions {
   /** Broker URL; the scheme picks the adapter. Default `pglite://.eventwire` (embedded). */
@@ -40,23 +38,6 @@ export interface BusOptions {
    * Default 10 000 ms.
    */
   closeTimeoutMs?: number;
-}
-
-export interface PublishOptions {
-  subject?: string;
-  /** Partition key; default from the definition's `key`, else `subject`. */
-  key?: string;
-  /** Publish inside this database transaction (outbox); see {@link BusOptions.outbox}. */
-  tx?: unknown;
-  /** Set when this event is a consequence of another (handlers get this through `ctx.publish`). */
-  correlationId?: string;
-  causationId?: string;
-  traceparent?: string;
-  tracestate?: string;
-  /** Override the generated id (for idempotent re-publishing of the same fact). */
-  id?: string;
-  /** When the fact happened; default now. */
-  time?: Date | string;
 }
 
 /** Returned by {@link Bus.subscribe}. */
@@ -117,6 +98,7 @@ class EventBus implements Bus {
   readonly #logger: Logger;
   readonly #middleware: Middleware[];
   readonly #maxBytes: number;
+  readonly #publisher: Publisher;
   readonly #consumers = new Map<string, GroupConsumer>();
   readonly #publishing = new Set<Promise<unknown>>();
   #started = false;
@@ -134,6 +116,12 @@ class EventBus implements Bus {
       options.maxMessageBytes ?? Number.POSITIVE_INFINITY,
       transport.capabilities.maxMessageBytes,
     );
+    this.#publisher = new Publisher(transport, {
+      source: options.source,
+      middleware: this.#middleware,
+      maxBytes: this.#maxBytes,
+      outbox: options.outbox,
+    });
   }
 
   publish<T>(definition: EventDefinition<T>, data: T, options: PublishOptions = {}): Promise<Envelope<T>> {
@@ -152,82 +140,12 @@ class EventBus implements Bus {
   #tracked<T>(
     definition: EventDefinition<T>,
     items: readonly { data: T; options?: PublishOptions }[],
+    child?: ChildEnvelopeFields,
   ): Promise<Envelope<T>[]> {
-    const work = this.#publish(definition, items);
+    const work = this.#publisher.publish(definition, items, child);
     this.#publishing.add(work);
     void work.catch(() => {}).finally(() => this.#publishing.delete(work));
     return work;
-  }
-
-  async #publish<T>(
-    definition: EventDefinition<T>,
-    items: readonly { data: T; options?: PublishOptions }[],
-  ): Promise<Envelope<T>[]> {
-    const txs = new Set(items.map((i) => i.options?.tx));
-    if (txs.size > 1) throw new ConfigError('publishMany: every item must use the same transaction');
-    const tx = items[0]?.options?.tx;
-    // Validate everything first: one bad item means nothing is sent.
-    const envelopes = items.map(({ data, options = {} }) =>
-      this.#envelope(definition, definition.parse(data), options),
-    );
-    let sent = false;
-    await compose(
-      this.#middleware.flatMap((m) => (m.publish ? [m.publish.bind(m)] : [])),
-      [envelopes as Envelope[], { topic: definition.topic, system: this.transport.name }],
-      async () => {
-        sent = true;
-        const messages = envelopes.map((e) => this.#encode(definition.topic, e as Envelope));
-        if (tx === undefined) return this.transport.publish(messages);
-        // An explicit outbox wins: the caller's transaction may be on another database than the transport's.
-        if (this.#options.outbox) return this.#options.outbox.write(tx, messages);
-        if (this.transport.capabilities.transactionalPublish) return this.transport.publish(messages, { tx });
-        throw new ConfigError(
-          `publish with { tx } needs an outbox: the ${this.transport.name} transport cannot write inside a database transaction; pass createBus({ outbox: postgresOutbox(...) })`,
-        );
-      },
-    );
-    // A publish that resolved must have been sent: a hook that skipped next() is an error.
-    if (!sent) throw nextNotCalled();
-    return envelopes;
-  }
-
-  #envelope<T>(definition: EventDefinition<T>, data: T, options: PublishOptions): Envelope<T> {
-    const id = options.id ?? newEventId();
-    const time = options.time instanceof Date ? options.time.toISOString() : (options.time ?? isoNow());
-    const envelope: Envelope<T> = {
-      id,
-      type: definition.type,
-      version: definition.version,
-      source: this.#options.source,
-      time,
-      correlationId: options.correlationId ?? id,
-      dataContentType: 'application/json',
-      data,
-      traceparent: options.traceparent ?? childTraceparent(),
-    };
-    if (options.subject !== undefined) envelope.subject = options.subject;
-    const key = options.key ?? definition.key?.(data) ?? options.subject;
-    if (key !== undefined) envelope.partitionKey = key;
-    if (options.causationId !== undefined) envelope.causationId = options.causationId;
-    if (options.tracestate !== undefined) envelope.tracestate = options.tracestate;
-    return envelope;
-  }
-
-  #encode(topic: string, envelope: Envelope): OutgoingMessage {
-    const wire =
-      this.transport.capabilities.wireMode === 'binary' ? encodeBinary(envelope) : encodeStructured(envelope);
-    // A UTF-16 code unit is at most 3 UTF-8 bytes: when even that bound fits, the exact size
-    // (a byte count per header) cannot exceed the limit and is not computed.
-    let bound = wire.body.byteLength;
-    for (const k in wire.headers) bound += k.length + 3 * wire.headers[k]!.length;
-    if (bound > this.#maxBytes) {
-      let bytes = wire.body.byteLength;
-      for (const k in wire.headers) bytes += k.length + Buffer.byteLength(wire.headers[k]!);
-      if (bytes > this.#maxBytes) throw new OversizeError(bytes, this.#maxBytes);
-    }
-    const message: OutgoingMessage = { headers: wire.headers, body: wire.body, topic, id: envelope.id };
-    if (envelope.partitionKey !== undefined) message.key = envelope.partitionKey;
-    return message;
   }
 
   #publishChild = (
@@ -236,16 +154,17 @@ class EventBus implements Bus {
     data: unknown,
     options: ChildPublishOptions = {},
   ) => {
-    const child: PublishOptions = {
-      ...options,
-      correlationId: parent.correlationId,
+    const child: ChildEnvelopeFields = {
       causationId: parent.id,
       traceparent: childTraceparent(parent.traceparent),
     };
     if (parent.tracestate !== undefined) child.tracestate = parent.tracestate;
     // A handler keeps its publish while close() drains it; only after the drain is it refused.
     if (this.#closed) return Promise.reject(new ClosedError());
-    return this.#tracked(definition, [{ data, options: child }]).then((envelopes) => envelopes[0]!);
+    const publishOptions: PublishOptions = { ...options, correlationId: parent.correlationId };
+    return this.#tracked(definition, [{ data, options: publishOptions }], child).then(
+      (envelopes) => envelopes[0]!,
+    );
   };
 
   subscribe<T>(definition: EventDefinition<T>, handler: Handler<T>, options: SubscribeOptions): Subscription {
@@ -391,19 +310,4 @@ class EventBus implements Bus {
       purge: (ids) => store.purge(topic, group, ids),
     };
   }
-}
-
-/**
- * The current time in RFC 3339, made once per millisecond: events published together share it,
- * and formatting a Date for each showed in publish profiles.
- */
-let lastMs = -1;
-let lastIso = '';
-function isoNow(): string {
-  const now = Date.now();
-  if (now !== lastMs) {
-    lastMs = now;
-    lastIso = new Date(now).toISOString();
-  }
-  return lastIso;
 }

@@ -50,6 +50,9 @@ export interface ConsumerDeps {
 
 /** How long close waits, after the drain time, for cut-off handlers to unwind before closing. */
 const UNWIND_MS = 1_000;
+
+/** First failure times remembered per consumer (see `#firstFailure`). */
+const FIRST_FAILURES_KEPT = 10_000;
 const STACK_LIMIT = 4096;
 const RESOLVED: Promise<void> = Promise.resolve();
 const ACKED: ProcessOutcome = Object.freeze({ status: 'acked', duplicate: false });
@@ -83,6 +86,11 @@ export class GroupConsumer {
   readonly #retrying = new Map<Task, NodeJS.Timeout>();
   #draining = false;
   readonly #deadlines = new Deadlines<Task>();
+  /**
+   * First failure time of events retried through the broker, for their dead-letter record when
+   * they come back here. Bounded: a retry that lands on another instance never clears its entry
+   * (adapters that re-publish retries carry the time in a header instead).
+   */
   readonly #firstFailure = new Map<string, string>();
   #subscription: TransportSubscription | undefined;
   #stopping = false;
@@ -466,7 +474,13 @@ export class GroupConsumer {
     const { message, envelope: event } = task;
     const now = new Date().toISOString();
     task.firstFailedAt ??= now;
-    if (!this.#firstFailure.has(event.id)) this.#firstFailure.set(event.id, task.firstFailedAt);
+    if (!this.#firstFailure.has(event.id)) {
+      this.#firstFailure.set(event.id, task.firstFailedAt);
+      // Oldest first (insertion order): past the bound, forget the oldest.
+      if (this.#firstFailure.size > FIRST_FAILURES_KEPT) {
+        this.#firstFailure.delete(this.#firstFailure.keys().next().value!);
+      }
+    }
     for (const m of this.#deps.middleware)
       m.onRetry?.(event, { ...this.#info(task.attempt), delayMs, error });
     this.#deps.logger.info(

@@ -2,25 +2,22 @@
  * Acknowledgements of one subscription, batched: the acks requested in one turn of the event
  * loop go out as a single `XACK stream group id id ...` instead of one command each, which
  * saves Redis most of the per-command cost at high throughput. Every ack of a batch gets the
- * batch's promise, resolved when Redis has replied (one promise per batch, not per message).
+ * batch's promise, resolved when Redis has replied (one promise per batch, not per message), or
+ * rejected when the batch's XACK failed or missed its deadline (one timer per batch, too).
  */
-import type { Redis } from 'ioredis';
 
 const MAX_BATCH = 512;
 
 export class AckBatcher {
-  readonly #client: Redis;
-  readonly #stream: string;
-  readonly #group: string;
+  /** Sends one `XACK stream group id id ...` (with its deadline). */
+  readonly #send: (ids: string[]) => Promise<unknown>;
   #ids: string[] = [];
   #reply: Promise<void> | undefined;
   #resolve: (() => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;
 
-  constructor(client: Redis, stream: string, group: string) {
-    this.#client = client;
-    this.#stream = stream;
-    this.#group = group;
+  constructor(send: (ids: string[]) => Promise<unknown>) {
+    this.#send = send;
   }
 
   ack(id: string): Promise<void> {
@@ -44,6 +41,6 @@ export class AckBatcher {
     const reject = this.#reject!;
     this.#ids = [];
     this.#reply = undefined;
-    this.#client.xack(this.#stream, this.#group, ...ids).then(() => resolve(), reject);
+    this.#send(ids).then(() => resolve(), reject);
   }
 }

@@ -8,10 +8,13 @@
  *    (only if still ours), so a failed handler leaves no record and its retry runs.
  *
  * A worker that crashes mid-handler leaves a `running` claim that expires after `lockMs`.
+ * A Redis failure rejects with a TransportError (retryable), which core retries and never counts
+ * as the handler's failure.
  */
 import { randomUUID } from 'node:crypto';
-import type { IdempotencyStore } from '@eventwire/core';
+import { ConfigError, checkNumber, type IdempotencyStore } from '@eventwire/core';
 import type { Redis } from 'ioredis';
+import { redisError } from './errors.ts';
 import { Script } from './scripts.ts';
 
 export interface RedisInboxOptions {
@@ -34,19 +37,28 @@ return 0`);
 
 /** Creates an inbox on an ioredis client (the caller owns and closes the client). */
 export function redisInbox(redis: Redis, options: RedisInboxOptions): IdempotencyStore {
-  if (!Number.isInteger(options?.ttlSeconds) || options.ttlSeconds < 1) {
-    throw new TypeError('redisInbox needs ttlSeconds: a positive integer');
-  }
+  if (options?.ttlSeconds === undefined)
+    throw new ConfigError('redisInbox({ ttlSeconds }) is required: how long a handled event is remembered');
+  checkNumber('redisInbox({ ttlSeconds })', options.ttlSeconds, { min: 1 });
+  checkNumber('redisInbox({ lockMs })', options.lockMs, { min: 1 });
+  checkNumber('redisInbox({ pollMs })', options.pollMs, { min: 1, max: 2 ** 31 - 1 });
   const prefix = options.prefix ?? 'ew:inbox:';
   const lockMs = options.lockMs ?? 60_000;
   const pollMs = options.pollMs ?? 50;
+  const call = async <T>(operation: string, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      throw redisError(`inbox: ${operation}`, error);
+    }
+  };
   return {
     async run(key, work) {
       const redisKey = `${prefix}{${key.group}}:${key.id}`;
       const claim = `running:${randomUUID()}`;
       for (;;) {
-        if ((await redis.set(redisKey, claim, 'PX', lockMs, 'NX')) === 'OK') break;
-        const current = await redis.get(redisKey);
+        if ((await call('claim', () => redis.set(redisKey, claim, 'PX', lockMs, 'NX'))) === 'OK') break;
+        const current = await call('read', () => redis.get(redisKey));
         if (current === 'done') return { duplicate: true };
         if (current !== null) await new Promise((resolve) => setTimeout(resolve, pollMs));
       }
@@ -57,7 +69,7 @@ export function redisInbox(redis: Redis, options: RedisInboxOptions): Idempotenc
         await RELEASE_IF_MINE.run(redis, [redisKey], [claim]).catch(() => {});
         throw error;
       }
-      await redis.set(redisKey, 'done', 'EX', options.ttlSeconds);
+      await call('record', () => redis.set(redisKey, 'done', 'EX', options.ttlSeconds));
       return { duplicate: false, value };
     },
   };

@@ -15,6 +15,19 @@ export class Script {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
 
+  /**
+   * EVAL with the script's text: one round trip whatever the server's script cache holds. For
+   * the scripts of closing (giving deliveries back): a closing consumer may get only one chance
+   * to be heard, and EVALSHA's NOSCRIPT answer would need a second one, after its deadline.
+   */
+  once(
+    client: Redis,
+    keys: readonly string[],
+    args: readonly (string | number | Buffer)[],
+  ): Promise<unknown> {
+    return client.eval(this.lua, keys.length, ...keys, ...args);
+  }
+
   /** EVALSHA, falling back to EVAL when the server lost its script cache (restart, SCRIPT FLUSH). */
   async run(
     client: Redis,
@@ -50,6 +63,19 @@ redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), cmsgpack.pack({ARGV[2], fie
 return 1`);
 
 /**
+ * Dead letter: add the entry with its failure to the group's dead-letter stream, then
+ * acknowledge it. A script rather than MULTI: in a transaction a failed XADD (a key of the wrong
+ * type, out of memory) would not stop the XACK, and the event would be gone from both places;
+ * here an error stops the script before it acknowledges.
+ *
+ * KEYS: stream, dead-letter stream. ARGV: group, entry id, failure JSON, headers JSON, body.
+ */
+export const DEAD_LETTER = new Script(`
+redis.call('XADD', KEYS[2], '*', 'failure', ARGV[3], 'headers', ARGV[4], 'data', ARGV[5])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return 1`);
+
+/**
  * Moves due retries back to the end of the stream (as new entries carrying their target group
  * and attempt) and removes them from the delay set, in one step: a crash cannot lose or double
  * them. Returns { moved, ms until the next one is due or -1 }.
@@ -71,26 +97,49 @@ if nxt[2] then wait = math.max(0, tonumber(nxt[2]) - now) end
 return {#due, wait}`);
 
 /**
- * A closing consumer gives back what it holds: its pending entries move to the shared consumer
- * "released" with their idle time set to the lease, so the next XAUTOCLAIM of any live consumer
- * takes them at once (without counting a delivery: JUSTID). The closing consumer is then deleted.
+ * Giving an entry back: it moves to the shared consumer "released" with its idle time set to the
+ * lease, so the next XAUTOCLAIM of any live consumer of the group takes it at once, and with its
+ * delivery count set back by one (`RETRYCOUNT`), so that the XAUTOCLAIM that takes it (which
+ * counts one more delivery) leaves it at the count it had: the attempt the next consumer reports
+ * is the one this consumer was given. A delivery given back was never handled to the end, so it
+ * is not an attempt (DESIGN.md section 13). `JUSTID`: the XCLAIM itself counts nothing either.
+ */
+const GIVE_BACK = `local function giveBack(id, deliveries)
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, id, 'IDLE', ARGV[4],
+    'RETRYCOUNT', math.max(0, deliveries - 1), 'JUSTID')
+end`;
+
+/**
+ * A closing consumer gives back everything it still holds (see GIVE_BACK), then is deleted.
  *
  * KEYS: stream. ARGV: group, consumer, released consumer, idle ms.
  */
-export const RELEASE = new Script(`
+export const RELEASE = new Script(`${GIVE_BACK}
 local released = 0
 for _ = 1, 100 do
   local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 500, ARGV[2])
   if #pending == 0 then break end
-  local args = {'XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0}
-  for _, p in ipairs(pending) do args[#args + 1] = p[1] end
-  args[#args + 1] = 'IDLE'
-  args[#args + 1] = ARGV[4]
-  args[#args + 1] = 'JUSTID'
-  redis.call(unpack(args))
+  for _, p in ipairs(pending) do giveBack(p[1], p[4]) end
   released = released + #pending
 end
 redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+return released`);
+
+/**
+ * A live consumer gives back some entries (`release()` of a delivery; see GIVE_BACK), but only
+ * those it still owns: one already settled, or taken over by another consumer, is left alone.
+ *
+ * KEYS: stream. ARGV: group, consumer, released consumer, idle ms, id, ...
+ */
+export const RELEASE_ENTRIES = new Script(`${GIVE_BACK}
+local released = 0
+for i = 5, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p == 1 then
+    giveBack(ARGV[i], p[1][4])
+    released = released + 1
+  end
+end
 return released`);
 
 /**

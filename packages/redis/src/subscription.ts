@@ -8,8 +8,12 @@
  *   `XAUTOCLAIM`, at start and then periodically, within the same credits.
  * - While open, the lease of every delivered, unsettled entry is kept fresh (heartbeat), so only a
  *   crashed consumer's entries move after `leaseMs`.
- * - On close, what it still holds is handed to the shared consumer `released` with an idle time
- *   of one lease, so the next XAUTOCLAIM of any consumer takes it at once.
+ * - A delivery core gives back (`release()`), and on close whatever it still holds, is handed to
+ *   the shared consumer `released` with an idle time of one lease and its delivery count set
+ *   back, so the next XAUTOCLAIM of any consumer takes it at once, at the attempt it had.
+ * - Every call someone waits for has a deadline (bounded.ts): settles `commandTimeoutMs`, giving
+ *   back and closing `closeTimeoutMs`; background calls (reclaim, heartbeat, moving due retries)
+ *   `commandTimeoutMs` too, and close never waits for them.
  */
 import {
   ATTEMPT_HEADER,
@@ -26,9 +30,18 @@ import {
 } from '@eventwire/core';
 import { Command, type Redis } from 'ioredis';
 import { AckBatcher } from './ack-batcher.ts';
+import type { Bounded } from './bounded.ts';
 import { fromFields, toFields } from './fields.ts';
 import type { Keys } from './keys.ts';
-import { FORGET_DEAD_CONSUMERS, HEARTBEAT, MOVE_DUE, RELEASE, RETRY } from './scripts.ts';
+import {
+  DEAD_LETTER,
+  FORGET_DEAD_CONSUMERS,
+  HEARTBEAT,
+  MOVE_DUE,
+  RELEASE,
+  RELEASE_ENTRIES,
+  RETRY,
+} from './scripts.ts';
 
 /**
  * Longest the read loop waits for settles to gather a bigger batch before reading with the
@@ -51,6 +64,12 @@ export interface SubscriptionContext {
   blockMs: number;
   claimIntervalMs: number;
   delayPollMs: number;
+  /** Deadline of settles and background calls. */
+  commandTimeoutMs: number;
+  /** Deadline of giving deliveries back (release, close). */
+  closeTimeoutMs: number;
+  /** Deadlines of the calls this subscription waits for, shared with its transport. */
+  bounded: Bounded;
   ensureGroup: () => Promise<void>;
 }
 
@@ -87,7 +106,9 @@ export class StreamSubscription implements TransportSubscription {
     this.#credits = new Credits(Math.max(1, spec.maxInFlight));
     this.#stream = ctx.keys.stream(spec.topic);
     this.#delayed = ctx.keys.delayed(spec.topic, spec.group);
-    this.#acks = new AckBatcher(ctx.command, this.#stream, spec.group);
+    this.#acks = new AckBatcher((ids) =>
+      ctx.bounded.call('ack', ctx.commandTimeoutMs, ctx.command.xack(this.#stream, spec.group, ...ids)),
+    );
   }
 
   get #stopping(): boolean {
@@ -127,15 +148,21 @@ export class StreamSubscription implements TransportSubscription {
     for (const timer of this.#timers) clearInterval(timer);
     clearTimeout(this.#moveTimer);
     // Interrupts the blocking read; an entry the server handed out meanwhile is in this
-    // consumer's pending list, and RELEASE below gives it back with the unsettled ones.
+    // consumer's pending list, and RELEASE below gives it back with the unsettled ones. A reclaim
+    // in flight is abandoned the same way (what it took is given back too: the server runs it
+    // before RELEASE, which follows it on the same connection). A move of due retries is not
+    // waited for: the script is atomic, it ran or it did not.
     this.#ctx.blocking.disconnect();
     await this.#loop;
-    await this.#moving?.catch(() => {});
     try {
-      await RELEASE.run(
-        this.#ctx.command,
-        [this.#stream],
-        [this.#spec.group, this.#ctx.consumer, RELEASED_CONSUMER, this.#spec.leaseMs],
+      await this.#ctx.bounded.call(
+        'give back unsettled entries on close',
+        this.#ctx.closeTimeoutMs,
+        RELEASE.once(
+          this.#ctx.command,
+          [this.#stream],
+          [this.#spec.group, this.#ctx.consumer, RELEASED_CONSUMER, this.#spec.leaseMs],
+        ),
       );
     } catch (error) {
       // Not lost: unsettled entries stay pending and are reclaimed once their lease expires.
@@ -260,11 +287,10 @@ export class StreamSubscription implements TransportSubscription {
         ],
         { replyEncoding: null },
       );
-      const [cursor, entries, deleted] = (await this.#ctx.command.sendCommand(command)) as [
-        Buffer,
-        RawEntry[],
-        Buffer[] | undefined,
-      ];
+      const [cursor, entries, deleted] = (await this.#background(
+        'XAUTOCLAIM',
+        this.#ctx.command.sendCommand(command) as Promise<unknown>,
+      )) as [Buffer, RawEntry[], Buffer[] | undefined];
       this.#cursor = cursor.toString();
       // A cursor other than 0-0 means there may be more to take now.
       if (this.#cursor !== '0-0') this.#claimDue = true;
@@ -294,13 +320,16 @@ export class StreamSubscription implements TransportSubscription {
   /** Delivery counts from the pending-entries list, for entries this consumer now owns. */
   async #deliveryCounts(ids: string[]): Promise<Map<string, number>> {
     const sorted = [...ids].sort(compareIds);
-    const rows = (await this.#ctx.command.xpending(
-      this.#stream,
-      this.#spec.group,
-      sorted[0]!,
-      sorted[sorted.length - 1]!,
-      ids.length + this.#held.size + 16,
-      this.#ctx.consumer,
+    const rows = (await this.#background(
+      'XPENDING',
+      this.#ctx.command.xpending(
+        this.#stream,
+        this.#spec.group,
+        sorted[0]!,
+        sorted[sorted.length - 1]!,
+        ids.length + this.#held.size + 16,
+        this.#ctx.consumer,
+      ),
     )) as [string, string, number, number][];
     return new Map(rows.map((row) => [String(row[0]), Number(row[3])]));
   }
@@ -328,7 +357,26 @@ export class StreamSubscription implements TransportSubscription {
       ack: () => settle(() => this.#acks.ack(id)),
       retry: (delayMs) => settle(() => this.#retry(id, wire, attempt, delayMs)),
       deadLetter: (failure) => settle(() => this.#deadLetter(id, wire, failure)),
+      release: () => settle(() => this.#giveBack(id)),
     });
+  }
+
+  /**
+   * Gives one delivery back to the group, uncounted (see RELEASE_ENTRIES): the next XAUTOCLAIM of
+   * any consumer of the group takes it, within its `claimIntervalMs`. If Redis does not answer in
+   * time the entry stays pending here, and RELEASE on close (or, after a crash, the lease) returns
+   * it.
+   */
+  async #giveBack(id: string): Promise<void> {
+    await this.#ctx.bounded.call(
+      'release',
+      this.#ctx.closeTimeoutMs,
+      RELEASE_ENTRIES.once(
+        this.#ctx.command,
+        [this.#stream],
+        [this.#spec.group, this.#ctx.consumer, RELEASED_CONSUMER, this.#spec.leaseMs, id],
+      ),
+    );
   }
 
   /** Parks a copy for `delayMs` in the group's delay set and acknowledges the delivery, atomically. */
@@ -339,34 +387,30 @@ export class StreamSubscription implements TransportSubscription {
     headers[ATTEMPT_HEADER] = String(attempt + 1);
     headers[FIRST_FAILURE_HEADER] = wire.headers[FIRST_FAILURE_HEADER] ?? new Date().toISOString();
     const delay = Math.max(0, Math.ceil(delayMs));
-    await RETRY.run(
-      this.#ctx.command,
-      [this.#stream, this.#delayed],
-      [group, id, delay, ...toFields({ headers, body: wire.body })],
+    await this.#ctx.bounded.call(
+      'retry',
+      this.#ctx.commandTimeoutMs,
+      RETRY.run(
+        this.#ctx.command,
+        [this.#stream, this.#delayed],
+        [group, id, delay, ...toFields({ headers, body: wire.body })],
+      ),
     );
     this.#scheduleMove(delay);
   }
 
-  /** Adds the entry with its failure to the group's dead-letter stream and acknowledges it, in one transaction. */
+  /** Adds the entry with its failure to the group's dead-letter stream and acknowledges it (DEAD_LETTER). */
   async #deadLetter(id: string, wire: WireMessage, failure: DeadLetterFailure): Promise<void> {
-    const { group } = this.#spec;
     const body = Buffer.from(wire.body.buffer, wire.body.byteOffset, wire.body.byteLength);
-    const results = await this.#ctx.command
-      .multi()
-      .xadd(
-        this.#ctx.keys.deadLetters(this.#spec.topic, group),
-        '*',
-        'failure',
-        JSON.stringify(failure),
-        'headers',
-        JSON.stringify(wire.headers),
-        'data',
-        body,
-      )
-      .xack(this.#stream, group, id)
-      .exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error('dead-letter transaction was discarded');
+    await this.#ctx.bounded.call(
+      'dead letter',
+      this.#ctx.commandTimeoutMs,
+      DEAD_LETTER.run(
+        this.#ctx.command,
+        [this.#stream, this.#ctx.keys.deadLetters(this.#spec.topic, this.#spec.group)],
+        [this.#spec.group, id, JSON.stringify(failure), JSON.stringify(wire.headers), body],
+      ),
+    );
   }
 
   async #heartbeat(): Promise<void> {
@@ -374,10 +418,13 @@ export class StreamSubscription implements TransportSubscription {
     const ids = [...this.#held];
     try {
       for (let i = 0; i < ids.length; i += 500) {
-        await HEARTBEAT.run(
-          this.#ctx.command,
-          [this.#stream],
-          [this.#spec.group, this.#ctx.consumer, ...ids.slice(i, i + 500)],
+        await this.#background(
+          'heartbeat',
+          HEARTBEAT.run(
+            this.#ctx.command,
+            [this.#stream],
+            [this.#spec.group, this.#ctx.consumer, ...ids.slice(i, i + 500)],
+          ),
         );
       }
     } catch (error) {
@@ -409,10 +456,9 @@ export class StreamSubscription implements TransportSubscription {
     }
     this.#moving = (async () => {
       try {
-        const [moved, wait] = (await MOVE_DUE.run(
-          this.#ctx.command,
-          [this.#stream, this.#delayed],
-          [100],
+        const [moved, wait] = (await this.#background(
+          'move due retries',
+          MOVE_DUE.run(this.#ctx.command, [this.#stream, this.#delayed], [100]),
         )) as [number, number];
         if (moved >= 100) this.#scheduleMove(0);
         else if (wait >= 0 && wait < this.#ctx.delayPollMs) this.#scheduleMove(wait);
@@ -427,6 +473,17 @@ export class StreamSubscription implements TransportSubscription {
       }
     })();
     return this.#moving;
+  }
+
+  /**
+   * A call of the subscription's own loops: bounded like a settle, and abandoned at once when the
+   * subscription stops, so that close never waits for Redis to answer it.
+   */
+  #background<T>(operation: string, work: Promise<T>): Promise<T> {
+    return untilAborted(
+      this.#stop.signal,
+      this.#ctx.bounded.call(operation, this.#ctx.commandTimeoutMs, work),
+    );
   }
 
   #warn(error: unknown, message: string): void {

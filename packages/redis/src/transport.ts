@@ -21,15 +21,22 @@ import {
   type TransportSubscription,
 } from '@eventwire/core';
 import { Redis, type RedisOptions } from 'ioredis';
+import { Bounded } from './bounded.ts';
 import { redisDeadLetters } from './dead-letters.ts';
 import { toFields } from './fields.ts';
 import { DEFAULT_PREFIX, keys as keyLayout } from './keys.ts';
-import type { RedisTransportOptions } from './options.ts';
+import { checkOptions, type RedisTransportOptions } from './options.ts';
 import { TRIM } from './scripts.ts';
 import { StreamSubscription } from './subscription.ts';
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
 const MiB = 1024 * 1024;
+/** Defaults of the deadlines (see options.ts and the README, "Bounds"). */
+const CONNECT_TIMEOUT_MS = 10_000;
+const COMMAND_TIMEOUT_MS = 10_000;
+const CLOSE_TIMEOUT_MS = 2_000;
+/** health() says down when PING is not answered within this. */
+const HEALTH_TIMEOUT_MS = 2_000;
 
 /** Creates a Redis Streams transport. Connections open on `connect()`. */
 export function redis(options: RedisTransportOptions = {}): Transport {
@@ -45,19 +52,33 @@ class RedisTransport implements Transport {
   readonly #logger: Logger;
   readonly #where: string;
   readonly #ownsClient: boolean;
-  readonly #client: Redis;
+  readonly #url: string;
+  readonly #bounded: Bounded;
+  readonly #commandTimeoutMs: number;
+  readonly #closeTimeoutMs: number;
+  /** The command client; an owned one is replaced after a failed connect (see connect()). */
+  #client: Redis;
+  /** This transport disconnected the owned client after a failed connect: the next connect needs a new one. */
+  #abandoned = false;
   readonly #subscriptions = new Set<StreamSubscription>();
   readonly #trimTopics = new Map<string, number>();
   #trimTimer: NodeJS.Timeout | undefined;
   #lastError: string | undefined;
+  /** The last error the client reported, whose text says more than ioredis's "Connection is closed.". */
+  #lastClientError: unknown;
   #closed = false;
 
   constructor(options: RedisTransportOptions) {
+    checkOptions(options);
     this.#options = options;
     this.#keys = keyLayout(options.prefix ?? DEFAULT_PREFIX);
     this.#logger = options.logger ?? jsonLogger();
     const url = options.url ?? DEFAULT_URL;
-    this.#where = options.client ? 'redis (shared client)' : redactUrl(url);
+    this.#url = url;
+    this.#where = options.client ? 'shared client' : redactUrl(url);
+    this.#bounded = new Bounded(this.#where);
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
+    this.#closeTimeoutMs = options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
     this.capabilities = {
       ordering: 'none',
       nativeDelay: true,
@@ -69,23 +90,7 @@ class RedisTransport implements Transport {
       transactionalPublish: false,
     };
     this.#ownsClient = !options.client;
-    this.#client =
-      options.client ??
-      new Redis(url, {
-        lazyConnect: true,
-        enableAutoPipelining: true,
-        // No ioredis commandTimeout: under auto-pipelining its timers leave unhandled rejections
-        // behind. Publish has its own deadline; other commands give up after a few reconnects.
-        maxRetriesPerRequest: 3,
-        connectionName: 'eventwire',
-        ...options.connection,
-      });
-    this.#client.on('error', (error: Error) => {
-      this.#lastError = redactText(error.message);
-    });
-    this.#client.on('ready', () => {
-      this.#lastError = undefined;
-    });
+    this.#client = this.#watch(options.client ?? this.#newClient());
     this.deadLetters = redisDeadLetters(
       () => this.#client,
       this.#keys,
@@ -93,11 +98,63 @@ class RedisTransport implements Transport {
     );
   }
 
-  async connect(): Promise<void> {
-    await this.#wrap('connect', async () => {
-      if (this.#client.status === 'wait') await this.#client.connect();
-      await this.#client.ping();
+  #newClient(): Redis {
+    return new Redis(this.#url, {
+      lazyConnect: true,
+      enableAutoPipelining: true,
+      // No ioredis commandTimeout: under auto-pipelining its timers leave unhandled rejections
+      // behind. Calls someone waits for have deadlines of their own (bounded.ts).
+      maxRetriesPerRequest: 3,
+      connectionName: 'eventwire',
+      ...this.#options.connection,
     });
+  }
+
+  #watch(client: Redis): Redis {
+    client.on('error', (error: Error) => {
+      this.#lastClientError = error;
+      this.#lastError = redactText(error.message);
+    });
+    client.on('ready', () => {
+      this.#lastError = undefined;
+    });
+    return client;
+  }
+
+  /**
+   * Connects and checks that Redis answers, within `connectTimeoutMs`. On failure the owned
+   * client is disconnected: ioredis would otherwise keep reconnecting behind the caller's back
+   * forever, and its socket and timers would keep the process alive (DESIGN.md section 13,
+   * "connect failure cleans up"). A later connect() starts over with a new client (ioredis keeps
+   * a "closed by hand" flag on the old one that would stop it reconnecting after a later drop).
+   */
+  async connect(): Promise<void> {
+    if (this.#closed) throw new TransportError('redis: connect: the transport is closed');
+    if (this.#abandoned) {
+      this.#client = this.#watch(this.#newClient());
+      this.#abandoned = false;
+    }
+    const client = this.#client;
+    this.#lastClientError = undefined;
+    const ready = (async () => {
+      try {
+        if (client.status === 'wait') await client.connect();
+      } catch (error) {
+        throw this.#lastClientError ?? error;
+      }
+      await client.ping();
+    })();
+    try {
+      await this.#bounded.call('connect', this.#options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS, ready);
+    } catch (error) {
+      if (this.#ownsClient) {
+        // disconnect() also stops the reconnect timer; ioredis destroys a socket that does not
+        // close within its disconnectTimeout (2 s), so nothing outlives the failure for long.
+        client.disconnect();
+        this.#abandoned = true;
+      }
+      throw error;
+    }
   }
 
   async publish(messages: readonly OutgoingMessage[]): Promise<void> {
@@ -132,8 +189,9 @@ class RedisTransport implements Transport {
     clearTimeout(timer);
     const failed = accepted.flatMap((ok, i) => (ok ? [] : [i]));
     if (failed.length === 0) return;
-    if (failed.length === messages.length) throw this.#error('publish', cause);
-    throw new PartialPublishError(failed, this.#error('publish', cause));
+    const error = this.#bounded.error('publish', cause);
+    if (failed.length === messages.length) throw error;
+    throw new PartialPublishError(failed, error);
   }
 
   async ensureGroup(topic: string, group: string, from: StartFrom): Promise<void> {
@@ -159,7 +217,7 @@ class RedisTransport implements Transport {
     spec: SubscriptionSpec,
     onMessage: Parameters<Transport['subscribe']>[1],
   ): Promise<TransportSubscription> {
-    if (this.#closed) throw new TransportError('the redis transport is closed');
+    if (this.#closed) throw new TransportError('redis: subscribe: the transport is closed');
     await this.ensureGroup(spec.topic, spec.group, spec.from);
     const consumer = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     const blocking = this.#client.duplicate({
@@ -176,7 +234,7 @@ class RedisTransport implements Transport {
       connectionName: `eventwire:${spec.group}`,
     } satisfies RedisOptions);
     blocking.on('error', () => {});
-    const leaseMs = Math.max(1000, spec.leaseMs);
+    const leaseMs = Math.max(1000, this.#options.leaseMs ?? spec.leaseMs);
     const subscription = new StreamSubscription(
       {
         command: this.#client,
@@ -188,6 +246,9 @@ class RedisTransport implements Transport {
         claimIntervalMs:
           this.#options.claimIntervalMs ?? Math.min(10_000, Math.max(1000, Math.floor(leaseMs / 4))),
         delayPollMs: this.#options.delayPollMs ?? 1000,
+        commandTimeoutMs: this.#commandTimeoutMs,
+        closeTimeoutMs: this.#closeTimeoutMs,
+        bounded: this.#bounded,
         ensureGroup: () => this.#ensureGroup(spec.topic, spec.group, spec.from),
       },
       { ...spec, leaseMs },
@@ -214,13 +275,11 @@ class RedisTransport implements Transport {
       };
     }
     try {
-      await withTimeout(this.#client.ping(), 2000, 'PING timed out');
+      await this.#bounded.call('PING', HEALTH_TIMEOUT_MS, this.#client.ping());
       return { status: 'up' };
     } catch (error) {
-      return {
-        status: 'down',
-        reason: `${this.#where}: ${redactText(String((error as Error)?.message ?? error))}`,
-      };
+      // The TransportError's text: masked, and it names the server.
+      return { status: 'down', reason: (error as Error).message };
     }
   }
 
@@ -251,9 +310,12 @@ class RedisTransport implements Transport {
     await Promise.allSettled([...this.#subscriptions].map((s) => s.close()));
     this.#subscriptions.clear();
     if (!this.#ownsClient) return;
-    if (this.#client.status === 'ready') {
-      // QUIT waits for the replies of commands already sent (acks, publishes).
-      await withTimeout(this.#client.quit(), 2000, 'QUIT timed out').catch(() => this.#client.disconnect());
+    if (this.#client.status === 'ready' && !this.#bounded.silent) {
+      // QUIT waits for the replies of commands already sent (acks, publishes). Not when Redis
+      // just missed a deadline: that would only wait out another one.
+      await this.#bounded
+        .call('close', this.#closeTimeoutMs, this.#client.quit())
+        .catch(() => this.#client.disconnect());
     } else {
       this.#client.disconnect();
     }
@@ -281,10 +343,10 @@ class RedisTransport implements Transport {
     if (trim === false) return;
     for (const topic of topics) {
       try {
-        const [, dropped] = (await TRIM.run(
-          this.#client,
-          [this.#keys.stream(topic)],
-          [trim.maxLen ?? 0],
+        const [, dropped] = (await this.#bounded.call(
+          'trim',
+          this.#commandTimeoutMs,
+          TRIM.run(this.#client, [this.#keys.stream(topic)], [trim.maxLen ?? 0]),
         )) as [number, number];
         if (dropped > 0) {
           this.#logger.warn(
@@ -301,25 +363,14 @@ class RedisTransport implements Transport {
     }
   }
 
-  async #wrap<T>(what: string, work: () => Promise<T>): Promise<T> {
+  /** An admin call: its errors as TransportErrors, and a deadline of `commandTimeoutMs`. */
+  #wrap<T>(what: string, work: () => Promise<T>): Promise<T> {
+    let running: Promise<T>;
     try {
-      return await work();
+      running = work();
     } catch (error) {
-      throw this.#error(what, error);
+      running = Promise.reject(error);
     }
+    return this.#bounded.call(what, this.#commandTimeoutMs, running);
   }
-
-  #error(what: string, error: unknown): TransportError {
-    if (error instanceof TransportError) return error;
-    const message = redactText(String((error as Error)?.message ?? error));
-    return new TransportError(`redis ${what} failed (${this.#where}): ${message}`, { cause: error });
-  }
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

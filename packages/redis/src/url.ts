@@ -10,7 +10,7 @@
  * | `trim` | `acked` (default): trim entries every group has acknowledged; `off`: never trim |
  * | `maxLen` | hard cap on a stream's length, even over unacknowledged entries (logged when it bites) |
  */
-import { ConfigError, redactUrl } from '@eventwire/core';
+import { ConfigError, checkNumber, type NumericRange, redactUrl } from '@eventwire/core';
 import type { RedisTransportOptions } from './options.ts';
 
 const OWN_PARAMS = ['prefix', 'maxMessageBytes', 'trim', 'maxLen'] as const;
@@ -30,21 +30,23 @@ export function optionsFromUrl(url: string): RedisTransportOptions {
   const prefix = params.get('prefix');
   if (prefix !== null) options.prefix = prefix;
   const maxBytes = params.get('maxMessageBytes');
-  if (maxBytes !== null) options.maxMessageBytes = positiveInt('maxMessageBytes', maxBytes);
+  if (maxBytes !== null) options.maxMessageBytes = urlNumber('maxMessageBytes', maxBytes, { min: 1 });
   const trim = params.get('trim');
   const maxLen = params.get('maxLen');
   if (trim !== null && trim !== 'acked' && trim !== 'off') {
     throw new ConfigError(`trim=${trim} is not one of: acked, off`);
   }
+  const cap = maxLen === null ? undefined : urlNumber('maxLen', maxLen, { min: 1 });
   if (trim === 'off') options.trim = false;
-  else if (maxLen !== null) options.trim = { maxLen: positiveInt('maxLen', maxLen) };
+  else if (cap !== undefined) options.trim = { maxLen: cap };
   for (const name of OWN_PARAMS) params.delete(name);
   options.url = parsed.toString();
   return options;
 }
 
-function positiveInt(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${name}=${value} is not a positive integer`);
-  return n;
+/** A numeric parameter, checked like the option it sets (a ConfigError naming it otherwise). */
+function urlNumber(name: string, raw: string, range: NumericRange): number {
+  // Number('') is 0: an empty value is as wrong as a word.
+  const value = raw.trim() === '' ? Number.NaN : Number(raw);
+  return checkNumber(`redis URL parameter ${name}=${raw}`, value, range);
 }

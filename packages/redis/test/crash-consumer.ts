@@ -1,13 +1,13 @@
 /**
  * A consumer process for crash.test.ts: subscribes, prints `started <event id>` when a handler
  * starts, and never finishes a handler, so the parent can SIGKILL it mid-handler.
- * Usage: node --conditions=source crash-consumer.ts <url> <topic> <group>
+ * Usage: node --conditions=source crash-consumer.ts <url> <topic> <group> [leaseMs]
  */
 import { createBus, defineEvent, silentLogger } from '@eventwire/core';
 import { z } from 'zod';
 import { redis } from '../src/index.ts';
 
-const [url, topic, group] = process.argv.slice(2) as [string, string, string];
+const [url, topic, group, leaseMs] = process.argv.slice(2) as [string, string, string, string?];
 const Event = defineEvent({
   type: 'crash.item_recorded',
   version: 1,
@@ -16,7 +16,7 @@ const Event = defineEvent({
 });
 const bus = await createBus({
   source: 'crash-consumer',
-  transport: redis({ url, logger: silentLogger }),
+  transport: redis({ url, logger: silentLogger, ...(leaseMs ? { leaseMs: Number(leaseMs) } : {}) }),
   logger: silentLogger,
 });
 const sub = bus.subscribe(

@@ -25,6 +25,8 @@ for adapter in memory pglite postgres redis rabbitmq nats kafka sns-sqs; do
   step "conformance $adapter"
   node scripts/run-vitest.ts "conformance $adapter" "test/conformance/$adapter.conformance.test.ts" || status=1
 done
+# Network faults through Toxiproxy and kill -9 of consumer/publisher processes (docs/reliability.md).
+step "fault suite"; pnpm test:faults || status=1
 
 step "summary"
 node -e '

@@ -275,3 +275,36 @@ export function stopBroker(name: BrokerName): Promise<void> {
 export function startBroker(name: BrokerName): Promise<void> {
   return brokersSh('up', name);
 }
+
+/**
+ * Toxiproxy's HTTP API, the TCP proxy of the fault suite (test/faults; it is not a broker, so it
+ * is not in BROKER_NAMES): `EVENTWIRE_TEST_TOXIPROXY_URL`, else the default in urls.sh.
+ */
+export function toxiproxyUrl(): string {
+  const variable = 'EVENTWIRE_TEST_TOXIPROXY_URL';
+  if (process.env[variable]) return process.env[variable]!;
+  const line = readFileSync(urlsScript, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`export ${variable}=`));
+  const match = line?.match(/^export (\w+)="\$\{(\w+):-(.+)\}"\s*$/);
+  if (!match) throw new Error(`${urlsScript}: no line of the form export ${variable}="\${${variable}:-URL}"`);
+  return match[3]!;
+}
+
+/**
+ * Resolves true when Toxiproxy answers `GET /version` within 3 s. Otherwise throws when
+ * `EVENTWIRE_REQUIRE_BROKERS` is `all` or names `toxiproxy`, or resolves false (the caller skips).
+ */
+export async function requireToxiproxy(): Promise<boolean> {
+  const url = toxiproxyUrl();
+  const up = await fetch(`${url}/version`, { signal: AbortSignal.timeout(3_000) })
+    .then((r) => r.ok)
+    .catch(() => false);
+  if (up) return true;
+  const wanted = (process.env.EVENTWIRE_REQUIRE_BROKERS ?? '').split(',').map((s) => s.trim().toLowerCase());
+  const message = `toxiproxy unreachable at ${url} (start it with \`pnpm brokers:up toxiproxy\`, or set EVENTWIRE_TEST_TOXIPROXY_URL)`;
+  if (wanted.includes('all') || wanted.includes('toxiproxy'))
+    throw new Error(`${message}; EVENTWIRE_REQUIRE_BROKERS requires it`);
+  console.warn(`skipping: ${message}`);
+  return false;
+}

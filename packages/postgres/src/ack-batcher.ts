@@ -13,12 +13,17 @@ import { wakeableSleep } from './wait.ts';
  * - **on their own**, when no claim loop is waiting (the tail of a burst, an idle subscription):
  *   one `DELETE ... = any($ids)` per turn of the event loop, at most {@link ACKS_IN_FLIGHT} at a
  *   time; acks arriving meanwhile form the next batch. A failed DELETE (database restarting) is
- *   retried until the lease would have expired anyway.
+ *   retried a bounded number of times (while it is, the heartbeat keeps the rows leased), and
+ *   during close only until the close deadline; given up on, the rows come back after their
+ *   lease, as after a crash.
  *
  * Either way an ack's credit stays taken until its DELETE commits: `onSettled` gives back those
  * of the DELETEs sent here; a claim carrying acks does its own accounting.
  */
 const ACKS_IN_FLIGHT = 2;
+
+/** Tries of one DELETE before its rows are left to their leases, 100 ms to 1 s apart (about 20 s). */
+const ACK_TRIES = 20;
 
 export interface AckBatcher {
   /** Queues the ack of delivery `id`. */
@@ -29,8 +34,11 @@ export interface AckBatcher {
   take(): string[];
   /** Gives back acks taken by a claim that failed: they go out on their own. */
   putBack(ids: readonly string[]): void;
-  /** Sends what is queued and resolves when every ack so far has settled. */
-  flush(): Promise<void>;
+  /**
+   * Sends what is queued and resolves when every ack so far has settled. Once `giveUp` aborts,
+   * failed DELETEs are not tried again.
+   */
+  flush(giveUp?: AbortSignal): Promise<void>;
 }
 
 /** Acks of the deliveries leased by `key` = (group id, lease token). */
@@ -38,25 +46,27 @@ export function ackBatcher(
   db: SqlDriver,
   key: readonly [number, string],
   hooks: {
-    /** `count` acks sent here have settled (committed, or given up on). */
-    onSettled(count: number): void;
+    /** The acks `ids` sent here have settled (committed, or given up on). */
+    onSettled(ids: readonly string[]): void;
     /** A claim loop will go out within milliseconds and can carry the queued acks. */
     claimWaiting(): boolean;
   },
 ): AckBatcher {
   let queued: string[] = [];
   let scheduled = false;
+  let giveUp: AbortSignal | undefined;
   const inFlight = new Set<Promise<void>>();
   const send = async (ids: string[]): Promise<void> => {
-    for (let attempt = 1; attempt <= 20; attempt++) {
+    for (let attempt = 1; attempt <= ACK_TRIES; attempt++) {
       try {
         await db.query(ACK_SQL, [...key, bigintArray(ids)]);
         break;
       } catch {
-        if (attempt < 20) await wakeableSleep(Math.min(100 * attempt, 1000));
+        if (attempt === ACK_TRIES || giveUp?.aborted) break;
+        await wakeableSleep(Math.min(100 * attempt, 1000), giveUp);
       }
     }
-    hooks.onSettled(ids.length);
+    hooks.onSettled(ids);
   };
   const pump = (force = false): void => {
     scheduled = false;
@@ -91,7 +101,8 @@ export function ackBatcher(
       queued.push(...ids);
       schedule();
     },
-    async flush() {
+    async flush(signal) {
+      giveUp = signal;
       pump(true);
       while (inFlight.size > 0 || queued.length > 0) {
         await Promise.all(inFlight);

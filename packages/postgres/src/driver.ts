@@ -7,8 +7,22 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+/**
+ * How long the driver waits for a statement's answer before it gives up on the connection and
+ * rejects (pg; PGlite runs in this process, with no network to lose):
+ * - `statement`: the queue's own short statements (publish, claim, ack...), `queryTimeoutMs`;
+ * - `admin`: statements that may touch a whole table (migrations, a backfill from the beginning,
+ *   the retention sweep, deleting a group, replaying or purging all its dead letters),
+ *   `adminTimeoutMs`;
+ * - `none`: the connection's own settings; for statements that are not eventwire's (a handler's
+ *   own, on `ctx.tx`), bounded by the handler's timeout instead.
+ */
+export type Bound = 'statement' | 'admin' | 'none';
+
 /** What a statement may ask of the driver; a driver is free to ignore it. */
 export interface QueryOptions {
+  /** Default `statement` (in a transaction: the transaction's). */
+  bound?: Bound;
   /**
    * Run as a named prepared statement: each connection parses and plans `sql` once under this
    * name, then only binds parameters. For fixed texts with a bounded number of shapes only (each
@@ -30,8 +44,11 @@ export interface SqlDriver extends Queryable {
   readonly kind: 'pg' | 'pglite';
   /** Same value for drivers on the same database (the relay uses it to join its transaction). */
   readonly identity: unknown;
-  /** Runs `work` in one transaction: commit when it resolves, rollback when it throws. */
-  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` in one transaction: commit when it resolves, rollback when it throws (what
+   * `work` throws is rethrown as it was). `bound` applies to every statement of it.
+   */
+  transaction<T>(work: (tx: Queryable) => Promise<T>, options?: { bound?: Bound }): Promise<T>;
   /** LISTEN on `channel`; notifications only wake pollers, so losing one while reconnecting is safe. */
   listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
   /** Wraps a caller's transaction object (pg `PoolClient`, PGlite `Transaction`) as a Queryable. */

@@ -1,6 +1,7 @@
 import type { IdempotencyStore } from '@eventwire/core';
 import { type Database, driverFor } from './database.ts';
-import type { SqlDriver } from './driver.ts';
+import type { Queryable, SqlDriver } from './driver.ts';
+import { postgresError } from './errors.ts';
 
 /**
  * The inbox: a row per (group, event id), inserted in the same transaction as the handler's own
@@ -12,14 +13,31 @@ export function postgresInbox(database: Database): IdempotencyStore {
   const db: SqlDriver = driverFor(database);
   return {
     async run(key, work) {
-      return db.transaction(async (tx) => {
-        const inserted = await tx.query(
-          'insert into ew_inbox (group_name, event_id) values ($1, $2) on conflict do nothing',
-          [key.group, key.id],
-        );
-        if (inserted.rowCount === 0) return { duplicate: true as const };
-        return { duplicate: false as const, value: await work({ tx }) };
-      });
+      // What the handler throws is its failure, and core's failure policy decides on it; only the
+      // inbox's own statements (and the transaction around them) are a database error here.
+      let handlerFailed = false;
+      try {
+        return await db.transaction(async (tx) => {
+          const inserted = await tx.query(
+            'insert into ew_inbox (group_name, event_id) values ($1, $2) on conflict do nothing',
+            [key.group, key.id],
+          );
+          if (inserted.rowCount === 0) return { duplicate: true as const };
+          // The handler's own statements: bounded by its timeout, not by eventwire's deadlines.
+          const handlerTx: Queryable = {
+            query: (sql, params, options) => tx.query(sql, params, { bound: 'none', ...options }),
+          };
+          try {
+            return { duplicate: false as const, value: await work({ tx: handlerTx }) };
+          } catch (error) {
+            handlerFailed = true;
+            throw error;
+          }
+        });
+      } catch (error) {
+        if (handlerFailed) throw error;
+        throw postgresError('inbox', error);
+      }
     },
   };
 }

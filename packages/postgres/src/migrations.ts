@@ -1,4 +1,5 @@
 import type { Queryable, SqlDriver } from './driver.ts';
+import { guard } from './errors.ts';
 
 /**
  * Versioned schema, applied in order, each once. Append new versions; never edit an applied one.
@@ -150,14 +151,19 @@ const MIGRATION_LOCK = 746_173_001;
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
 
+/** Brings the schema of `db` to {@link SCHEMA_VERSION}; failures are TransportErrors (`postgres: migrate: ...`). */
 export async function migrate(db: SqlDriver): Promise<void> {
-  await migrateTo(db, SCHEMA_VERSION);
+  await guard('migrate', () => migrateTo(db, SCHEMA_VERSION));
 }
 
-/** Applies the missing migrations up to `version` (tests start from an older schema with this). */
+/**
+ * Applies the missing migrations up to `version` (tests start from an older schema with this).
+ * Errors as the driver raised them: the caller names the operation.
+ */
 export async function migrateTo(db: SqlDriver, version: number): Promise<void> {
   for (const migration of MIGRATIONS) {
-    if (migration.version <= version) await db.transaction((tx) => apply(tx, migration));
+    // Under the admin deadline: a migration may rewrite a table, or wait for another process's.
+    if (migration.version <= version) await db.transaction((tx) => apply(tx, migration), { bound: 'admin' });
   }
 }
 

@@ -36,6 +36,10 @@ async function releasePglite(db: PGlite): Promise<void> {
   await db.close();
 }
 
+/**
+ * Statement deadlines (`QueryOptions.bound`) do not apply here: there is no network to lose, and
+ * a statement can only wait for a transaction of this same process.
+ */
 export function pgliteDriver(db: PGlite, options: { owns: boolean }): SqlDriver {
   const openTx = () => {
     const store = current.getStore();
@@ -86,7 +90,7 @@ export function lazyPgliteDriver(dataDir?: string): SqlDriver {
       return driver?.identity;
     },
     query: async (sql, params) => (await open()).query(sql, params),
-    transaction: async (work) => (await open()).transaction(work),
+    transaction: async (work, options) => (await open()).transaction(work, options),
     listen: async (channel, onNotify) => (await open()).listen(channel, onNotify),
     wrapTransaction: queryableFrom,
     close: async () => {

@@ -4,21 +4,25 @@
  * a row). Claims are woken by NOTIFY, retries coming due, or the poll interval.
  */
 import { randomUUID } from 'node:crypto';
-import type {
-  DeadLetterFailure,
-  IncomingMessage,
-  SubscriptionSpec,
-  TransportSubscription,
+import { performance } from 'node:perf_hooks';
+import {
+  type DeadLetterFailure,
+  type IncomingMessage,
+  type SubscriptionSpec,
+  type TransportSubscription,
+  withDeadline,
 } from '@eventwire/core';
 import { ackBatcher } from './ack-batcher.ts';
 import { claimWindow } from './claim-window.ts';
 import type { SqlDriver } from './driver.ts';
+import { postgresError } from './errors.ts';
 import {
   bigintArray,
   CLAIM_SQL,
   channelFor,
   DEAD_LETTER_SQL,
   EXTEND_LEASES_SQL,
+  RELEASE_ONE_SQL,
   RELEASE_SQL,
   RETRY_SQL,
 } from './sql.ts';
@@ -39,13 +43,23 @@ interface ClaimedRow {
   body: Uint8Array;
 }
 
+export interface QueueSubscriptionOptions {
+  /** Fallback poll interval when no notification arrives. */
+  pollIntervalMs: number;
+  /**
+   * Longest time close() waits for the database (claims in flight, queued acks, giving back what
+   * the subscription holds); what is not done by then comes back after its lease.
+   */
+  closeTimeoutMs: number;
+}
+
 /** Consumes (spec.topic, spec.group), whose delivery rows carry `groupId` (from `ew_groups`). */
 export async function queueSubscription(
   db: SqlDriver,
   spec: SubscriptionSpec,
   groupId: number,
   onMessage: (message: IncomingMessage) => void,
-  pollIntervalMs: number,
+  { pollIntervalMs, closeTimeoutMs }: QueueSubscriptionOptions,
 ): Promise<TransportSubscription> {
   const token = randomUUID();
   // Which rows this subscription may settle: its group's, leased to it.
@@ -68,25 +82,54 @@ export async function queueSubscription(
   };
   const unlisten = await db.listen(channelFor(spec.topic), wakeOne);
 
+  // The deliveries handed to core and not settled yet (for an ack: until its DELETE committed or
+  // was given up on). The heartbeat renews these leases and no others (see EXTEND_LEASES_SQL).
+  const held = new Set<string>();
+  const letGo = (ids: readonly string[]) => {
+    for (const id of ids) held.delete(id);
+  };
+
   const leaseWindow = claimWindow(spec.maxInFlight, () => acks.pending(), stop.signal);
-  const acks = ackBatcher(db, key, { onSettled: leaseWindow.give, claimWaiting: leaseWindow.waiting });
+  const acks = ackBatcher(db, key, {
+    onSettled: (ids) => {
+      letGo(ids);
+      leaseWindow.give(ids.length);
+    },
+    claimWaiting: leaseWindow.waiting,
+  });
+  let beating = false;
   const heartbeat = setInterval(
-    () => void db.query(EXTEND_LEASES_SQL, [...key, spec.leaseMs]).catch(() => {}),
+    () => {
+      // One at a time: over a slow link, renewals must not pile up behind each other.
+      if (beating || held.size === 0) return;
+      beating = true;
+      db.query(EXTEND_LEASES_SQL, [...key, bigintArray([...held]), spec.leaseMs])
+        .catch(() => {})
+        .finally(() => {
+          beating = false;
+        });
+    },
     Math.max(1000, Math.floor(spec.leaseMs / 3)),
   );
   heartbeat.unref();
 
   const deliver = (row: ClaimedRow) => {
+    held.add(row.id);
     let settled = false;
-    // Only the first settle counts, and its credit comes back once the database has recorded it.
+    // Only the first settle counts. Its credit comes back, and the heartbeat lets go of the row,
+    // once the database has answered: a failed settle leaves the row to its lease, which then
+    // runs out, so that it comes back (to this subscription or another) rather than stay leased.
     const settleOnce =
-      <A extends unknown[]>(settle: (...args: A) => Promise<void>) =>
+      <A extends unknown[]>(operation: string, settle: (...args: A) => Promise<void>) =>
       async (...args: A): Promise<void> => {
         if (settled) return;
         settled = true;
         try {
           await settle(...args);
+        } catch (error) {
+          throw postgresError(operation, error);
         } finally {
+          held.delete(row.id);
           leaseWindow.give(1);
         }
       };
@@ -105,13 +148,18 @@ export async function queueSubscription(
         acks.ack(row.id);
         leaseWindow.changed();
       },
-      retry: settleOnce(async (delayMs: number) => {
+      retry: settleOnce('retry', async (delayMs: number) => {
         await db.query(RETRY_SQL, [...key, row.id, Math.max(0, Math.round(delayMs))]);
         // Come back for it ourselves rather than wait for the poll interval.
         setTimeout(wakeOne, delayMs + 5).unref();
       }),
-      deadLetter: settleOnce(async (failure: DeadLetterFailure) => {
+      deadLetter: settleOnce('dead letter', async (failure: DeadLetterFailure) => {
         await db.query(DEAD_LETTER_SQL, [...key, row.id, JSON.stringify(failure)]);
+      }),
+      // Back to pending now, its attempt not counted (see RELEASE_ONE_SQL).
+      release: settleOnce('release', async () => {
+        await db.query(RELEASE_ONE_SQL, [...key, row.id]);
+        wakeOne();
       }),
     });
   };
@@ -163,6 +211,7 @@ export async function queueSubscription(
           throw error;
         }
         // Committed: the carried rows are gone, and the claimed ones hold credits.
+        letGo(carried);
         leaseWindow.give(carried.length + fromCredits - rows.length);
         backoffMs = 100;
         for (const row of rows) deliver(row);
@@ -187,10 +236,16 @@ export async function queueSubscription(
     async close() {
       stop.abort();
       clearInterval(heartbeat);
-      await loop;
-      await unlisten();
-      await acks.flush();
-      await db.query(RELEASE_SQL, key).catch(() => {});
+      // Over a dead network each step would wait for its own deadline: together they get one.
+      const closeBy = performance.now() + closeTimeoutMs;
+      const giveUp = new AbortController();
+      const within = (work: Promise<unknown>) =>
+        withDeadline(work, Math.max(0, closeBy - performance.now()), 'close').catch(() => giveUp.abort());
+      await within(loop);
+      await within(unlisten());
+      await within(acks.flush(giveUp.signal));
+      if (!giveUp.signal.aborted) await within(db.query(RELEASE_SQL, key));
+      giveUp.abort();
     },
   };
 }

@@ -7,16 +7,18 @@
 import {
   type Capabilities,
   type OutgoingMessage,
-  redactText,
   type StartFrom,
   type Transport,
   TransportError,
   type TransportHealth,
   type TransportSubscription,
+  withDeadline,
 } from '@eventwire/core';
 import { deadLetterStore } from './dead-letters.ts';
 import type { Queryable, SqlDriver } from './driver.ts';
-import { migrate } from './migrations.ts';
+import { guard, postgresError, sqlState } from './errors.ts';
+import { migrateTo, SCHEMA_VERSION } from './migrations.ts';
+import { DEFAULTS, numericOption } from './options.ts';
 import { publishStatement } from './publish-statement.ts';
 import { queueSubscription } from './queue-subscription.ts';
 import {
@@ -24,35 +26,47 @@ import {
   DELETE_GROUP_SQL,
   ENSURE_GROUP_SQL,
   LAG_SQL,
-  PARAMS_PER_MESSAGE,
   PURGE_HANDLED_SQL,
   RETENTION_LOCK_SQL,
 } from './sql.ts';
 
+/** Options of both the server and the PGlite transport (accepted ranges: options.ts). */
 export interface QueueTransportOptions {
-  /** Fallback poll interval when no notification arrives. Default 500 ms. */
+  /** Fallback poll interval when no notification arrives, in ms. 1 or more, default 500. */
   pollIntervalMs?: number;
-  /** How long handled rows (and messages no group still needs) are kept. Default 1 hour. */
+  /** How long handled rows (and messages no group still needs) are kept, in ms. 1000 or more, default 1 hour. */
   retentionMs?: number;
-  /** Largest message accepted. Default 1 MiB (Postgres allows far more; big rows slow the queue). */
+  /** Largest message accepted, in bytes. 1 to 1 GiB - 1, default 1 MiB (big rows slow the queue). */
   maxMessageBytes?: number;
-  /** Messages per INSERT statement when publishing a batch. Default 1000. */
+  /** Messages per INSERT statement when publishing a batch. 1 to 12 000 (pg's parameter limit), default 1000. */
   publishChunk?: number;
 }
 
 /** SQLSTATE of a unique violation: here, an event id published before. */
 const UNIQUE_VIOLATION = '23505';
 
-export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {}): Transport {
-  const pollIntervalMs = options.pollIntervalMs ?? 500;
-  const retentionMs = options.retentionMs ?? 60 * 60 * 1000;
-  const chunk = Math.min(options.publishChunk ?? 1000, Math.floor(60_000 / PARAMS_PER_MESSAGE));
+/** `health()` waits this long for an answer before it calls the database down. */
+const HEALTH_TIMEOUT_MS = 3000;
+
+/**
+ * `closeTimeoutMs`: how long closing a subscription waits for the database (its claims in flight,
+ * queued acks, giving back what it holds) before it leaves the rest to the leases.
+ */
+export function queueTransport(
+  db: SqlDriver,
+  options: QueueTransportOptions = {},
+  { closeTimeoutMs = DEFAULTS.queryTimeoutMs }: { closeTimeoutMs?: number } = {},
+): Transport {
+  const owner = db.kind === 'pglite' ? 'pglite()' : 'postgres()';
+  const pollIntervalMs = numericOption(owner, options, 'pollIntervalMs');
+  const retentionMs = numericOption(owner, options, 'retentionMs');
+  const chunk = numericOption(owner, options, 'publishChunk');
   const capabilities: Capabilities = {
     ordering: 'partition',
     nativeDelay: true,
     nativeDeadLetter: true,
     replay: true,
-    maxMessageBytes: options.maxMessageBytes ?? 1024 * 1024,
+    maxMessageBytes: numericOption(owner, options, 'maxMessageBytes'),
     consumerGroups: true,
     wireMode: 'binary',
     transactionalPublish: true,
@@ -81,7 +95,7 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
     try {
       await db.query(plain.sql, plain.params, { prepareAs: plain.name });
     } catch (error) {
-      if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
+      if (sqlState(error) !== UNIQUE_VIOLATION) throw error;
       await insert(db, messages);
     }
   };
@@ -101,10 +115,13 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
         throw new TransportError(`postgres: could not register group ${group} of ${topic}`);
       }
       if (row.created && from === 'beginning') {
-        await db.transaction(async (tx) => {
-          await tx.query(RETENTION_LOCK_SQL);
-          await tx.query(BACKFILL_GROUP_SQL, [topic, row.id]);
-        });
+        await db.transaction(
+          async (tx) => {
+            await tx.query(RETENTION_LOCK_SQL);
+            await tx.query(BACKFILL_GROUP_SQL, [topic, row.id]);
+          },
+          { bound: 'admin' },
+        );
       }
       return row.id;
     }
@@ -118,11 +135,11 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
     capabilities,
     deadLetters: deadLetterStore(db),
     connect() {
-      ready ??= (async () => {
-        await migrate(db);
+      ready ??= guard('connect', async () => {
+        await migrateTo(db, SCHEMA_VERSION);
         janitor = setInterval(() => void purgeHandled(db, retentionMs), Math.min(retentionMs, 60_000));
         janitor.unref();
-      })();
+      });
       ready.catch(() => {
         ready = undefined;
       });
@@ -130,17 +147,24 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
     },
     async publish(messages, publishOptions = {}) {
       if (messages.length === 0) return;
-      if (publishOptions.tx !== undefined) return insert(db.wrapTransaction(publishOptions.tx), messages);
-      // Several statements must land together or not at all.
-      if (messages.length > chunk) return db.transaction((tx) => insert(tx, messages));
-      return publisher.publish(messages);
+      const { tx } = publishOptions;
+      // The caller's transaction object: a TypeError for something that is none, as before.
+      const target = tx === undefined ? undefined : db.wrapTransaction(tx);
+      return guard('publish', async () => {
+        if (target) return insert(target, messages);
+        // Several statements must land together or not at all.
+        if (messages.length > chunk) return db.transaction((t) => insert(t, messages));
+        return publisher.publish(messages);
+      });
     },
     async ensureGroup(topic, group, from) {
-      await ensureGroupId(topic, group, from);
+      await guard('ensure group', () => ensureGroupId(topic, group, from));
     },
     async subscribe(spec, onMessage) {
-      const groupId = await ensureGroupId(spec.topic, spec.group, spec.from);
-      const subscription = await queueSubscription(db, spec, groupId, onMessage, pollIntervalMs);
+      const subscription = await guard('subscribe', async () => {
+        const groupId = await ensureGroupId(spec.topic, spec.group, spec.from);
+        return queueSubscription(db, spec, groupId, onMessage, { pollIntervalMs, closeTimeoutMs });
+      });
       subscriptions.add(subscription);
       return {
         async close() {
@@ -151,30 +175,39 @@ export function queueTransport(db: SqlDriver, options: QueueTransportOptions = {
     },
     async health(): Promise<TransportHealth> {
       try {
-        await withDeadline(db.query('select 1'), 3000, 'no answer within 3 s');
+        await withDeadline(
+          db.query('select 1'),
+          HEALTH_TIMEOUT_MS,
+          `no answer within ${HEALTH_TIMEOUT_MS} ms`,
+        );
         return { status: 'up' };
       } catch (error) {
-        return { status: 'down', reason: redactText((error as Error).message) };
+        // The text of the TransportError: credentials masked.
+        return { status: 'down', reason: postgresError('health', error).message };
       }
     },
     async listGroups(topic) {
-      const { rows } = await db.query<{ group_name: string }>(
-        'select group_name from ew_groups where topic = $1 order by group_name',
-        [topic],
-      );
-      return rows.map((r) => r.group_name);
+      return guard('list groups', async () => {
+        const { rows } = await db.query<{ group_name: string }>(
+          'select group_name from ew_groups where topic = $1 order by group_name',
+          [topic],
+        );
+        return rows.map((r) => r.group_name);
+      });
     },
     async deleteGroup(topic, group) {
-      await db.query(DELETE_GROUP_SQL, [topic, group]);
+      await guard('delete group', () => db.query(DELETE_GROUP_SQL, [topic, group], { bound: 'admin' }));
     },
     async lag(topic, group) {
-      const { rows } = await db.query<{ lag: number }>(LAG_SQL, [topic, group]);
-      return rows[0]?.lag ?? 0;
+      return guard('lag', async () => {
+        const { rows } = await db.query<{ lag: number }>(LAG_SQL, [topic, group]);
+        return rows[0]?.lag ?? 0;
+      });
     },
     async close() {
       clearInterval(janitor);
       await Promise.all([...subscriptions].map((s) => s.close()));
-      await db.close();
+      await guard('close', () => db.close());
     },
   };
   return transport;
@@ -231,21 +264,14 @@ function coalescingPublisher(
 
 async function purgeHandled(db: SqlDriver, retentionMs: number): Promise<void> {
   try {
-    await db.transaction(async (tx) => {
-      await tx.query(RETENTION_LOCK_SQL);
-      await tx.query(PURGE_HANDLED_SQL, [retentionMs]);
-    });
+    await db.transaction(
+      async (tx) => {
+        await tx.query(RETENTION_LOCK_SQL);
+        await tx.query(PURGE_HANDLED_SQL, [retentionMs]);
+      },
+      { bound: 'admin' },
+    );
   } catch {
     // Retention is housekeeping: the next run catches up.
   }
-}
-
-function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(message)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

@@ -11,25 +11,29 @@
  * - Broker down: the batch rolls back and the relay backs off (exponential, capped).
  */
 import type { Logger, OutgoingMessage, Transport } from '@eventwire/core';
-import { jsonLogger } from '@eventwire/core';
+import { checkNumber, jsonLogger } from '@eventwire/core';
 import { type Database, driverFor } from './database.ts';
 import type { SqlDriver } from './driver.ts';
+import { guard, postgresError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { OUTBOX_CHANNEL } from './sql.ts';
 import { wakeableSleep } from './wait.ts';
 
 const RELAY_LOCK = 746_173_002;
 
+/** The longest delay a Node timer takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface RelayOptions {
   /** Where the outbox lives. */
   database: Database;
   /** Where events go: any eventwire transport (`bus.transport`). */
   transport: Transport;
-  /** Rows per batch. Default 500. */
+  /** Rows per batch. 1 to 10 000, default 500. */
   batchSize?: number;
-  /** Fallback poll interval when no notification arrives. Default 1000 ms. */
+  /** Fallback poll interval when no notification arrives, in ms. 1 or more, default 1000. */
   pollIntervalMs?: number;
-  /** Backoff while the target is down. Default 100 ms doubling to 10 s. */
+  /** Backoff while the target is down, in ms: `initialMs` (default 100) doubling to `maxMs` (default 10 000, not below `initialMs`). */
   backoff?: { initialMs?: number; maxMs?: number };
   logger?: Logger;
   /** Called after each batch with the lag: age in ms of the oldest unpublished row (0 when empty). */
@@ -37,7 +41,10 @@ export interface RelayOptions {
 }
 
 export interface Relay {
-  /** Publishes whatever is waiting now, then resolves with the number of events relayed. */
+  /**
+   * Publishes whatever is waiting now, then resolves with the number of events relayed. Rejects
+   * with the target transport's error as it was, or a TransportError of the outbox's database.
+   */
   drain(): Promise<number>;
   /** Age in ms of the oldest unpublished row; 0 when the outbox is empty. */
   lag(): Promise<number>;
@@ -49,21 +56,37 @@ export interface Relay {
 
 /** Starts a relay loop. Several relays (processes) may run against one outbox. */
 export async function startRelay(options: RelayOptions): Promise<Relay> {
+  const batchSize =
+    checkNumber('startRelay() option batchSize', options.batchSize, { min: 1, max: 10_000 }) ?? 500;
+  const pollIntervalMs =
+    checkNumber('startRelay() option pollIntervalMs', options.pollIntervalMs, {
+      min: 1,
+      max: MAX_TIMER_MS,
+    }) ?? 1000;
+  const initialMs =
+    checkNumber('startRelay() option backoff.initialMs', options.backoff?.initialMs, {
+      min: 1,
+      max: MAX_TIMER_MS,
+    }) ?? 100;
+  const maxMs =
+    checkNumber('startRelay() option backoff.maxMs', options.backoff?.maxMs, {
+      min: initialMs,
+      max: MAX_TIMER_MS,
+    }) ?? Math.max(10_000, initialMs);
   const db = driverFor(options.database);
   const logger = options.logger ?? jsonLogger();
-  const batchSize = options.batchSize ?? 500;
-  const initialMs = options.backoff?.initialMs ?? 100;
-  const maxMs = options.backoff?.maxMs ?? 10_000;
   await migrate(db);
 
   const stop = new AbortController();
   let relayed = 0;
   let wake: (() => void) | undefined;
   let woken = false;
-  const unlisten = await db.listen(OUTBOX_CHANNEL, () => {
-    woken = true;
-    wake?.();
-  });
+  const unlisten = await guard('relay', () =>
+    db.listen(OUTBOX_CHANNEL, () => {
+      woken = true;
+      wake?.();
+    }),
+  );
 
   const relay: Relay = {
     get relayed() {
@@ -81,7 +104,7 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       relayed += total;
       return total;
     },
-    lag: () => outboxLag(db),
+    lag: () => guard('relay lag', () => outboxLag(db)),
     async stop() {
       stop.abort();
       wake?.();
@@ -98,9 +121,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         const count = await relayBatch(db, options.transport, batchSize);
         relayed += count;
         delay = initialMs;
-        if (options.onLag) options.onLag(await outboxLag(db));
+        if (options.onLag) options.onLag(await guard('relay lag', () => outboxLag(db)));
         if (count > 0 || woken) continue;
-        await wakeableSleep(options.pollIntervalMs ?? 1000, stop.signal, (w) => {
+        await wakeableSleep(pollIntervalMs, stop.signal, (w) => {
           wake = w;
         });
       } catch (error) {
@@ -116,39 +139,59 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   return relay;
 }
 
-/** One batch in one transaction. Resolves to the number of rows relayed (0: nothing to do or another relay holds the turn). */
+/**
+ * One batch in one transaction. Resolves to the number of rows relayed (0: nothing to do or
+ * another relay holds the turn). The target's failure rejects as it was (it is the target's to
+ * type); the outbox database's as a TransportError.
+ */
 async function relayBatch(db: SqlDriver, transport: Transport, batchSize: number): Promise<number> {
-  return db.transaction(async (tx) => {
-    const turn = await tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [RELAY_LOCK]);
-    if (!turn.rows[0]?.ok) return 0;
-    const { rows } = await tx.query<{
-      id: string;
-      topic: string;
-      event_id: string;
-      key: string | null;
-      headers: Record<string, string>;
-      body: Uint8Array;
-    }>(
-      // Qualified: a bare `order by id` would sort by the text output column.
-      'select o.id::text as id, o.topic, o.event_id, o.key, o.headers, o.body from ew_outbox o order by o.id limit $1 for update skip locked',
-      [batchSize],
-    );
-    if (rows.length === 0) return 0;
-    const messages = rows.map((r): OutgoingMessage => {
-      const m: OutgoingMessage = { topic: r.topic, id: r.event_id, headers: r.headers, body: r.body };
-      if (r.key !== null) m.key = r.key;
-      return m;
+  let targetFailed = false;
+  const publish = async (messages: OutgoingMessage[], options: { tx?: unknown }) => {
+    try {
+      await transport.publish(messages, options);
+    } catch (error) {
+      targetFailed = true;
+      throw error;
+    }
+  };
+  try {
+    return await db.transaction(async (tx) => {
+      const turn = await tx.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [
+        RELAY_LOCK,
+      ]);
+      if (!turn.rows[0]?.ok) return 0;
+      const { rows } = await tx.query<{
+        id: string;
+        topic: string;
+        event_id: string;
+        key: string | null;
+        headers: Record<string, string>;
+        body: Uint8Array;
+      }>(
+        // Qualified: a bare `order by id` would sort by the text output column.
+        'select o.id::text as id, o.topic, o.event_id, o.key, o.headers, o.body from ew_outbox o order by o.id limit $1 for update skip locked',
+        [batchSize],
+      );
+      if (rows.length === 0) return 0;
+      const messages = rows.map((r): OutgoingMessage => {
+        const m: OutgoingMessage = { topic: r.topic, id: r.event_id, headers: r.headers, body: r.body };
+        if (r.key !== null) m.key = r.key;
+        return m;
+      });
+      // Same database and a transactional transport: the publish commits with the delete.
+      const sameDatabase =
+        transport.capabilities.transactionalPublish &&
+        (transport as { database?: unknown }).database === db.identity;
+      await publish(messages, sameDatabase ? { tx } : {});
+      await tx.query(`delete from ew_outbox where id = any($1::bigint[])`, [
+        `{${rows.map((r) => r.id).join(',')}}`,
+      ]);
+      return rows.length;
     });
-    // Same database and a transactional transport: the publish commits with the delete.
-    const sameDatabase =
-      transport.capabilities.transactionalPublish &&
-      (transport as { database?: unknown }).database === db.identity;
-    await transport.publish(messages, sameDatabase ? { tx } : {});
-    await tx.query(`delete from ew_outbox where id = any($1::bigint[])`, [
-      `{${rows.map((r) => r.id).join(',')}}`,
-    ]);
-    return rows.length;
-  });
+  } catch (error) {
+    if (targetFailed) throw error;
+    throw postgresError('relay', error);
+  }
 }
 
 async function outboxLag(db: SqlDriver): Promise<number> {

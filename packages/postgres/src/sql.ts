@@ -120,14 +120,34 @@ export const DEAD_LETTER_SQL = `
   set status = 'dead', failure = $4::jsonb, lease_until = null, leased_by = null, updated_at = now()
   where message_id = $3 and group_id = $1 and leased_by = $2 and status = 'pending'`;
 
-/** Keeps the leases of everything a live subscription holds. */
+/**
+ * Keeps the leases of the deliveries `$3::bigint[]` that a live subscription holds (delivered,
+ * not settled yet), for $4 ms more. Only those: a claim whose reply was lost (the server
+ * committed it, the connection died before the rows arrived) leased rows to the subscription
+ * that it never saw, and renewing every row leased to it kept those from everyone for ever.
+ * They come back when their lease ends. By primary key, like the acks.
+ */
 export const EXTEND_LEASES_SQL = `
-  update ew_deliveries set lease_until = now() + $3::bigint * interval '1 millisecond'
-  where group_id = $1 and leased_by = $2 and status = 'pending' and lease_until is not null`;
+  update ew_deliveries set lease_until = now() + $4::bigint * interval '1 millisecond'
+  where message_id = any($3::bigint[]) and group_id = $1 and leased_by = $2 and status = 'pending'`;
 
-/** On close: what this subscription held is claimable at once. */
+/**
+ * Gives delivery $3 back for redelivery now, as if never claimed: the lease goes, and so does the
+ * attempt its claim counted (a delivery core did not finish because the bus closed is not an
+ * attempt), so the next delivery reports the same attempt.
+ */
+export const RELEASE_ONE_SQL = `
+  update ew_deliveries
+  set lease_until = null, leased_by = null, available_at = now(), attempts = greatest(attempts - 1, 0), updated_at = now()
+  where message_id = $3 and group_id = $1 and leased_by = $2 and status = 'pending'`;
+
+/**
+ * On close: what the subscription still holds is given back the same way, at once and uncounted
+ * (deliveries core did not settle, rows of a claim whose reply was lost).
+ */
 export const RELEASE_SQL = `
-  update ew_deliveries set lease_until = null, leased_by = null
+  update ew_deliveries
+  set lease_until = null, leased_by = null, available_at = now(), attempts = greatest(attempts - 1, 0), updated_at = now()
   where group_id = $1 and leased_by = $2 and status = 'pending'`;
 
 /**

@@ -162,15 +162,53 @@ export class GroupConsumer {
   async close(drainMs: number): Promise<void> {
     this.#stopping = true;
     for (const timer of this.#retrying.values()) clearTimeout(timer);
-    this.#retrying.clear();
+    // A subscription that can stop fetching lets the waiting work go back to the group now,
+    // for other instances, instead of at the end of the drain.
+    const subscription = this.#subscription;
+    const releasing = subscription?.stop !== undefined;
+    if (releasing) {
+      subscription!.stop!();
+      this.#giveBackWaiting();
+    }
     await this.#whenIdle(drainMs);
     this.#aborting = true;
-    for (const task of this.#running) task.abort(new Error('bus closed'));
+    const cutOff = [...this.#running];
+    for (const task of cutOff) task.abort(new Error('bus closed'));
     this.#deadlines.clear();
-    // Cut-off handlers unwind (their inbox rolls back) before the subscription closes.
+    // Cut-off handlers unwind (their inbox rolls back) before they are given back.
     await this.#whenIdle(UNWIND_MS);
-    await this.#subscription?.close();
+    if (releasing) {
+      for (const task of cutOff) this.#giveBack(task);
+      this.#giveBackWaiting();
+    }
+    await subscription?.close();
     this.#subscription = undefined;
+  }
+
+  /**
+   * Gives back, in arrival order, the tasks that wait and will not run here: ready, waiting for
+   * an in-process retry, or queued behind a running event of their key (those stay until that
+   * one is settled or cut off, so that a key's events go back in order).
+   */
+  #giveBackWaiting(): void {
+    const busy = new Set<string>();
+    for (const task of this.#running) if (task.key !== undefined) busy.add(task.key);
+    for (const task of this.#retrying.keys()) this.#giveBack(task);
+    this.#retrying.clear();
+    for (const task of this.#ready.splice(0)) this.#giveBack(task);
+    for (const [key, queue] of this.#busyKeys) {
+      if (busy.has(key)) continue;
+      for (const task of queue.splice(0)) this.#giveBack(task);
+      this.#busyKeys.delete(key);
+    }
+  }
+
+  /** Back to the broker uncounted (SPI `release`), or left to `close()` where there is none. */
+  #giveBack(task: Task): void {
+    const release = task.message.release;
+    if (!release) return;
+    this.#stats.held--;
+    this.#detached(release());
   }
 
   #whenIdle(ms: number): Promise<void> {
@@ -188,7 +226,8 @@ export class GroupConsumer {
   #receive(message: IncomingMessage): void {
     this.#stats.held++;
     if (this.#stats.held > this.#stats.peakHeld) this.#stats.peakHeld = this.#stats.held;
-    // While closing, take nothing new: it stays unsettled and the transport gives it back.
+    // While closing, take nothing new: it stays unsettled and the transport gives it back
+    // (after `stop()`, nothing arrives any more).
     if (this.#stopping) return;
 
     const target = message.headers[TARGET_GROUP_HEADER];

@@ -30,7 +30,12 @@ interface StoredMessage {
 interface Entry {
   message: StoredMessage;
   deliveries: number;
+  /** Publish order, so that a released entry goes back to its place in the queue. */
+  seq: number;
 }
+
+let nextSeq = 0;
+const newEntry = (message: StoredMessage): Entry => ({ message, deliveries: 0, seq: nextSeq++ });
 
 interface Consumer {
   credits: Credits;
@@ -56,6 +61,12 @@ class Fifo<T> {
       this.#head = 0;
     }
     return item;
+  }
+  /** Puts an item back where its order (`seq`) says, among those waiting. */
+  insertInOrder(item: T, seq: (item: T) => number): void {
+    let at = this.#head;
+    while (at < this.#items.length && seq(this.#items[at]!) < seq(item)) at++;
+    this.#items.splice(at, 0, item);
   }
   /** Puts items back at the front, in their order. */
   unshift(...items: T[]): void {
@@ -116,7 +127,7 @@ export class MemoryBroker {
     // Bounded replay log: trim in chunks so the cost stays amortised O(1).
     if (topic.log.length > this.#retain * 1.5) topic.log.splice(0, topic.log.length - this.#retain);
     for (const group of topic.groups.values()) {
-      group.ready.push({ message, deliveries: 0 });
+      group.ready.push(newEntry(message));
       this.#pump(group);
     }
   }
@@ -126,7 +137,7 @@ export class MemoryBroker {
     let group = topic.groups.get(groupName);
     if (!group) {
       group = new Group();
-      if (from === 'beginning') group.ready.push(...topic.log.map((message) => ({ message, deliveries: 0 })));
+      if (from === 'beginning') group.ready.push(...topic.log.map(newEntry));
       topic.groups.set(groupName, group);
     }
     return group;
@@ -137,8 +148,13 @@ export class MemoryBroker {
     this.#pump(group);
   }
 
-  removeConsumer(group: Group, consumer: Consumer): void {
+  /** Delivers nothing more to `consumer`; what it holds stays its own until settled or returned. */
+  stopConsumer(group: Group, consumer: Consumer): void {
     group.consumers = group.consumers.filter((c) => c !== consumer);
+  }
+
+  removeConsumer(group: Group, consumer: Consumer): void {
+    this.stopConsumer(group, consumer);
     this.#returnInFlight(group, consumer);
   }
 
@@ -222,6 +238,12 @@ export class MemoryBroker {
           if (!current()) return;
           group.dead.push({ ...failure, id: String(++group.deadSeq), message: entry.message });
         },
+        release: async () => {
+          if (!current()) return;
+          // Not an attempt: back to its place in line, for whichever consumer is next.
+          entry.deliveries--;
+          group.ready.insertInOrder(entry, (e) => e.seq);
+        },
       },
       () => {
         consumer.credits.give();
@@ -278,7 +300,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
       if (!group) return 0;
       const chosen = group.dead.filter((d) => !ids || ids.includes(d.id));
       group.dead = group.dead.filter((d) => !chosen.includes(d));
-      for (const record of chosen) broker.enqueue(group, { message: record.message, deliveries: 0 });
+      for (const record of chosen) broker.enqueue(group, newEntry(record.message));
       return chosen.length;
     },
     async purge(topic, groupName, ids) {
@@ -314,6 +336,9 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
       const consumer: Consumer = { credits: new Credits(spec.maxInFlight), onMessage, inFlight: new Set() };
       broker.addConsumer(group, consumer);
       return {
+        stop() {
+          broker.stopConsumer(group, consumer);
+        },
         async close() {
           broker.removeConsumer(group, consumer);
         },

@@ -75,8 +75,8 @@ export interface IncomingMessage extends WireMessage {
   deadLetter(failure: DeadLetterFailure): Promise<void>;
   /**
    * Optional: give the message back to the group for redelivery now, not counted as an attempt.
-   * Core calls it for deliveries it will not finish: handlers still running when close's drain
-   * time ends, and messages fetched but not started when a consumer closes. Where the broker
+   * Core calls it, after the subscription's `stop()`, for deliveries it will not run (see
+   * `TransportSubscription.stop`); adapters use it in their own `close()` too. Where the broker
    * counts every delivery (JetStream, SQS, quorum queues) the adapter cannot un-count it; its
    * README says so. Without `release`, core leaves the message unsettled and closing the
    * subscription returns it (now, or after `leaseMs`).
@@ -86,6 +86,15 @@ export interface IncomingMessage extends WireMessage {
 
 /** A running subscription. */
 export interface TransportSubscription {
+  /**
+   * Optional: stop fetching. Nothing more reaches `onMessage`; what was delivered stays valid
+   * (it can still be settled or released, and its lease is kept alive) until `close()`. Core
+   * calls it when close begins, so that a draining consumer takes no new work, and then gives
+   * back with `release()` whatever it will not run: what waited behind the drain at once, the
+   * handlers cut off by the drain time when it ends. Without `stop`, core keeps both until
+   * `close()`, which must give them back.
+   */
+  stop?(): void;
   /**
    * Stop fetching and release resources. Messages delivered but not settled must become
    * deliverable again (now, or after `leaseMs` where the broker cannot give them back).

@@ -106,6 +106,14 @@ export class SqsSubscription implements TransportSubscription {
     this.#heartbeat.unref();
   }
 
+  /**
+   * Stops fetching (core calls it when close begins): no poll starts, a poll in flight gives
+   * back what it brings, and held messages keep their lease until settled or released.
+   */
+  stop(): void {
+    this.#stop.abort();
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -317,7 +325,8 @@ export class SqsSubscription implements TransportSubscription {
   async #extend(): Promise<void> {
     this.#retries.prune();
     const receipts = [...this.#held].filter((h) => h.live).map((h) => h.receipt);
-    if (receipts.length === 0 || this.#stopped) return;
+    // Also while stopped: draining handlers still hold their messages.
+    if (receipts.length === 0) return;
     await changeVisibility(this.#clients.sqs, this.#info.queueUrl, receipts, this.#leaseSeconds);
   }
 }

@@ -110,6 +110,7 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
       await subscription.start();
       subscriptions.add(subscription);
       return {
+        stop: () => subscription.stop(),
         async close() {
           subscriptions.delete(subscription);
           await subscription.close();

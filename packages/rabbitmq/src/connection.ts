@@ -3,9 +3,14 @@
  * re-opened with exponential backoff and full jitter, and every `onConnect` listener runs again
  * so the publisher re-creates its confirm channel and each subscription re-declares its
  * topology and re-consumes. While it is down, `health()` says so with the reason.
+ *
+ * A first connect that fails leaves nothing behind: amqplib destroys its socket, and no
+ * reconnect is scheduled (only a connection that was up and dropped is re-opened), so a process
+ * that catches the error can exit (DESIGN.md section 13).
  */
-import { redactText, TransportError } from '@eventwire/core';
+import { redactUrl, TransportError, withDeadline } from '@eventwire/core';
 import amqp, { type ChannelModel } from 'amqplib';
+import { describe, rabbitError } from './errors.ts';
 import type { ResolvedOptions } from './options.ts';
 
 export class ConnectionManager {
@@ -16,6 +21,8 @@ export class ConnectionManager {
   #attempt = 0;
   #closed = false;
   #lastError: string | undefined = 'not connected yet';
+  /** A step of closing got no answer in time: the rest of closing does not wait for the broker. */
+  #unresponsive = false;
   readonly #listeners = new Set<(model: ChannelModel) => void>();
 
   constructor(options: ResolvedOptions) {
@@ -36,21 +43,41 @@ export class ConnectionManager {
     return this.#model ? undefined : (this.#lastError ?? 'not connected');
   }
 
-  /** Opens the first connection. Rejects with a TransportError when the broker does not answer. */
+  /**
+   * Opens the first connection. Rejects with a TransportError when the broker refuses it or does
+   * not complete the handshake within `connectTimeoutMs` (amqplib's socket timeout).
+   */
   async connect(): Promise<ChannelModel> {
-    if (this.#closed) throw new TransportError('rabbitmq transport is closed');
+    if (this.#closed) throw new TransportError('rabbitmq: connect: the transport is closed');
     if (this.#model) return this.#model;
     try {
       return await this.#open();
     } catch (error) {
-      throw new TransportError(`cannot connect to RabbitMQ: ${this.#lastError ?? describe(error)}`);
+      throw rabbitError(`connect (${redactUrl(this.#options.url)})`, error);
     }
   }
 
   /** The connection, or a TransportError saying why there is none. */
   require(): ChannelModel {
     if (this.#model) return this.#model;
-    throw new TransportError(`RabbitMQ is not connected: ${this.downReason}`);
+    throw new TransportError(`rabbitmq: not connected: ${this.downReason}`);
+  }
+
+  /**
+   * Runs one step of closing (`what`) with the close deadline. When the broker does not answer in
+   * time, the step is abandoned, and every later step too (it would only wait out another
+   * deadline): the socket is destroyed at the end of close().
+   */
+  async closing(what: Promise<unknown>): Promise<void> {
+    if (this.#unresponsive) {
+      what.catch(() => {});
+      return;
+    }
+    try {
+      await withDeadline(what, this.#options.closeTimeoutMs, 'close step timed out');
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'ETIMEDOUT') this.#unresponsive = true;
+    }
   }
 
   /** Runs `listener` on every (re)connection after this call. Returns the unsubscribe function. */
@@ -59,6 +86,11 @@ export class ConnectionManager {
     return () => this.#listeners.delete(listener);
   }
 
+  /**
+   * Closes the connection (within the close deadline). A broker that does not answer gets its
+   * socket destroyed: RabbitMQ then hands back what this connection's channels held as soon as it
+   * notices (at once on a reset, within two heartbeats otherwise).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
@@ -66,7 +98,9 @@ export class ConnectionManager {
     const model = this.#model ?? (await this.#opening?.catch(() => undefined));
     this.#model = undefined;
     this.#lastError = 'transport closed';
-    if (model) await model.close().catch(() => {});
+    if (!model) return;
+    await this.closing(model.close());
+    if (this.#unresponsive) destroySocket(model);
   }
 
   #open(): Promise<ChannelModel> {
@@ -126,12 +160,11 @@ export class ConnectionManager {
   }
 }
 
-/** An error as a short, credential-free sentence. */
-export function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    const message = redactText(error.message || error.name);
-    return code !== undefined && !message.includes(String(code)) ? `${message} (${String(code)})` : message;
-  }
-  return redactText(String(error));
+/**
+ * Destroys the connection's socket. amqplib has no API for it (its close() waits for the broker's
+ * answer), so this reaches for the stream it keeps on its connection.
+ */
+function destroySocket(model: ChannelModel): void {
+  const stream = (model.connection as unknown as { stream?: { destroy(): void } }).stream;
+  stream?.destroy();
 }

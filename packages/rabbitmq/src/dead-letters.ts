@@ -17,10 +17,10 @@ import {
   type DeadLetterRecord,
   type DeadLetterStore,
   TARGET_GROUP_HEADER,
-  TransportError,
 } from '@eventwire/core';
 import type { Channel, GetMessage } from 'amqplib';
-import { type ConnectionManager, describe } from './connection.ts';
+import type { ConnectionManager } from './connection.ts';
+import { rabbitError } from './errors.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { Publisher } from './publisher.ts';
 import { groupNames } from './topology.ts';
@@ -74,7 +74,7 @@ export class RabbitDeadLetters implements DeadLetterStore {
       // Straight into this group's own queue; the header is belt and braces for shared setups.
       headers[TARGET_GROUP_HEADER] = group;
       const p = entry.message.properties;
-      await this.#publisher.send('', queue, entry.message.content, {
+      await this.#publisher.sendWithin('', queue, entry.message.content, {
         persistent: true,
         headers,
         ...(p.contentType ? { contentType: p.contentType } : {}),
@@ -155,15 +155,13 @@ export class RabbitDeadLetters implements DeadLetterStore {
     try {
       channel = await model.createChannel();
     } catch (error) {
-      throw new TransportError(`cannot open a RabbitMQ channel: ${describe(error)}`, { cause: error });
+      throw rabbitError('open a channel', error);
     }
     channel.on('error', () => {});
     try {
       return await work(channel);
     } catch (error) {
-      throw error instanceof TransportError
-        ? error
-        : new TransportError(`dead-letter operation failed: ${describe(error)}`, { cause: error });
+      throw rabbitError('dead letters', error);
     } finally {
       await channel.close().catch(() => {});
     }

@@ -54,10 +54,33 @@ export interface RabbitMqOptions {
   replay?: boolean | { maxAge?: string };
   /** Largest body plus headers accepted, in bytes. Must not exceed the broker's `max_message_size`. Default 16 MiB. */
   maxMessageBytes?: number;
-  /** AMQP heartbeat in seconds: how fast a dead peer is noticed. Default 10 (unless the URL sets `heartbeat`). */
+  /**
+   * AMQP heartbeat in seconds: how fast a dead peer is noticed. Two missed heartbeats close the
+   * connection, which rejects every call waiting on it and, on the broker's side, hands a vanished
+   * consumer's messages back. Default 10 (unless the URL sets `heartbeat`); 0 turns heartbeats off.
+   */
   heartbeatSeconds?: number;
   /** Reconnect backoff: first delay and cap, in ms. Default 100 and 5000. */
   reconnect?: { initialMs?: number; maxMs?: number };
+  /**
+   * `connect()` (and so `createBus`) rejects with a TransportError when the broker has not
+   * completed the AMQP handshake within this time (amqplib's socket `timeout`, unless
+   * `socketOptions.timeout` says otherwise). Default 10 000 ms.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * A publish (and the copy a retry or a dead letter publishes) not confirmed by the broker
+   * within this time rejects with a retryable TransportError, `ETIMEDOUT` (the message may still
+   * have been stored). Default 10 000 ms.
+   */
+  publishTimeoutMs?: number;
+  /**
+   * Deadline of each step of closing (a subscription's channel, the publisher's channel, the
+   * connection). Past it the socket is destroyed: the broker hands back what the channels held
+   * once it notices, and `bus.close({ drainMs })` returns within `drainMs` plus about this much
+   * even when the broker does not answer. Default 2 000 ms.
+   */
+  closeTimeoutMs?: number;
 }
 
 /** Options with defaults applied. */
@@ -73,6 +96,8 @@ export interface ResolvedOptions {
   replayMaxAge: string | undefined;
   maxMessageBytes: number;
   reconnect: { initialMs: number; maxMs: number };
+  publishTimeoutMs: number;
+  closeTimeoutMs: number;
 }
 
 export const DEFAULT_DELAY_BUCKETS: readonly number[] = [

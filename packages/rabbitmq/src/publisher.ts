@@ -3,21 +3,52 @@
  * only when the broker has confirmed (persisted, for durable queues) every message. The channel
  * is re-created on demand after it or the connection closed; exchanges and retry queues are
  * declared once per channel and remembered.
+ *
+ * A confirm that never comes (a silent partition) would keep a publish waiting until the
+ * heartbeat declares the connection dead: `sendWithin` gives one send the publish deadline, and
+ * the transport's publish gives a whole batch one deadline (one timer per batch, not per message).
  */
-import { TransportError } from '@eventwire/core';
+import { DeadlineError, TransportError, withDeadline } from '@eventwire/core';
 import type { ConfirmChannel, Options } from 'amqplib';
-import { type ConnectionManager, describe } from './connection.ts';
+import type { ConnectionManager } from './connection.ts';
+import { rabbitError } from './errors.ts';
 
 export class Publisher {
   readonly #connection: ConnectionManager;
+  readonly #timeoutMs: number;
   #channel: Promise<ConfirmChannel> | undefined;
   /** Names declared on the current channel's connection (exchanges, retry queues). */
   #declared = new Map<string, Promise<void>>();
   /** Set while the socket buffer is full: new publishes wait for 'drain'. */
   #drain: Promise<void> | undefined;
 
-  constructor(connection: ConnectionManager) {
+  constructor(connection: ConnectionManager, publishTimeoutMs: number) {
     this.#connection = connection;
+    this.#timeoutMs = publishTimeoutMs;
+  }
+
+  /** The publish deadline, in ms. */
+  get timeoutMs(): number {
+    return this.#timeoutMs;
+  }
+
+  /** The error of a publish not confirmed within the deadline (it may still have been stored). */
+  timeout(): TransportError {
+    return new TransportError(
+      `rabbitmq: publish: not confirmed within ${this.#timeoutMs} ms (it may still be stored)`,
+      {
+        driverCode: 'ETIMEDOUT',
+      },
+    );
+  }
+
+  /** {@link send} with the publish deadline. */
+  sendWithin(exchange: string, routingKey: string, body: Buffer, options: Options.Publish): Promise<void> {
+    return withDeadline(this.send(exchange, routingKey, body, options), this.#timeoutMs, '').catch(
+      (error: unknown) => {
+        throw error instanceof DeadlineError ? this.timeout() : error;
+      },
+    );
   }
 
   /** The confirm channel, created when needed. Rejects with a TransportError while disconnected. */
@@ -67,22 +98,22 @@ export class Publisher {
    * exchange (routing key = queue name).
    */
   async send(exchange: string, routingKey: string, body: Buffer, options: Options.Publish): Promise<void> {
-    const channel = await this.channel();
+    let channel: ConfirmChannel;
+    try {
+      channel = await this.channel();
+    } catch (error) {
+      throw rabbitError('open the confirm channel', error);
+    }
     while (this.#drain) await this.#drain;
     await new Promise<void>((resolve, reject) => {
       let flowing: boolean;
       try {
         flowing = channel.publish(exchange, routingKey, body, options, (error: unknown) => {
-          if (error)
-            reject(
-              new TransportError(`RabbitMQ did not confirm the publish: ${describe(error)}`, {
-                cause: error,
-              }),
-            );
+          if (error) reject(rabbitError('publish not confirmed', error));
           else resolve();
         });
       } catch (error) {
-        reject(new TransportError(`cannot publish to RabbitMQ: ${describe(error)}`, { cause: error }));
+        reject(rabbitError('publish', error));
         return;
       }
       if (!flowing && !this.#drain) {
@@ -106,7 +137,8 @@ export class Publisher {
     const opening = this.#channel;
     this.#reset();
     const channel = await opening?.catch(() => undefined);
-    // Closing waits for outstanding confirms to come back first (amqplib sends close after them).
-    await channel?.close().catch(() => {});
+    // Closing waits for outstanding confirms to come back first (amqplib sends close after them),
+    // within the close deadline.
+    if (channel) await this.#connection.closing(channel.close());
   }
 }

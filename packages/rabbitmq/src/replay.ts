@@ -10,7 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import { TransportError } from '@eventwire/core';
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { type ConnectionManager, describe } from './connection.ts';
+import type { ConnectionManager } from './connection.ts';
+import { rabbitError } from './errors.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { Publisher } from './publisher.ts';
 import { copyProperties } from './subscription.ts';
@@ -45,7 +46,10 @@ export async function copyRetained(
 ): Promise<number> {
   const log = logName(options, topic);
   const marker = randomUUID();
-  await publisher.send('', log, Buffer.alloc(0), { persistent: true, headers: { [MARKER_HEADER]: marker } });
+  await publisher.sendWithin('', log, Buffer.alloc(0), {
+    persistent: true,
+    headers: { [MARKER_HEADER]: marker },
+  });
   const channel: Channel = await connection.require().createChannel();
   channel.on('error', () => {});
   const copies: Promise<void>[] = [];
@@ -64,7 +68,7 @@ export async function copyRetained(
           return;
         }
         copies.push(
-          publisher.send(
+          publisher.sendWithin(
             '',
             names.queue,
             message.content,
@@ -79,9 +83,7 @@ export async function copyRetained(
     await Promise.all(copies);
     return copies.length;
   } catch (error) {
-    throw error instanceof TransportError
-      ? error
-      : new TransportError(`cannot replay ${log} into ${names.queue}: ${describe(error)}`, { cause: error });
+    throw rabbitError(`replay ${log} into ${names.queue}`, error);
   } finally {
     await channel.close().catch(() => {});
   }

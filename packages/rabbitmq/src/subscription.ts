@@ -4,6 +4,12 @@
  * that delivered the message; after a reconnect, settle calls for deliveries of the old channel
  * are dropped (RabbitMQ already returned those messages to the queue and will redeliver them),
  * so there is never an "unknown delivery tag" channel error.
+ *
+ * `release()` (core gives a delivery back: cut off by close, fetched and never started) is
+ * `nack` with requeue: the message goes back to the queue at once for the next consumer. Quorum
+ * queues count that return in `x-delivery-count`, so the next delivery reports one more attempt
+ * (measured on RabbitMQ 3.10, see the README); re-publishing an uncounted copy instead would let
+ * it overtake or fall behind its key's other events.
  */
 import {
   ATTEMPT_HEADER,
@@ -13,12 +19,12 @@ import {
   type IncomingMessage,
   type SubscriptionSpec,
   settleOnce,
-  TransportError,
   type TransportSubscription,
 } from '@eventwire/core';
 import type { Channel, ConsumeMessage, Options } from 'amqplib';
-import { type ConnectionManager, describe } from './connection.ts';
+import type { ConnectionManager } from './connection.ts';
 import { DEAD_LETTER_HEADER, DEAD_LETTER_ID_HEADER } from './dead-letters.ts';
+import { rabbitError } from './errors.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { Publisher } from './publisher.ts';
 import {
@@ -112,9 +118,14 @@ export class RabbitSubscription implements TransportSubscription {
     this.#channel = undefined;
     if (!channel) return;
     // Cancel first so nothing new arrives, then close: RabbitMQ requeues every unacked delivery
-    // at once, for the next consumer of the group.
-    if (tag) await channel.cancel(tag).catch(() => {});
-    await channel.close().catch(() => {});
+    // at once, for the next consumer of the group. Within the close deadline: a broker that does
+    // not answer gets the connection's socket destroyed by the transport's close instead.
+    await this.#connection.closing(
+      (async () => {
+        if (tag) await channel.cancel(tag).catch(() => {});
+        await channel.close().catch(() => {});
+      })(),
+    );
   }
 
   /** Opens a channel, declares the group, and consumes. */
@@ -130,7 +141,7 @@ export class RabbitSubscription implements TransportSubscription {
     try {
       channel = await model.createChannel();
     } catch (error) {
-      throw new TransportError(`cannot open a RabbitMQ channel: ${describe(error)}`, { cause: error });
+      throw rabbitError('open a channel', error);
     }
     channel.on('error', () => {});
     channel.on('close', () => this.#channelClosed(channel));
@@ -155,7 +166,7 @@ export class RabbitSubscription implements TransportSubscription {
       await channel.close().catch(() => {});
       throw (
         declarationError(error, `queue ${this.#names.queue}`) ??
-        new TransportError(`cannot subscribe to ${this.#names.queue}: ${describe(error)}`, { cause: error })
+        rabbitError(`subscribe to ${this.#names.queue}`, error)
       );
     }
   }
@@ -209,6 +220,9 @@ export class RabbitSubscription implements TransportSubscription {
         ack: async () => {
           if (live()) safely(() => channel.ack(message));
         },
+        release: async () => {
+          if (live()) safely(() => channel.nack(message, false, true));
+        },
         retry: async (delayMs) => {
           if (!live()) return;
           const headers = withoutBrokerHeaders(message.properties.headers);
@@ -254,7 +268,7 @@ export class RabbitSubscription implements TransportSubscription {
   ): Promise<void> {
     try {
       const queue = await target();
-      await this.#publisher.send('', queue, message.content, copyProperties(message, headers));
+      await this.#publisher.sendWithin('', queue, message.content, copyProperties(message, headers));
     } catch {
       // Not settled after all, but not lost either: the original goes back to the queue (or,
       // if its channel died meanwhile, RabbitMQ already put it back) and is delivered again,

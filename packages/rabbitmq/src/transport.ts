@@ -4,20 +4,20 @@
  */
 import {
   type Capabilities,
-  EventwireError,
   type IncomingMessage,
   type OutgoingMessage,
   PartialPublishError,
   type StartFrom,
   type SubscriptionSpec,
   type Transport,
-  TransportError,
   type TransportHealth,
   type TransportSubscription,
+  withDeadline,
 } from '@eventwire/core';
 import type { Channel } from 'amqplib';
-import { ConnectionManager, describe } from './connection.ts';
+import { ConnectionManager } from './connection.ts';
 import { RabbitDeadLetters } from './dead-letters.ts';
+import { rabbitError } from './errors.ts';
 import type { RabbitMqOptions, ResolvedOptions } from './options.ts';
 import { Publisher } from './publisher.ts';
 import { copyRetained, queueExists } from './replay.ts';
@@ -32,6 +32,9 @@ import {
 } from './topology.ts';
 import { resolveOptions } from './url.ts';
 import { toAmqp } from './wire.ts';
+
+/** A publish of the batch not confirmed (yet): still so at the deadline, it failed. */
+const UNCONFIRMED = Symbol('unconfirmed');
 
 /** Routing keys are short strings; the `#` binding matches any, so a long key is simply left out. */
 const MAX_ROUTING_KEY_BYTES = 255;
@@ -48,7 +51,7 @@ export class RabbitMqTransport implements Transport {
   constructor(options: RabbitMqOptions) {
     this.#options = resolveOptions(options);
     this.#connection = new ConnectionManager(this.#options);
-    this.#publisher = new Publisher(this.#connection);
+    this.#publisher = new Publisher(this.#connection, this.#options.publishTimeoutMs);
     this.deadLetters = new RabbitDeadLetters(this.#connection, this.#publisher, this.#options);
     this.capabilities = {
       // One queue per group is FIFO; core keeps per-key order among a subscription's in-flight
@@ -84,20 +87,22 @@ export class RabbitMqTransport implements Transport {
         }),
       );
     } catch (error) {
-      throw error instanceof EventwireError
-        ? error
-        : (declarationError(error, 'a topic exchange or replay stream') ??
-            new TransportError(`cannot declare exchange: ${describe(error)}`, { cause: error }));
+      throw (
+        declarationError(error, 'a topic exchange or replay stream') ??
+        rabbitError('declare the exchange', error)
+      );
     }
     const timestamp = Math.floor(Date.now() / 1000);
-    const results = await Promise.allSettled(
-      messages.map((message) => {
-        const { headers, contentType } = toAmqp(message);
-        const key =
-          message.key !== undefined && Buffer.byteLength(message.key) <= MAX_ROUTING_KEY_BYTES
-            ? message.key
-            : '';
-        return this.#publisher.send(
+    // One deadline for the whole batch: what is not confirmed by then counts as failed.
+    const outcomes: unknown[] = new Array(messages.length).fill(UNCONFIRMED);
+    const sends = messages.map((message, i) => {
+      const { headers, contentType } = toAmqp(message);
+      const key =
+        message.key !== undefined && Buffer.byteLength(message.key) <= MAX_ROUTING_KEY_BYTES
+          ? message.key
+          : '';
+      return this.#publisher
+        .send(
           exchangeName(this.#options, message.topic),
           key,
           Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength),
@@ -108,17 +113,22 @@ export class RabbitMqTransport implements Transport {
             timestamp,
             ...(contentType === undefined ? {} : { contentType }),
           },
+        )
+        .then(
+          () => {
+            outcomes[i] = undefined;
+          },
+          (error: unknown) => {
+            outcomes[i] = error;
+          },
         );
-      }),
-    );
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
+    });
+    await withDeadline(Promise.all(sends), this.#publisher.timeoutMs, '').catch(() => {});
+    const failed = outcomes.flatMap((outcome, i) => (outcome === undefined ? [] : [i]));
     if (failed.length === 0) return;
-    const cause = (results[failed[0]!] as PromiseRejectedResult).reason;
-    if (failed.length === messages.length) {
-      throw cause instanceof TransportError
-        ? cause
-        : new TransportError(`publish failed: ${describe(cause)}`, { cause });
-    }
+    const first = outcomes[failed[0]!];
+    const cause = first === UNCONFIRMED ? this.#publisher.timeout() : rabbitError('publish', first);
+    if (failed.length === messages.length) throw cause;
     throw new PartialPublishError(failed, cause);
   }
 
@@ -135,7 +145,7 @@ export class RabbitMqTransport implements Transport {
     try {
       return await work();
     } catch (error) {
-      throw error instanceof EventwireError ? error : new TransportError(describe(error), { cause: error });
+      throw rabbitError('check the queue', error);
     }
   }
 
@@ -145,16 +155,13 @@ export class RabbitMqTransport implements Transport {
     try {
       channel = await model.createChannel();
     } catch (error) {
-      throw new TransportError(`cannot open a RabbitMQ channel: ${describe(error)}`, { cause: error });
+      throw rabbitError('open a channel', error);
     }
     channel.on('error', () => {});
     try {
       await declareGroup(channel, this.#options, topic, names);
     } catch (error) {
-      throw (
-        declarationError(error, `queue ${names.queue}`) ??
-        new TransportError(`cannot declare ${names.queue}: ${describe(error)}`, { cause: error })
-      );
+      throw declarationError(error, `queue ${names.queue}`) ?? rabbitError(`declare ${names.queue}`, error);
     } finally {
       await channel.close().catch(() => {});
     }
@@ -203,6 +210,10 @@ export class RabbitMqTransport implements Transport {
     }
   }
 
+  /**
+   * Closes subscriptions, the publisher and the connection, each step within `closeTimeoutMs`;
+   * once one step got no answer the rest do not wait, and the socket is destroyed.
+   */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#subscriptions].map((s) => s.close()));
     this.#subscriptions.clear();

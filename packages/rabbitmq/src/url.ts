@@ -1,4 +1,4 @@
-import { ConfigError, redactUrl } from '@eventwire/core';
+import { ConfigError, checkNumber, type NumericRange, redactUrl } from '@eventwire/core';
 import {
   DEFAULT_DELAY_BUCKETS,
   type QueueType,
@@ -40,7 +40,7 @@ export function optionsFromUrl(url: string): RabbitMqOptions {
   const prefix = q.get('prefix');
   if (prefix !== null) options.prefix = prefix;
   const deliveryLimit = q.get('deliveryLimit');
-  if (deliveryLimit !== null) options.deliveryLimit = Number(deliveryLimit);
+  if (deliveryLimit !== null) options.deliveryLimit = urlNumber('deliveryLimit', deliveryLimit, { min: 1 });
   const sac = q.get('singleActiveConsumer');
   if (sac !== null) options.singleActiveConsumer = sac === 'true' || sac === '1';
   const replay = q.get('replay');
@@ -48,12 +48,26 @@ export function optionsFromUrl(url: string): RabbitMqOptions {
     options.replay = replay === 'true' || replay === '1' ? true : { maxAge: replay };
   }
   const maxBytes = q.get('maxMessageBytes');
-  if (maxBytes !== null) options.maxMessageBytes = Number(maxBytes);
+  if (maxBytes !== null) options.maxMessageBytes = urlNumber('maxMessageBytes', maxBytes, { min: 1 });
   const buckets = q.get('delayBuckets');
-  if (buckets !== null) options.delayBuckets = buckets.split(',').map(Number);
+  if (buckets !== null)
+    options.delayBuckets = buckets.split(',').map((b) => urlNumber('delayBuckets', b, BUCKET_RANGE));
   for (const name of OWN_PARAMS) q.delete(name);
   options.url = parsed.toString();
   return options;
+}
+
+/** Largest delay a Node timer takes (a longer one fires at once). */
+const TIMER_MAX = 2 ** 31 - 1;
+/** A delay bucket is a TTL in ms: RabbitMQ takes up to 2^32-1, Node timers (our own waits) 2^31-1. */
+const BUCKET_RANGE: NumericRange = { min: 1, max: TIMER_MAX };
+const MS: NumericRange = { min: 1, max: TIMER_MAX };
+
+/** A numeric URL parameter, checked like the option it sets (a ConfigError naming it otherwise). */
+function urlNumber(name: string, raw: string, range: NumericRange): number {
+  // Number('') is 0: an empty value is as wrong as a word.
+  const value = raw.trim() === '' ? Number.NaN : Number(raw);
+  return checkNumber(`amqp URL parameter ${name}=${raw}`, value, range);
 }
 
 /** Validates options and fills in defaults. Throws {@link ConfigError} naming the bad option. */
@@ -65,16 +79,43 @@ export function resolveOptions(options: RabbitMqOptions): ResolvedOptions {
   }
   const prefix = options.prefix ?? 'ew';
   if (!prefix || /\s/.test(prefix)) throw new ConfigError('prefix must be a non-empty name without spaces');
-  const deliveryLimit = options.deliveryLimit ?? 50;
-  if (!Number.isInteger(deliveryLimit) || deliveryLimit < 1)
-    throw new ConfigError('deliveryLimit must be an integer >= 1');
+  const deliveryLimit = checkNumber('rabbitmq({ deliveryLimit })', options.deliveryLimit ?? 50, { min: 1 });
   const delayBuckets = [...(options.delayBuckets ?? DEFAULT_DELAY_BUCKETS)].sort((a, b) => a - b);
-  if (delayBuckets.length === 0 || delayBuckets.some((b) => !Number.isInteger(b) || b < 1)) {
-    throw new ConfigError('delayBuckets must be a non-empty list of integers >= 1 (ms)');
-  }
-  const maxMessageBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
-  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1)
-    throw new ConfigError('maxMessageBytes must be an integer >= 1');
+  if (delayBuckets.length === 0)
+    throw new ConfigError('rabbitmq({ delayBuckets }) must be a non-empty list of delays (ms)');
+  for (const bucket of delayBuckets) checkNumber('rabbitmq({ delayBuckets }) entry', bucket, BUCKET_RANGE);
+  const maxMessageBytes = checkNumber(
+    'rabbitmq({ maxMessageBytes })',
+    options.maxMessageBytes ?? 16 * 1024 * 1024,
+    {
+      min: 1,
+    },
+  );
+  // 0 turns heartbeats off (AMQP); the field is 16 bits.
+  const heartbeatSeconds = checkNumber('rabbitmq({ heartbeatSeconds })', options.heartbeatSeconds ?? 10, {
+    min: 0,
+    max: 65_535,
+  });
+  const initialMs = checkNumber(
+    'rabbitmq({ reconnect: { initialMs } })',
+    options.reconnect?.initialMs ?? 100,
+    MS,
+  );
+  const maxMs = checkNumber('rabbitmq({ reconnect: { maxMs } })', options.reconnect?.maxMs ?? 5_000, {
+    min: initialMs,
+    max: TIMER_MAX,
+  });
+  const connectTimeoutMs = checkNumber(
+    'rabbitmq({ connectTimeoutMs })',
+    options.connectTimeoutMs ?? 10_000,
+    MS,
+  );
+  const publishTimeoutMs = checkNumber(
+    'rabbitmq({ publishTimeoutMs })',
+    options.publishTimeoutMs ?? 10_000,
+    MS,
+  );
+  const closeTimeoutMs = checkNumber('rabbitmq({ closeTimeoutMs })', options.closeTimeoutMs ?? 2_000, MS);
 
   const replayMaxAge = options.replay
     ? ((typeof options.replay === 'object' ? options.replay.maxAge : undefined) ?? '7D')
@@ -86,12 +127,18 @@ export function resolveOptions(options: RabbitMqOptions): ResolvedOptions {
   }
 
   // A heartbeat makes a crashed consumer's connection (and so its unacked messages) free quickly.
-  const parsed = new URL(options.url);
-  if (!parsed.searchParams.has('heartbeat'))
-    parsed.searchParams.set('heartbeat', String(options.heartbeatSeconds ?? 10));
+  let parsed: URL;
+  try {
+    parsed = new URL(options.url);
+  } catch {
+    throw new ConfigError(`invalid RabbitMQ URL "${redactUrl(options.url)}"`);
+  }
+  if (!parsed.searchParams.has('heartbeat')) parsed.searchParams.set('heartbeat', String(heartbeatSeconds));
   return {
     url: parsed.toString(),
-    socketOptions: options.socketOptions ?? {},
+    // amqplib's socket timeout covers the whole handshake (it is cleared once the connection is
+    // open): a broker that accepts the TCP connection and never answers fails the connect in time.
+    socketOptions: { timeout: connectTimeoutMs, ...options.socketOptions },
     queueType,
     prefix,
     deliveryLimit,
@@ -99,6 +146,8 @@ export function resolveOptions(options: RabbitMqOptions): ResolvedOptions {
     singleActiveConsumer: options.singleActiveConsumer ?? false,
     replayMaxAge,
     maxMessageBytes,
-    reconnect: { initialMs: options.reconnect?.initialMs ?? 100, maxMs: options.reconnect?.maxMs ?? 5_000 },
+    reconnect: { initialMs, maxMs },
+    publishTimeoutMs,
+    closeTimeoutMs,
   };
 }

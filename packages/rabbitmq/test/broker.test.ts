@@ -76,6 +76,32 @@ describeBroker('rabbitmq', () => {
     await second.message.ack();
   });
 
+  test.each(['quorum', 'classic'] as const)(
+    'release() on a %s queue: the message is back in the queue at once (nack + requeue), and the broker counts it: attempt 2',
+    async (queueType) => {
+      const { transport, spec, message } = await setup({ queueType });
+      const deliveries: { message: IncomingMessage; at: number }[] = [];
+      const sub = await transport.subscribe(spec, (m) =>
+        deliveries.push({ message: m, at: performance.now() }),
+      );
+      cleanups.push(() => sub.close());
+      await transport.publish([message(1)]);
+      await waitFor(() => deliveries.length === 1);
+      expect(deliveries[0]!.message.attempt).toBe(1);
+      const releasedAt = performance.now();
+      await deliveries[0]!.message.release!();
+      // Back while this subscription is still open: not waiting for its channel to close.
+      await waitFor(() => deliveries.length === 2, { timeoutMs: 5_000 });
+      expect(deliveries[1]!.at - releasedAt).toBeLessThan(1_000);
+      expect(deliveries[1]!.message.headers.id).toBe('e1');
+      // Quorum queues count the return in x-delivery-count (RabbitMQ 3.10); classic queues set
+      // `redelivered`, which counts as one. There is no way to give a message back uncounted
+      // short of re-publishing a copy, which would move it behind its key's later events.
+      expect(deliveries[1]!.message.attempt).toBe(2);
+      await deliveries[1]!.message.ack();
+    },
+  );
+
   test('quorum delivery limit: a message that keeps coming back unsettled lands in the dead letters', async () => {
     const { transport, spec, message } = await setup({ deliveryLimit: 1 });
     await transport.publish([message(1)]);

@@ -1,5 +1,6 @@
 import { ConfigError } from '@eventwire/core';
 import { describe, expect, test } from 'vitest';
+import type { RabbitMqOptions } from '../src/options.ts';
 import { delayBucket, groupNames } from '../src/topology.ts';
 import { optionsFromUrl, resolveOptions } from '../src/url.ts';
 import { fromAmqp, toAmqp } from '../src/wire.ts';
@@ -29,6 +30,57 @@ describe('rabbitmq options', () => {
     expect(() => resolveOptions({ url: 'amqp://h', deliveryLimit: 0 })).toThrow(ConfigError);
     expect(() => resolveOptions({ url: 'amqp://h', delayBuckets: [] })).toThrow(ConfigError);
     expect(() => resolveOptions({ url: 'amqp://h', replay: { maxAge: 'a week' } })).toThrow(ConfigError);
+  });
+
+  test('every numeric option: NaN, 0, negatives and fractions are ConfigErrors naming the option and the range', () => {
+    const cases: [Partial<RabbitMqOptions>, RegExp][] = [
+      [{ deliveryLimit: Number.NaN }, /deliveryLimit \}\) must be an integer >= 1, not NaN/],
+      [{ deliveryLimit: -1 }, /deliveryLimit/],
+      [{ maxMessageBytes: 0 }, /maxMessageBytes \}\) must be an integer >= 1, not 0/],
+      [
+        { delayBuckets: [100, Number.NaN] },
+        /delayBuckets \}\) entry must be an integer from 1 to 2147483647, not NaN/,
+      ],
+      [{ delayBuckets: [0.5] }, /delayBuckets/],
+      [{ heartbeatSeconds: -1 }, /heartbeatSeconds \}\) must be an integer from 0 to 65535, not -1/],
+      [{ heartbeatSeconds: Number.NaN }, /heartbeatSeconds/],
+      [{ reconnect: { initialMs: 0 } }, /reconnect: \{ initialMs \}/],
+      [
+        { reconnect: { initialMs: 500, maxMs: 100 } },
+        /reconnect: \{ maxMs \} \}\) must be an integer from 500/,
+      ],
+      [{ connectTimeoutMs: 0 }, /connectTimeoutMs/],
+      [{ publishTimeoutMs: Number.NaN }, /publishTimeoutMs/],
+      [{ closeTimeoutMs: -5 }, /closeTimeoutMs/],
+      [{ closeTimeoutMs: 2 ** 31 }, /closeTimeoutMs \}\) must be an integer from 1 to 2147483647/],
+    ];
+    for (const [options, message] of cases) {
+      expect(() => resolveOptions({ url: 'amqp://h', ...options }), JSON.stringify(options)).toThrow(
+        ConfigError,
+      );
+      expect(() => resolveOptions({ url: 'amqp://h', ...options })).toThrow(message);
+    }
+    // 0 turns heartbeats off; valid values pass.
+    expect(resolveOptions({ url: 'amqp://h', heartbeatSeconds: 0 }).url).toContain('heartbeat=0');
+    expect(resolveOptions({ url: 'amqp://h', connectTimeoutMs: 500 }).socketOptions.timeout).toBe(500);
+    expect(resolveOptions({ url: 'amqp://h', socketOptions: { timeout: 50 } }).socketOptions.timeout).toBe(
+      50,
+    );
+  });
+
+  test('URL parameters: a word, an empty value, 0 or a negative is a ConfigError naming the parameter, never the password', () => {
+    for (const bad of [
+      'deliveryLimit=abc',
+      'deliveryLimit=',
+      'maxMessageBytes=0',
+      'delayBuckets=100,x',
+      'delayBuckets=-1',
+    ]) {
+      expect(() => optionsFromUrl(`amqp://u:hunter2@h?${bad}`), bad).toThrow(ConfigError);
+      expect(() => optionsFromUrl(`amqp://u:hunter2@h?${bad}`)).toThrow(/amqp URL parameter/);
+      expect(() => optionsFromUrl(`amqp://u:hunter2@h?${bad}`)).not.toThrow(/hunter2/);
+    }
+    expect(() => resolveOptions({ url: 'not a url' })).toThrow(ConfigError);
   });
 
   test('replay is off by default; on with replay=true (7D) or a retention', () => {

@@ -106,20 +106,35 @@ export function transportError(
   system: string,
   operation: string,
   error: unknown,
-  options: { retryable?: boolean } = {},
+  options: { retryable?: boolean; driverCode?: string } = {},
 ): EventwireError {
   if (error instanceof EventwireError) return error;
-  const raw = error as { message?: unknown; code?: unknown; errors?: unknown[] } | undefined;
+  const raw = error as { message?: unknown; code?: unknown } | undefined;
   let text = typeof raw?.message === 'string' && raw.message ? raw.message : String(error);
-  // AggregateError (several addresses tried): the last inner error says most.
-  const inner = Array.isArray(raw?.errors) ? (raw.errors.at(-1) as { message?: unknown }) : undefined;
-  if (inner && typeof inner.message === 'string' && !text.includes(inner.message))
-    text += ` (${inner.message})`;
-  const code = raw?.code;
+  // AggregateError (several addresses tried) and clients that wrap errors in errors: the
+  // innermost, last one says most ("connection to 127.0.0.1:9092 failed").
+  const inner = innermost(error);
+  if (inner !== undefined && !text.includes(inner)) text += ` (${inner})`;
+  const code = options.driverCode ?? raw?.code;
   const init: { cause?: unknown; retryable?: boolean; driverCode?: string } = { cause: error };
   if (options.retryable !== undefined) init.retryable = options.retryable;
   if (typeof code === 'string' || typeof code === 'number') init.driverCode = String(code);
   return new TransportError(`${system}: ${operation}: ${redactText(text)}`, init);
+}
+
+/** The message of the innermost, last error nested in `errors` lists or `cause`s (4 levels at most). */
+function innermost(error: unknown): string | undefined {
+  let found: string | undefined;
+  let current = error as { errors?: unknown[]; cause?: unknown } | undefined;
+  for (let depth = 0; depth < 4 && current; depth++) {
+    const next = (Array.isArray(current.errors) ? current.errors.at(-1) : current.cause) as
+      | { message?: unknown; errors?: unknown[]; cause?: unknown }
+      | undefined;
+    if (!next || typeof next !== 'object') break;
+    if (typeof next.message === 'string' && next.message) found = next.message;
+    current = next;
+  }
+  return found;
 }
 
 /**

@@ -52,3 +52,27 @@ describe('redaction', () => {
     );
   });
 });
+
+describe('transportError', () => {
+  test('masks credentials, keeps the driver code, and names the innermost nested error', async () => {
+    const { transportError, TransportError } = await import('../src/index.ts');
+    const inner = new Error('Connection to 127.0.0.1:9092 failed');
+    const middle = new AggregateError([inner], 'all brokers failed');
+    const outer = Object.assign(new Error('connect failed for redis://u:pw@host:1', { cause: middle }), {
+      code: 'ECONNREFUSED',
+    });
+    const wrapped = transportError('kafka', 'connect', outer);
+    expect(wrapped).toBeInstanceOf(TransportError);
+    expect(wrapped.message).toBe(
+      'kafka: connect: connect failed for redis://***@host:1 (Connection to 127.0.0.1:9092 failed)',
+    );
+    expect((wrapped as InstanceType<typeof TransportError>).driverCode).toBe('ECONNREFUSED');
+    expect(wrapped.retryable).toBe(true);
+    const named = transportError('sns-sqs', 'publish', new Error('x'), {
+      driverCode: 'QueueDoesNotExist',
+      retryable: false,
+    });
+    expect((named as InstanceType<typeof TransportError>).driverCode).toBe('QueueDoesNotExist');
+    expect(named.retryable).toBe(false);
+  });
+});

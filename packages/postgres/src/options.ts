@@ -24,9 +24,14 @@ export const NUMERIC_OPTIONS = {
   connectTimeoutMs: { min: 1, max: MAX_TIMER_MS },
   queryTimeoutMs: { min: 1, max: MAX_TIMER_MS },
   adminTimeoutMs: { min: 1, max: MAX_TIMER_MS },
+  // The heartbeat renews every third of it, at least a second apart: below 3 s it could not keep up.
+  leaseMs: { min: 3000, max: MAX_TIMER_MS },
 } as const satisfies Record<string, NumericRange>;
 
 export type NumericOption = keyof typeof NUMERIC_OPTIONS;
+
+/** The options with a default of this package's own (the lease defaults to core's `leaseMs`). */
+export type DefaultedOption = Exclude<NumericOption, 'leaseMs'>;
 
 /** The defaults, as the README's tables state them. */
 export const DEFAULTS = {
@@ -38,21 +43,25 @@ export const DEFAULTS = {
   connectTimeoutMs: 5000,
   queryTimeoutMs: 5000,
   adminTimeoutMs: 5 * 60 * 1000,
-} as const satisfies Record<NumericOption, number>;
+} as const satisfies Record<DefaultedOption, number>;
 
-/** `options[name]` checked against its range (`owner` names the call: `postgres()`). */
-export function numericOption(
+type NumericOptions = Partial<Record<NumericOption, number | undefined>>;
+
+/** `options[name]` checked against its range, or its default (`owner` names the call: `postgres()`). */
+export function numericOption(owner: string, options: NumericOptions, name: DefaultedOption): number {
+  return checkedOption(owner, options, name) ?? DEFAULTS[name];
+}
+
+/** `options[name]` checked against its range; undefined when not set. */
+export function checkedOption(
   owner: string,
-  options: Partial<Record<NumericOption, number | undefined>>,
+  options: NumericOptions,
   name: NumericOption,
-): number {
-  return checkNumber(`${owner} option ${name}`, options[name], NUMERIC_OPTIONS[name]) ?? DEFAULTS[name];
+): number | undefined {
+  return checkNumber(`${owner} option ${name}`, options[name], NUMERIC_OPTIONS[name]);
 }
 
 /** Checks every numeric option present in `options`, so that a bad one fails before anything opens. */
-export function checkNumericOptions(
-  owner: string,
-  options: Partial<Record<NumericOption, number | undefined>>,
-): void {
-  for (const name of Object.keys(NUMERIC_OPTIONS) as NumericOption[]) numericOption(owner, options, name);
+export function checkNumericOptions(owner: string, options: NumericOptions): void {
+  for (const name of Object.keys(NUMERIC_OPTIONS) as NumericOption[]) checkedOption(owner, options, name);
 }

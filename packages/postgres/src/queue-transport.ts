@@ -18,7 +18,7 @@ import { deadLetterStore } from './dead-letters.ts';
 import type { Queryable, SqlDriver } from './driver.ts';
 import { guard, postgresError, sqlState } from './errors.ts';
 import { migrateTo, SCHEMA_VERSION } from './migrations.ts';
-import { DEFAULTS, numericOption } from './options.ts';
+import { checkedOption, DEFAULTS, numericOption } from './options.ts';
 import { publishStatement } from './publish-statement.ts';
 import { queueSubscription } from './queue-subscription.ts';
 import {
@@ -40,6 +40,16 @@ export interface QueueTransportOptions {
   maxMessageBytes?: number;
   /** Messages per INSERT statement when publishing a batch. 1 to 12 000 (pg's parameter limit), default 1000. */
   publishChunk?: number;
+  /**
+   * Lease of a claimed delivery, in ms: how long the deliveries of a killed consumer (or of a
+   * claim whose reply a reset connection lost) wait before another consumer can claim them, so
+   * the crash-recovery time. 3000 or more; default core's `leaseMs`, max(30 s, 2 x the group's
+   * largest handler `timeoutMs`): 60 s with the default timeout. A live consumer renews the
+   * leases of what it holds every third of the lease, so a handler may run longer than this; but
+   * a database that does not answer the renewals for a lease hands its deliveries to others
+   * (duplicates, which the inbox absorbs).
+   */
+  leaseMs?: number;
 }
 
 /** SQLSTATE of a unique violation: here, an event id published before. */
@@ -61,6 +71,7 @@ export function queueTransport(
   const pollIntervalMs = numericOption(owner, options, 'pollIntervalMs');
   const retentionMs = numericOption(owner, options, 'retentionMs');
   const chunk = numericOption(owner, options, 'publishChunk');
+  const leaseMs = checkedOption(owner, options, 'leaseMs');
   const capabilities: Capabilities = {
     ordering: 'partition',
     nativeDelay: true,
@@ -163,7 +174,8 @@ export function queueTransport(
     async subscribe(spec, onMessage) {
       const subscription = await guard('subscribe', async () => {
         const groupId = await ensureGroupId(spec.topic, spec.group, spec.from);
-        return queueSubscription(db, spec, groupId, onMessage, { pollIntervalMs, closeTimeoutMs });
+        const leased = leaseMs === undefined ? spec : { ...spec, leaseMs };
+        return queueSubscription(db, leased, groupId, onMessage, { pollIntervalMs, closeTimeoutMs });
       });
       subscriptions.add(subscription);
       return {

@@ -1,6 +1,12 @@
 import { ConfigError, checkNumber, redactUrl, type Transport } from '@eventwire/core';
 import pg from 'pg';
-import { checkNumericOptions, NUMERIC_OPTIONS, type NumericOption, numericOption } from './options.ts';
+import {
+  checkNumericOptions,
+  type DefaultedOption,
+  NUMERIC_OPTIONS,
+  type NumericOption,
+  numericOption,
+} from './options.ts';
 import { pgDriver } from './pg-driver.ts';
 import { lazyPgliteDriver } from './pglite-driver.ts';
 import { type QueueTransportOptions, queueTransport } from './queue-transport.ts';
@@ -58,7 +64,7 @@ export function postgres(options: PostgresOptions): Transport {
   if (!options.pool && !options.url) throw new ConfigError('postgres() needs `url` or `pool`');
   const fromUrl = options.url ? parsePostgresUrl(options.url) : { connectionString: undefined, options: {} };
   const merged: PostgresOptions = { ...fromUrl.options, ...withoutUndefined(options) };
-  const numeric = (name: NumericOption) => numericOption('postgres()', merged, name);
+  const numeric = (name: DefaultedOption) => numericOption('postgres()', merged, name);
   const deadlines = {
     connectTimeoutMs: numeric('connectTimeoutMs'),
     queryTimeoutMs: numeric('queryTimeoutMs'),
@@ -107,14 +113,15 @@ export function transportFromUrl(url: string): Transport {
       .slice('pglite:'.length)
       .replace(/^\/\//, '')
       .split(/\?(.*)/s);
-    const options: PgliteOptions = numericParameters('pglite', new URLSearchParams(query), QUEUE_OPTIONS);
-    const unknown = [...new URLSearchParams(query).keys()].filter((key) => !QUEUE_OPTIONS.has(key as never));
+    const parameters = new URLSearchParams(query);
+    // No other parameters here (a postgres URL's others are pg's): a misspelt one is an error.
+    const unknown = [...parameters.keys()].filter((key) => !QUEUE_OPTIONS.has(key as never));
     if (unknown.length > 0)
       throw new ConfigError(
         `unknown pglite URL parameter "${unknown[0]}" (known: ${[...QUEUE_OPTIONS].join(', ')})`,
       );
-    const dir = decodeURIComponent(location);
-    if (dir && dir !== ':memory:') options.dataDir = dir;
+    const options: PgliteOptions = numericParameters('pglite', parameters, QUEUE_OPTIONS);
+    if (location && location !== ':memory:') options.dataDir = location;
     return pglite(options);
   }
   return postgres({ url });
@@ -126,6 +133,7 @@ const QUEUE_OPTIONS = new Set<NumericOption>([
   'retentionMs',
   'maxMessageBytes',
   'publishChunk',
+  'leaseMs',
 ]);
 
 /**

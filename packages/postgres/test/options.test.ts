@@ -57,6 +57,19 @@ describe('postgres() options', () => {
     }
   });
 
+  test('leaseMs: below 3 s is a ConfigError (the heartbeat renews every second at most)', () => {
+    for (const value of [Number.NaN, 0, -1, 2999]) {
+      configError(
+        () => postgres({ url: URL_BASE, leaseMs: value }),
+        'postgres() option leaseMs',
+        'from 3000',
+      );
+      configError(() => pglite({ leaseMs: value }), 'pglite() option leaseMs', 'from 3000');
+    }
+    configError(() => transportFromUrl(`${URL_BASE}?leaseMs=100`), 'postgres URL parameter leaseMs');
+    configError(() => transportFromUrl('pglite://?leaseMs=100'), 'pglite URL parameter leaseMs');
+  });
+
   test('publishChunk above what one statement can carry is refused, not silently lowered', () => {
     configError(() => postgres({ url: URL_BASE, publishChunk: 20_000 }), 'publishChunk', '20000');
   });

@@ -53,7 +53,7 @@ export {
 } from './memory-transport.ts';
 export type { Middleware, ProcessInfo, ProcessOutcome } from './middleware.ts';
 export { checkNumber, type NumericRange } from './option-checks.ts';
-export { importOptional, missingPackage } from './optional-import.ts';
+export { importOptional, loadOptional, missingPackage } from './optional-import.ts';
 export { type AdapterModule, resolveTransport } from './resolve-transport.ts';
 export { DeadlineError, sleep, withDeadline } from './timing.ts';
 export { childTraceparent, parseTraceparent } from './trace-context.ts';

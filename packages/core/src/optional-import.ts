@@ -34,6 +34,20 @@ export async function importOptional<T>(pkg: string, neededFor: string): Promise
 }
 
 /**
+ * Runs `load` (typically a dynamic `import()` of an adapter's own module that imports a client
+ * library) and turns a missing package into an {@link AdapterNotInstalledError} naming it.
+ */
+export async function loadOptional<T>(neededFor: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const missing = missingPackage(error);
+    if (missing === undefined) throw error;
+    throw new AdapterNotInstalledError(neededFor, missing, error);
+  }
+}
+
+/**
  * The package a module-not-found error is about, or undefined for any other error. Node words
  * it "Cannot find package 'pg' imported from …" (ESM) or "Cannot find module 'pg'" (require).
  */

@@ -23,6 +23,6 @@ export {
 export { Credits, type Settle, settleOnce } from './flow-control.ts';
 export { jsonLogger, type Logger, redactText, redactUrl } from './logger.ts';
 export { checkNumber, type NumericRange } from './option-checks.ts';
-export { importOptional, missingPackage } from './optional-import.ts';
+export { importOptional, loadOptional, missingPackage } from './optional-import.ts';
 export { DeadlineError, sleep, withDeadline } from './timing.ts';
 export * from './transport.ts';

@@ -12,11 +12,10 @@ import {
   type TransportSubscription,
 } from '@eventwire/core';
 import type { KafkaClient } from './client.ts';
-import { kafkajsClient } from './clients/kafkajs.ts';
-import { platformaticClient } from './clients/platformatic.ts';
 import { KafkaDeadLetters } from './dead-letters.ts';
 import { kafkaError } from './errors.ts';
 import { toKafkaHeaders } from './headers.ts';
+import { lazyClient } from './lazy-client.ts';
 import { type KafkaOptions, resolveOptions } from './options.ts';
 import { KafkaSubscription } from './subscription.ts';
 import { checkTopicName, kafkaGroupId, Topology } from './topology.ts';
@@ -49,8 +48,7 @@ async function withDeadline<T>(work: Promise<T>, ms: number, message: string): P
 export function kafka(options: KafkaOptions): Transport {
   const resolved = resolveOptions(options);
   const logger = options.logger ?? jsonLogger('warn');
-  const client: KafkaClient =
-    resolved.client === 'kafkajs' ? kafkajsClient(resolved) : platformaticClient(resolved);
+  const client: KafkaClient = lazyClient(resolved);
   const topology = new Topology(client, resolved.partitions, resolved.replicationFactor);
   const deadLetters = new KafkaDeadLetters(client, topology);
   const subscriptions = new Set<KafkaSubscription>();

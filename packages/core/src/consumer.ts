@@ -30,16 +30,6 @@ import {
   type TransportSubscription,
 } from './transport.ts';
 
-export type {
-  ChildPublishOptions,
-  ConsumerStats,
-  Handler,
-  HandlerContext,
-  PublishFn,
-  SubscribeOptions,
-  TypeRoute,
-} from './handler-types.ts';
-
 export interface ConsumerDeps {
   transport: Transport;
   logger: Logger;

@@ -17,6 +17,10 @@ export {
   STRUCTURED_CONTENT_TYPE,
   type WireMessage,
 } from './cloudevents.ts';
+export { type DataOf, defineEvent, type EventDefinition, type EventDefinitionInput } from './define-event.ts';
+export { type Envelope, newEventId } from './envelope.ts';
+export * from './errors.ts';
+export { Credits, type Settle, settleOnce } from './flow-control.ts';
 export type {
   ChildPublishOptions,
   ConsumerStats,
@@ -24,11 +28,7 @@ export type {
   HandlerContext,
   PublishFn,
   SubscribeOptions,
-} from './consumer.ts';
-export { type DataOf, defineEvent, type EventDefinition, type EventDefinitionInput } from './define-event.ts';
-export { type Envelope, newEventId } from './envelope.ts';
-export * from './errors.ts';
-export { Credits, type Settle, settleOnce } from './flow-control.ts';
+} from './handler-types.ts';
 export {
   type IdempotencyKey,
   type IdempotencyResult,

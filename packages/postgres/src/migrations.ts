@@ -173,7 +173,9 @@ export async function migrateTo(db: SqlDriver, version: number): Promise<void> {
  * If that transaction rolls back, so does the migration, and the next write applies it again.
  */
 export async function migrateWithin(tx: Queryable): Promise<void> {
-  for (const migration of MIGRATIONS) await apply(tx, migration);
+  await guard('migrate', async () => {
+    for (const migration of MIGRATIONS) await apply(tx, migration);
+  });
 }
 
 /** True when the schema is at the latest version, as `q` sees it (no error if it does not exist). */

@@ -17,7 +17,7 @@ import { waitFor } from '@eventwire/testing';
 import { describe, expect, test } from 'vitest';
 import { requireBroker } from '../../../test/support/brokers.ts';
 import type { SqlDriver } from '../src/driver.ts';
-import { migrate, postgresInbox, startRelay } from '../src/index.ts';
+import { migrate, migrateWithin, postgresInbox, startRelay } from '../src/index.ts';
 import { openPglite, pgliteDriver } from '../src/pglite-driver.ts';
 import { queueTransport } from '../src/queue-transport.ts';
 import { CLAIM_SQL, ENSURE_GROUP_SQL } from '../src/sql.ts';
@@ -103,6 +103,8 @@ describe('every driver error is a TransportError named by its operation', () => 
     ['replay dead letters', () => transport.deadLetters!.replay('t', 'g')],
     ['purge dead letters', () => transport.deadLetters!.purge('t', 'g', ['1'])],
     ['migrate', () => migrate(failingDriver())],
+    // The outbox's migration inside the caller's transaction.
+    ['migrate', () => migrateWithin(failingDriver())],
   ])('%s', async (operation, call) => {
     const error = await rejection(call());
     expectTransportError(error, '57P01');

@@ -1,12 +1,12 @@
 /**
- * One JetStream delivery handed to core: the message plus its three ways to be settled
- * (`ack`, `retry` = `nak(delay)`, `deadLetter` = copy then `term`), each answered on the
- * delivery's reply subject. Only the first settle call counts; the owner hears about it once
+ * One JetStream delivery handed to core: the message plus its ways to be settled (`ack`,
+ * `retry` = `nak(delay)`, `deadLetter` = copy then `term`, `release` = `nak` now), each answered
+ * on the delivery's reply subject. Only the first settle call counts; the owner hears about it once
  * (to free the credit), whichever path settled it.
  *
  * One object per event, its settle functions bound own properties: callers may pass them
  * around detached or spread the message into a copy (core's fault injection does), so they
- * cannot be prototype methods; still, one object with three arrows replaces the closures,
+ * cannot be prototype methods; still, one object with four arrows replaces the closures,
  * wrappers and bookkeeping object per event of the generic `settleOnce`. `ack` and `nak` are
  * plain publishes on the connection, not requests: the client writes them in order on the same
  * socket as everything else, which is what the raw client's `m.ack()` does too. (An acknowledgement the server
@@ -15,6 +15,7 @@
 import type { DeadLetterFailure, IncomingMessage } from '@eventwire/core';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import { ack, nak, working } from './ack.ts';
+import { natsError } from './errors.ts';
 
 /** What a delivery needs from the subscription that received it. */
 export interface DeliveryOwner {
@@ -64,7 +65,7 @@ export class Delivery implements IncomingMessage {
       ack(this.#owner.nc, this.#reply);
       return DONE;
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(natsError('ack', error));
     } finally {
       this.#owner.settled(this);
     }
@@ -91,7 +92,7 @@ export class Delivery implements IncomingMessage {
       nak(owner.nc, this.#reply, Math.max(0, delayMs));
       return DONE;
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(natsError(delayMs === RELEASE ? 'release' : 'retry', error));
     } finally {
       owner.settled(this);
     }
@@ -107,10 +108,12 @@ export class Delivery implements IncomingMessage {
     }
   };
 
-  /** Gives the message back for immediate redelivery, not counted as a failure (used at close). */
-  release(): Promise<void> {
-    return this.retry(RELEASE);
-  }
+  /**
+   * The SPI's `release()`: gives the message back for immediate redelivery (`nak` without delay),
+   * never dead-lettered for `max_deliver`. JetStream counts the delivery that was given back
+   * (`num_delivered`), so the next one reports one more attempt: it cannot be un-counted.
+   */
+  readonly release = (): Promise<void> => this.retry(RELEASE);
 
   /** Restarts the `ack_wait` timer while a handler still works on it. */
   keepAlive(): void {

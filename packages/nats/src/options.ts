@@ -1,3 +1,4 @@
+import { ConfigError, checkNumber, type NumericRange } from '@eventwire/core';
 import type { JetStreamOptions } from '@nats-io/jetstream';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 
@@ -65,6 +66,80 @@ export interface NatsTransportOptions {
   maxMessageBytes?: number;
   /** Lifetime of one pull request, in ms. Default 30,000. */
   pullExpiresMs?: number;
-  /** Idle heartbeat the server sends on a waiting pull request, in ms. Default 5,000. */
+  /** Idle heartbeat the server sends on a waiting pull request, in ms, at most half of `pullExpiresMs`. Default 5,000. */
   idleHeartbeatMs?: number;
+  /**
+   * `connect()` (and so `createBus`) rejects with a TransportError when no server has answered
+   * within this time (it is also the client's `timeout`, unless `connection.timeout` says
+   * otherwise). The JetStream check after it has the `jetstream.timeout` (15 s). Default 10,000.
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Deadline of each step of closing: draining a subscription's pull requests, flushing acks and
+   * naks, closing the connection. So `bus.close({ drainMs })` returns within `drainMs` plus about
+   * this much even when the server does not answer (see the README, "Bounds"). Default 2,000.
+   */
+  closeTimeoutMs?: number;
+  /**
+   * The lease of this transport's subscriptions (the group consumer's `ack_wait`): how long a
+   * crashed (killed) consumer's unsettled messages wait before JetStream redelivers them.
+   * Default: core's lease, `max(30 s, 2 x timeoutMs)`. A live subscription sends `working()` for
+   * every message it holds every quarter of the lease, so a lease shorter than the handler
+   * timeout is safe; keep it well above the longest stall of your event loop. The consumer is
+   * shared by the group's instances: give them all the same lease. At least 1,000.
+   */
+  leaseMs?: number;
+}
+
+/** Largest delay a Node timer takes (a longer one fires at once). */
+const TIMER_MAX = 2 ** 31 - 1;
+
+/** The accepted range of every numeric option; `orNone`: -1 (meaning "no limit") is accepted too. */
+export const NUMERIC_OPTIONS: Record<NumericOption, NumericRange & { orNone?: boolean }> = {
+  replicas: { min: 1, max: 5 },
+  maxAgeMs: { min: 0 },
+  maxBytes: { min: 1, orNone: true },
+  duplicateWindowMs: { min: 1 },
+  maxDeliver: { min: 1, orNone: true },
+  maxAckPending: { min: 1, orNone: true },
+  maxPendingPublishes: { min: 1 },
+  publishTimeoutMs: { min: 1, max: TIMER_MAX },
+  maxMessageBytes: { min: 1 },
+  pullExpiresMs: { min: 1000, max: TIMER_MAX },
+  idleHeartbeatMs: { min: 100, max: TIMER_MAX },
+  connectTimeoutMs: { min: 1, max: TIMER_MAX },
+  closeTimeoutMs: { min: 1, max: TIMER_MAX },
+  leaseMs: { min: 1000, max: TIMER_MAX },
+};
+
+export type NumericOption = {
+  [K in keyof NatsTransportOptions]-?: NonNullable<NatsTransportOptions[K]> extends number ? K : never;
+}[keyof NatsTransportOptions];
+
+/** Checks one numeric option; `label` names it in the ConfigError (`nats({ replicas })`, a URL parameter). */
+export function checkOption(name: NumericOption, value: number | undefined, label: string): void {
+  const range = NUMERIC_OPTIONS[name];
+  if (range.orNone && value === -1) return;
+  try {
+    checkNumber(label, value, range);
+  } catch (error) {
+    if (!range.orNone) throw error;
+    throw new ConfigError(`${(error as Error).message} (or -1 for no limit)`);
+  }
+}
+
+/**
+ * Throws a ConfigError naming the first numeric option out of range (a `NaN` from
+ * `Number(undefined)`, a 0 or a negative where they mean nothing), at `nats({ ... })`.
+ */
+export function checkOptions(options: NatsTransportOptions): void {
+  for (const name of Object.keys(NUMERIC_OPTIONS) as NumericOption[])
+    checkOption(name, options[name], `nats({ ${name} })`);
+  // JetStream refuses a pull request whose heartbeat is more than half its lifetime.
+  const expires = options.pullExpiresMs ?? 30_000;
+  const heartbeat = options.idleHeartbeatMs ?? 5_000;
+  if (heartbeat * 2 > expires)
+    throw new ConfigError(
+      `nats({ idleHeartbeatMs }) must be at most half of pullExpiresMs (${expires}), not ${heartbeat}`,
+    );
 }

@@ -28,6 +28,7 @@ import {
 } from '@nats-io/transport-node';
 import { deliveryCount, nak, term } from './ack.ts';
 import { Delivery, type DeliveryOwner } from './delivery.ts';
+import { natsError } from './errors.ts';
 import { readHeaders } from './header-block.ts';
 
 export interface PullDeps {
@@ -50,6 +51,8 @@ export interface PullDeps {
   logger: Logger;
   /** The connection's custom inbox prefix, if any (subject permissions). */
   inboxPrefix?: string | undefined;
+  /** Runs a step of closing (draining the pull requests, flushing the naks) within the close deadline. */
+  closing: (work: Promise<unknown>) => Promise<void>;
 }
 
 interface PullRequest {
@@ -123,9 +126,9 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
     // unsubscribe; #onMsg naks those since we are closed.
     const requests = [...this.#requests.values()];
     this.#requests.clear();
-    await withTimeout(Promise.allSettled(requests.map((r) => r.sub.drain())), 5_000);
+    await this.#d.closing(Promise.allSettled(requests.map((r) => r.sub.drain())));
     await Promise.allSettled([...this.#held].map((d) => d.release()));
-    await withTimeout(this.#d.connected() ? this.#d.nc.flush() : undefined, 5_000);
+    if (this.#d.connected()) await this.#d.closing(this.#d.nc.flush());
   }
 
   /** `anyFree`: ask for whatever is free, however little (see {@link BATCH_WAIT_MS}). */
@@ -238,8 +241,12 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
     } catch (error) {
       // Not stored: give it back (soon, not at once, the broker is likely in trouble) so it
       // fails again and is dead-lettered then.
-      nak(this.#d.nc, msg.reply!, 1_000);
-      throw error;
+      try {
+        nak(this.#d.nc, msg.reply!, 1_000);
+      } catch {
+        // The connection is closed: the message comes back after ack_wait.
+      }
+      throw natsError('dead letter', error);
     }
     term(this.#d.nc, msg.reply!, `dead-lettered: ${failure.reason}`);
   }
@@ -304,16 +311,4 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
     if (missed && this.#d.connected()) this.#recover('heartbeats missed');
     this.#pull();
   }
-}
-
-async function withTimeout(work: Promise<unknown> | undefined, ms: number): Promise<void> {
-  if (!work) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    work.catch(() => {}),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]);
-  clearTimeout(timer);
 }

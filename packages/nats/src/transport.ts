@@ -6,12 +6,12 @@
 import {
   type Capabilities,
   type DeadLetterStore,
+  DeadlineError,
   type IncomingMessage,
   type Logger,
   type OutgoingMessage,
   OversizeError,
   PartialPublishError,
-  redactText,
   redactUrl,
   type StartFrom,
   type SubscriptionSpec,
@@ -20,13 +20,16 @@ import {
   TransportError,
   type TransportHealth,
   type TransportSubscription,
+  withDeadline,
 } from '@eventwire/core';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { NatsDeadLetters } from './dead-letters.ts';
+import { natsError } from './errors.ts';
 import { headerBytes, MSG_ID_HEADER, percentEncode, toNatsHeaders } from './headers.ts';
 import { Names } from './names.ts';
-import type { NatsTransportOptions } from './options.ts';
+import { checkOptions, type NatsTransportOptions } from './options.ts';
+import { probe } from './probe.ts';
 import { JetStreamPublishError, JetStreamPublisher } from './publisher.ts';
 import { PullSubscription } from './pull.ts';
 import { isNotFound, Topology } from './topology.ts';
@@ -34,6 +37,9 @@ import { isNotFound, Topology } from './topology.ts';
 /** Room kept below the server's `max_payload` for header encoding and dead-letter metadata. */
 const HEADER_RESERVE = 8 * 1024;
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** Defaults of the deadlines (see options.ts and the README, "Bounds"). */
+const CONNECT_TIMEOUT_MS = 10_000;
+const CLOSE_TIMEOUT_MS = 2_000;
 
 export interface NatsTransportInternals {
   /** For diagnostics and tests: the logger used for connection events. */
@@ -58,8 +64,11 @@ export class NatsTransport implements Transport {
   #connected = false;
   #downReason = 'not connected';
   #closed = false;
+  /** A step of closing got no answer in time: the later steps do not wait for the server. */
+  #unanswered = false;
 
   constructor(options: NatsTransportOptions = {}, internals: NatsTransportInternals = {}) {
+    checkOptions(options);
     this.#options = options;
     this.#logger = internals.logger ?? silentLogger;
     this.names = new Names(
@@ -106,7 +115,7 @@ export class NatsTransport implements Transport {
   }
 
   connect(): Promise<void> {
-    if (this.#closed) return Promise.reject(new TransportError('nats transport is closed'));
+    if (this.#closed) return Promise.reject(new TransportError('nats: connect: the transport is closed'));
     this.#connecting ??= this.#connect().catch((error) => {
       this.#connecting = undefined;
       throw error;
@@ -114,27 +123,49 @@ export class NatsTransport implements Transport {
     return this.#connecting;
   }
 
+  /**
+   * Connects within `connectTimeoutMs`, then checks JetStream (`jetstream.timeout`). Whatever
+   * fails, nothing is left open: the probe (probe.ts) keeps the client from ever holding a
+   * socket to a server that does not answer, a connection that comes up after the deadline is
+   * closed at once, and one without JetStream is closed before the error is thrown.
+   */
   async #connect(): Promise<void> {
     const servers = this.#options.connection?.servers ?? this.#options.servers ?? 'nats://127.0.0.1:4222';
-    const list = (Array.isArray(servers) ? servers : [servers]).map((s) => redactUrl(s));
+    const list = Array.isArray(servers) ? servers : [servers];
+    const where = list.map((s) => redactUrl(s)).join(',');
+    const timeoutMs = this.#options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    const started = Date.now();
     let nc: NatsConnection;
+    let abandoned = false;
     try {
-      nc = await connect({
+      await probe(list, timeoutMs, this.#options.connection?.tls?.handshakeFirst === true);
+      const connecting = connect({
         name: 'eventwire',
         reconnect: true,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 1_000,
+        timeout: Math.max(1, timeoutMs - (Date.now() - started)),
         // Each request (every publish) would otherwise capture a stack trace up front: a
         // measurable share of publish CPU. Errors still carry the cause and the subject.
         noAsyncTraces: true,
         ...this.#options.connection,
         servers,
       });
-    } catch (error) {
-      throw new TransportError(
-        `cannot connect to NATS at ${list.join(',')}: ${redactText(errorText(error))}`,
-        { cause: error },
+      // Past the deadline the connection is not wanted any more, even if it comes up later.
+      connecting.then(
+        (late) => {
+          if (abandoned) void late.close().catch(() => {});
+        },
+        () => {},
       );
+      nc = await withDeadline(
+        connecting,
+        Math.max(1, timeoutMs - (Date.now() - started)),
+        `no answer within ${timeoutMs} ms`,
+      );
+    } catch (error) {
+      abandoned = true;
+      throw natsError(`connect (${where})`, error);
     }
     try {
       // Verifies that JetStream is enabled for this account (an account info request).
@@ -143,10 +174,7 @@ export class NatsTransport implements Transport {
       this.#jsm = await jetstreamManager(nc, jsOptions);
     } catch (error) {
       await nc.close().catch(() => {});
-      throw new TransportError(
-        `JetStream is not available at ${list.join(',')}: ${redactText(errorText(error))}`,
-        { cause: error },
-      );
+      throw natsError(`JetStream is not available at ${where}`, error);
     }
     this.#nc = nc;
     this.#publisher = new JetStreamPublisher(nc, {
@@ -188,7 +216,7 @@ export class NatsTransport implements Transport {
   #conn(): NatsConnection {
     if (!this.#nc || this.#closed)
       throw new TransportError(
-        this.#closed ? 'nats transport is closed' : 'nats transport is not connected; call connect() first',
+        this.#closed ? 'nats: the transport is closed' : 'nats: not connected; call connect() first',
       );
     return this.#nc;
   }
@@ -239,12 +267,8 @@ export class NatsTransport implements Transport {
       this.#topology.forget();
       await this.#ensureStreams(pending.map((i) => messages[i]!));
     }
-    const first = errors.values().next().value;
-    if (errors.size === messages.length) {
-      throw new TransportError(`JetStream did not accept the publish: ${redactText(errorText(first))}`, {
-        cause: first,
-      });
-    }
+    const first = natsError('publish', errors.values().next().value);
+    if (errors.size === messages.length) throw first;
     throw new PartialPublishError(
       [...errors.keys()].sort((a, b) => a - b),
       first,
@@ -280,9 +304,7 @@ export class NatsTransport implements Transport {
     try {
       await Promise.all(topics.map((t) => this.#topology.ensureStream(t)));
     } catch (error) {
-      throw new TransportError(`could not create the JetStream stream: ${redactText(errorText(error))}`, {
-        cause: error,
-      });
+      throw natsError('create the stream', error);
     }
   }
 
@@ -291,12 +313,7 @@ export class NatsTransport implements Transport {
     try {
       await this.#topology.ensureConsumer(topic, group, from);
     } catch (error) {
-      throw new TransportError(
-        `could not create the JetStream consumer for group "${group}": ${redactText(errorText(error))}`,
-        {
-          cause: error,
-        },
-      );
+      throw natsError(`create the consumer of group "${group}"`, error);
     }
   }
 
@@ -305,7 +322,8 @@ export class NatsTransport implements Transport {
     onMessage: (message: IncomingMessage) => void,
   ): Promise<TransportSubscription> {
     const nc = this.#conn();
-    const { topic, group, from, leaseMs } = spec;
+    const { topic, group, from } = spec;
+    const leaseMs = this.#options.leaseMs ?? spec.leaseMs;
     const prepare = async (fresh: boolean) => {
       await this.#topology.ensureConsumer(topic, group, from, { fresh });
       await this.#topology.setAckWait(topic, group, leaseMs);
@@ -313,10 +331,7 @@ export class NatsTransport implements Transport {
     try {
       await prepare(false);
     } catch (error) {
-      throw new TransportError(
-        `could not subscribe group "${group}" to "${topic}": ${redactText(errorText(error))}`,
-        { cause: error },
-      );
+      throw natsError(`subscribe group "${group}" to "${topic}"`, error);
     }
     const sub = new PullSubscription({
       nc,
@@ -333,6 +348,7 @@ export class NatsTransport implements Transport {
       connected: () => this.#connected && !nc.isClosed(),
       logger: this.#logger,
       inboxPrefix: this.#options.connection?.inboxPrefix,
+      closing: (work) => this.#closing(work),
     });
     this.#subscriptions.add(sub);
     sub.start();
@@ -353,7 +369,7 @@ export class NatsTransport implements Transport {
       await withDeadline(this.#jsm!.getAccountInfo(), 3_000, 'JetStream did not answer within 3 s');
       return { status: 'up' };
     } catch (error) {
-      return { status: 'down', reason: `JetStream is not answering: ${redactText(errorText(error))}` };
+      return { status: 'down', reason: natsError('JetStream is not answering', error).message };
     }
   }
 
@@ -366,10 +382,15 @@ export class NatsTransport implements Transport {
       return info.num_pending + info.num_ack_pending;
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw error;
+      throw natsError('read lag', error);
     }
   }
 
+  /**
+   * Closes the subscriptions, flushes what the client still buffers and closes the connection,
+   * each step within `closeTimeoutMs` (the client's close writes a last flush to the socket and
+   * waits for it, which a server that does not answer never acknowledges).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -378,11 +399,29 @@ export class NatsTransport implements Transport {
     const nc = this.#nc;
     if (nc && !nc.isClosed()) {
       // Flush acks and naks still in the client's buffer, unless the server is away.
-      if (this.#connected) await withDeadline(nc.flush(), 5_000, 'flush timed out').catch(() => {});
-      await nc.close().catch(() => {});
+      if (this.#connected) await this.#closing(nc.flush());
+      await this.#closing(nc.close());
     }
     // Publishes still awaiting an ack can no longer get one.
     this.#publisher?.close();
+  }
+
+  /**
+   * One step of closing, within `closeTimeoutMs`. Once a step got no answer, the later ones (of
+   * this transport and its subscriptions) are not waited for: they would only wait out another
+   * deadline, and the bound of close would grow with every step.
+   */
+  #closing(work: Promise<unknown>): Promise<void> {
+    if (this.#unanswered) {
+      work.catch(() => {});
+      return Promise.resolve();
+    }
+    return withDeadline(work, this.#options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS, '').then(
+      () => {},
+      (error: unknown) => {
+        if (error instanceof DeadlineError) this.#unanswered = true;
+      },
+    );
   }
 
   /** Admin calls get the same typed errors as the rest of the SPI. */
@@ -394,10 +433,7 @@ export class NatsTransport implements Transport {
         try {
           return await fn(...args);
         } catch (error) {
-          if (error instanceof TransportError) throw error;
-          throw new TransportError(`could not ${what} dead letters: ${redactText(errorText(error))}`, {
-            cause: error,
-          });
+          throw natsError(`${what} dead letters`, error);
         }
       };
     return {
@@ -414,10 +450,6 @@ export class NatsTransport implements Transport {
   }
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 function isNoStream(error: unknown): boolean {
   return error instanceof JetStreamPublishError && error.reason === 'no_stream';
 }
@@ -427,18 +459,4 @@ interface Prepared {
   subject: string;
   headers: MsgHdrs;
   body: Uint8Array;
-}
-
-async function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

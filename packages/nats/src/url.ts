@@ -4,20 +4,7 @@
  * `user`/`pass` (or `token` when there is only a user part) and never appear in errors.
  */
 import { ConfigError, redactUrl } from '@eventwire/core';
-import type { NatsTransportOptions } from './options.ts';
-
-const NUMBER_OPTIONS = [
-  'replicas',
-  'maxAgeMs',
-  'maxBytes',
-  'duplicateWindowMs',
-  'maxDeliver',
-  'maxAckPending',
-  'publishTimeoutMs',
-  'maxMessageBytes',
-  'pullExpiresMs',
-  'idleHeartbeatMs',
-] as const;
+import { checkOption, type NatsTransportOptions, NUMERIC_OPTIONS, type NumericOption } from './options.ts';
 
 /** Parses a `nats://` URL into transport options. Throws ConfigError (credentials redacted). */
 export function optionsFromUrl(url: string): NatsTransportOptions {
@@ -68,11 +55,13 @@ export function optionsFromUrl(url: string): NatsTransportOptions {
   if (name) connection.name = name;
   const domain = params.get('domain');
   if (domain) options.jetstream = { domain };
-  for (const key of NUMBER_OPTIONS) {
+  // Every numeric option by its name, checked like the option (a ConfigError naming the parameter).
+  for (const key of Object.keys(NUMERIC_OPTIONS) as NumericOption[]) {
     const raw = params.get(key);
     if (raw === null) continue;
-    const value = Number(raw);
-    if (!Number.isFinite(value)) throw new ConfigError(`nats URL: ${key} must be a number, not "${raw}"`);
+    // Number('') is 0: an empty value is as wrong as a word.
+    const value = raw.trim() === '' ? Number.NaN : Number(raw);
+    checkOption(key, value, `nats URL parameter ${key}=${raw}`);
     options[key] = value;
   }
   if (Object.keys(connection).length > 0) options.connection = connection;

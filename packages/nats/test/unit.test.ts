@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseAckSubject } from '../src/ack.ts';
 import { Delivery, type DeliveryOwner } from '../src/delivery.ts';
 import { fromNatsHeaders, percentDecode, percentEncode, toNatsHeaders } from '../src/headers.ts';
+import { nats } from '../src/index.ts';
 import { escapeName, Names, topicTokens } from '../src/names.ts';
 import { optionsFromUrl } from '../src/url.ts';
 
@@ -128,6 +129,30 @@ describe('url', () => {
     expect(optionsFromUrl('tls://h:1').connection?.tls).toEqual({});
   });
 
+  it('takes every numeric option by name, checked like the option', () => {
+    const o = optionsFromUrl(
+      'nats://h?maxPendingPublishes=64&connectTimeoutMs=500&closeTimeoutMs=300&leaseMs=5000&maxDeliver=-1',
+    );
+    expect(o).toMatchObject({
+      maxPendingPublishes: 64,
+      connectTimeoutMs: 500,
+      closeTimeoutMs: 300,
+      leaseMs: 5000,
+      maxDeliver: -1,
+    });
+    for (const bad of [
+      'replicas=0',
+      'maxDeliver=0',
+      'publishTimeoutMs=',
+      'pullExpiresMs=abc',
+      'leaseMs=999',
+    ]) {
+      expect(() => optionsFromUrl(`nats://u:hunter2@h?${bad}`), bad).toThrow(ConfigError);
+      expect(() => optionsFromUrl(`nats://u:hunter2@h?${bad}`)).toThrow(/nats URL parameter/);
+      expect(() => optionsFromUrl(`nats://u:hunter2@h?${bad}`)).not.toThrow(/hunter2/);
+    }
+  });
+
   it('rejects bad URLs with a ConfigError that does not show the password', () => {
     expect(() => optionsFromUrl('nats://u:hunter2@h:1?replicas=many')).toThrow(ConfigError);
     try {
@@ -136,6 +161,39 @@ describe('url', () => {
       expect(error).toBeInstanceOf(ConfigError);
       expect(String((error as Error).message)).not.toContain('hunter2');
     }
+  });
+});
+
+describe('options', () => {
+  const cases: [Record<string, number>, RegExp][] = [
+    [{ replicas: 0 }, /nats\(\{ replicas \}\) must be an integer from 1 to 5, not 0/],
+    [{ replicas: Number.NaN }, /replicas/],
+    [{ maxAgeMs: -1 }, /maxAgeMs \}\) must be an integer >= 0, not -1/],
+    [{ maxBytes: 0 }, /maxBytes \}\) must be an integer >= 1, not 0 \(or -1 for no limit\)/],
+    [{ duplicateWindowMs: 0 }, /duplicateWindowMs/],
+    [{ maxDeliver: 0 }, /maxDeliver .*\(or -1 for no limit\)/],
+    [{ maxAckPending: -2 }, /maxAckPending/],
+    [{ maxPendingPublishes: 0 }, /maxPendingPublishes/],
+    [{ publishTimeoutMs: 0 }, /publishTimeoutMs/],
+    [{ maxMessageBytes: 1.5 }, /maxMessageBytes/],
+    [{ pullExpiresMs: 999 }, /pullExpiresMs \}\) must be an integer from 1000/],
+    [{ idleHeartbeatMs: 99 }, /idleHeartbeatMs/],
+    [
+      { pullExpiresMs: 4_000, idleHeartbeatMs: 2_500 },
+      /idleHeartbeatMs \}\) must be at most half of pullExpiresMs \(4000\), not 2500/,
+    ],
+    [{ connectTimeoutMs: Number.NaN }, /connectTimeoutMs/],
+    [{ closeTimeoutMs: 2 ** 31 }, /closeTimeoutMs/],
+    [{ leaseMs: 500 }, /leaseMs \}\) must be an integer from 1000/],
+  ];
+  it.each(cases)('%o is a ConfigError naming the option, the value and the range', (options, message) => {
+    expect(() => nats(options)).toThrow(ConfigError);
+    expect(() => nats(options)).toThrow(message);
+  });
+
+  it('accepts -1 (no limit) where JetStream does, and the defaults', () => {
+    expect(nats({ maxDeliver: -1, maxAckPending: -1, maxBytes: -1, maxAgeMs: 0 })).toBeDefined();
+    expect(nats()).toBeDefined();
   });
 });
 
@@ -170,6 +228,20 @@ describe('delivery', () => {
     expect(sent).toEqual([['$JS.ACK.S.C.1.1.1.0.0', '+ACK']]);
     expect(settled).toEqual([d]);
     expect(copy.headers).toEqual({ id: 'x' });
+  });
+
+  it('release() is an own property like the other settles: detached or copied, it naks once, and never dead-letters', async () => {
+    const { o, sent, settled } = owner();
+    const d = new Delivery(o, msg, 'r3', 3, {});
+    const copy = { ...d };
+    expect(typeof copy.release).toBe('function');
+    const { release } = d;
+    await release();
+    await copy.release!();
+    await d.ack();
+    // At max_deliver (3) a retry would dead-letter; a release only gives the message back.
+    expect(sent).toEqual([['r3', '-NAK']]);
+    expect(settled).toEqual([d]);
   });
 
   it('naks with a delay, and dead-letters instead once max_deliver is reached', async () => {

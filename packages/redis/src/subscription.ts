@@ -80,6 +80,7 @@ export class StreamSubscription implements TransportSubscription {
   readonly #credits: Credits;
   readonly #held = new Set<string>();
   readonly #stop = new AbortController();
+  readonly #fetch = new AbortController();
   readonly #stream: string;
   readonly #delayed: string;
   readonly #timers: NodeJS.Timeout[] = [];
@@ -111,8 +112,14 @@ export class StreamSubscription implements TransportSubscription {
     );
   }
 
+  /** Closing: every loop ends, background calls are abandoned. */
   get #stopping(): boolean {
     return this.#stop.signal.aborted;
+  }
+
+  /** No more fetching (stop() or close): reads and reclaims end, held entries stay valid. */
+  get #stopped(): boolean {
+    return this.#fetch.signal.aborted;
   }
 
   start(): void {
@@ -138,12 +145,25 @@ export class StreamSubscription implements TransportSubscription {
     void this.#moveDue();
   }
 
+  /**
+   * Stops fetching (core calls it when close begins): the blocking read is interrupted (an entry
+   * the server handed out meanwhile stays pending here, and close gives it back), no reclaim
+   * runs, nothing more reaches core. What core holds stays valid: it can be settled or released,
+   * and its lease is still refreshed, until close.
+   */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#fetch.abort();
+    this.#ctx.blocking.disconnect();
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
   }
 
   async #close(): Promise<void> {
+    this.#fetch.abort();
     this.#stop.abort();
     for (const timer of this.#timers) clearInterval(timer);
     clearTimeout(this.#moveTimer);
@@ -180,18 +200,18 @@ export class StreamSubscription implements TransportSubscription {
   async #readLoop(): Promise<void> {
     const half = Math.ceil(this.#credits.max / 2);
     let next: Promise<RawEntry[] | undefined> | undefined;
-    while (!this.#stopping) {
+    while (!this.#stopped) {
       if (!next) {
         try {
-          await this.#credits.whenAvailable(this.#stop.signal);
+          await this.#credits.whenAvailable(this.#fetch.signal);
           // Fetch in batches: while more than half the window is still held, wait a moment for
           // settles instead of paying a round trip for every single free credit.
-          if (this.#held.size > 0) await this.#credits.whenAvailable(this.#stop.signal, half, BATCH_WAIT_MS);
+          if (this.#held.size > 0) await this.#credits.whenAvailable(this.#fetch.signal, half, BATCH_WAIT_MS);
         } catch {
           break;
         }
         if (this.#claimDue) await this.#reclaim();
-        if (this.#stopping) break;
+        if (this.#stopped) break;
         const free = this.#credits.available();
         next = this.#read(free === this.#credits.max ? half : free);
       }
@@ -213,12 +233,12 @@ export class StreamSubscription implements TransportSubscription {
    * failure (logged, retried after a backoff).
    */
   async #read(count: number): Promise<RawEntry[] | undefined> {
-    if (count <= 0 || this.#stopping) return this.#stopping ? undefined : [];
+    if (count <= 0 || this.#stopped) return this.#stopped ? undefined : [];
     this.#credits.take(count);
     let entries: RawEntry[];
     try {
       const reply = (await untilAborted(
-        this.#stop.signal,
+        this.#fetch.signal,
         this.#ctx.blocking.xreadgroupBuffer(
           'GROUP',
           this.#spec.group,
@@ -241,7 +261,7 @@ export class StreamSubscription implements TransportSubscription {
       this.#readFailures = 0;
     } catch (error) {
       this.#credits.give(count);
-      if (this.#stopping) return undefined;
+      if (this.#stopped) return undefined;
       const failures = ++this.#readFailures;
       if (failures === 1 || failures % 50 === 0) this.#warn(error, 'blocking read failed; retrying');
       if (String((error as Error)?.message).includes('NOGROUP')) {
@@ -249,10 +269,10 @@ export class StreamSubscription implements TransportSubscription {
         await this.#ctx.ensureGroup().catch(() => {});
         this.#claimDue = true;
       }
-      await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), this.#stop.signal);
-      return this.#stopping ? undefined : [];
+      await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), this.#fetch.signal);
+      return this.#stopped ? undefined : [];
     }
-    if (this.#stopping) {
+    if (this.#stopped) {
       this.#credits.give(count);
       return undefined;
     }
@@ -288,6 +308,7 @@ export class StreamSubscription implements TransportSubscription {
         { replyEncoding: null },
       );
       const [cursor, entries, deleted] = (await this.#background(
+        this.#fetch.signal,
         'XAUTOCLAIM',
         this.#ctx.command.sendCommand(command) as Promise<unknown>,
       )) as [Buffer, RawEntry[], Buffer[] | undefined];
@@ -305,12 +326,12 @@ export class StreamSubscription implements TransportSubscription {
       live = entries.filter((e): e is [Buffer, Buffer[]] => Array.isArray(e) && Array.isArray(e[1]));
       if (live.length > 0) counts = await this.#deliveryCounts(live.map((e) => e[0].toString()));
     } catch (error) {
-      if (!this.#stopping) this.#warn(error, 'XAUTOCLAIM failed; retrying later');
+      if (!this.#stopped) this.#warn(error, 'XAUTOCLAIM failed; retrying later');
       this.#credits.give(count);
       return;
     }
-    this.#credits.give(count - (this.#stopping ? 0 : live.length));
-    if (this.#stopping) return;
+    this.#credits.give(count - (this.#stopped ? 0 : live.length));
+    if (this.#stopped) return;
     for (const [id, fields] of live) {
       const key = id.toString();
       this.#deliver(key, fields, counts.get(key) ?? 2);
@@ -321,6 +342,7 @@ export class StreamSubscription implements TransportSubscription {
   async #deliveryCounts(ids: string[]): Promise<Map<string, number>> {
     const sorted = [...ids].sort(compareIds);
     const rows = (await this.#background(
+      this.#fetch.signal,
       'XPENDING',
       this.#ctx.command.xpending(
         this.#stream,
@@ -419,6 +441,7 @@ export class StreamSubscription implements TransportSubscription {
     try {
       for (let i = 0; i < ids.length; i += 500) {
         await this.#background(
+          this.#stop.signal,
           'heartbeat',
           HEARTBEAT.run(
             this.#ctx.command,
@@ -457,6 +480,7 @@ export class StreamSubscription implements TransportSubscription {
     this.#moving = (async () => {
       try {
         const [moved, wait] = (await this.#background(
+          this.#stop.signal,
           'move due retries',
           MOVE_DUE.run(this.#ctx.command, [this.#stream, this.#delayed], [100]),
         )) as [number, number];
@@ -476,14 +500,12 @@ export class StreamSubscription implements TransportSubscription {
   }
 
   /**
-   * A call of the subscription's own loops: bounded like a settle, and abandoned at once when the
-   * subscription stops, so that close never waits for Redis to answer it.
+   * A call of the subscription's own loops: bounded like a settle, and abandoned at once when
+   * `signal` aborts (stop for fetching, close for the rest), so that close never waits for Redis
+   * to answer it.
    */
-  #background<T>(operation: string, work: Promise<T>): Promise<T> {
-    return untilAborted(
-      this.#stop.signal,
-      this.#ctx.bounded.call(operation, this.#ctx.commandTimeoutMs, work),
-    );
+  #background<T>(signal: AbortSignal, operation: string, work: Promise<T>): Promise<T> {
+    return untilAborted(signal, this.#ctx.bounded.call(operation, this.#ctx.commandTimeoutMs, work));
   }
 
   #warn(error: unknown, message: string): void {

@@ -258,6 +258,7 @@ class RedisTransport implements Transport {
     this.#subscriptions.add(subscription);
     this.#trackTrim(spec.topic, 1);
     return {
+      stop: () => subscription.stop(),
       close: async () => {
         if (!this.#subscriptions.delete(subscription)) return;
         this.#trackTrim(spec.topic, -1);

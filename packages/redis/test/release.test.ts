@@ -102,6 +102,47 @@ describeBroker('redis', () => {
     expect(Number((await client.xpending(layout.stream(topic), 'g'))[0])).toBe(0);
   });
 
+  test('stop(): nothing more is delivered, what is held can still be acked and released, close gives back the rest', async () => {
+    const topic = `ew-stop-${randomUUID().slice(0, 8)}`;
+    cleanups.push(() => client.del(layout.stream(topic)));
+    const spec: SubscriptionSpec = {
+      topic,
+      group: 'g',
+      from: 'latest',
+      maxInFlight: 2,
+      ordering: 'none',
+      leaseMs: 30_000,
+    };
+    const first = await transport();
+    await first.ensureGroup(topic, 'g', 'latest');
+    const seen: IncomingMessage[] = [];
+    const sub = await first.subscribe(spec, (m) => seen.push(m));
+    await first.publish([1, 2].map((n) => message(topic, n)));
+    await waitFor(() => seen.length === 2);
+    expect(typeof sub.stop).toBe('function');
+    sub.stop!();
+    await first.publish([3, 4].map((n) => message(topic, n)));
+    await seen[0]!.ack();
+    await seen[1]!.release!();
+    // Credits are free again, yet nothing more is read.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(seen).toHaveLength(2);
+    await sub.close();
+
+    const second = await transport();
+    const next: IncomingMessage[] = [];
+    await second.subscribe({ ...spec, maxInFlight: 4 }, (m) => next.push(m));
+    await waitFor(() => next.length === 3, { timeoutMs: 5_000 });
+    const byN = new Map(next.map((m) => [JSON.parse(Buffer.from(m.body).toString()).n as number, m.attempt]));
+    expect(byN).toEqual(
+      new Map([
+        [2, 1],
+        [3, 1],
+        [4, 1],
+      ]),
+    );
+  });
+
   test('close: handlers cut off at drainMs come back to the next consumer at the attempt they had', async () => {
     const topic = `ew-cutoff-${randomUUID().slice(0, 8)}`;
     cleanups.push(() => client.del(layout.stream(topic)));

@@ -76,6 +76,8 @@ export class RabbitSubscription implements TransportSubscription {
   #channel: Channel | undefined;
   #consumerTag: string | undefined;
   #closed = false;
+  /** stop() was called: no consuming any more (close follows). */
+  #stopped = false;
   #reopening = false;
   #retryTimer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
@@ -107,6 +109,22 @@ export class RabbitSubscription implements TransportSubscription {
     }
   }
 
+  /**
+   * Stops consuming (core calls it when close begins): the consumer is cancelled, so RabbitMQ
+   * sends nothing more, while the channel stays open and what core holds can still be acked or
+   * given back on it until close. A delivery already on the wire when the cancel lands goes
+   * straight back to the queue.
+   */
+  stop(): void {
+    if (this.#closed) return;
+    this.#stopped = true;
+    const channel = this.#channel;
+    const tag = this.#consumerTag;
+    if (!channel || !tag) return;
+    this.#consumerTag = undefined;
+    void channel.cancel(tag).catch(() => {});
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -136,7 +154,7 @@ export class RabbitSubscription implements TransportSubscription {
     while (!this.#closed && this.#credits.available() < this.#credits.max) {
       await new Promise<void>((resolve) => this.#settledWaiters.push(resolve));
     }
-    if (this.#closed || this.#channel) return;
+    if (this.#closed || this.#stopped || this.#channel) return;
     let channel: Channel;
     try {
       channel = await model.createChannel();
@@ -161,6 +179,8 @@ export class RabbitSubscription implements TransportSubscription {
         },
       );
       if (this.#channel === channel) this.#consumerTag = consumerTag;
+      // Stopped while the consume was on its way: cancel it now.
+      if (this.#stopped) this.stop();
     } catch (error) {
       if (this.#channel === channel) this.#channel = undefined;
       await channel.close().catch(() => {});
@@ -181,7 +201,7 @@ export class RabbitSubscription implements TransportSubscription {
   }
 
   #reopen(): void {
-    if (this.#closed || this.#reopening || this.#channel) return;
+    if (this.#closed || this.#stopped || this.#reopening || this.#channel) return;
     this.#reopening = true;
     this.#open()
       .catch(() => this.#scheduleReopen())
@@ -211,6 +231,11 @@ export class RabbitSubscription implements TransportSubscription {
     }
     // Closing: leave it unacked; closing the channel hands it back to the queue.
     if (this.#closed || this.#channel !== channel) return;
+    // Stopped: back to the queue now, for the group's other consumers.
+    if (this.#stopped) {
+      safely(() => channel.nack(message, false, true));
+      return;
+    }
     const live = () => this.#channel === channel;
     const attempt = attemptOf(message);
     const wire = fromAmqp(message);

@@ -181,6 +181,7 @@ export class RabbitMqTransport implements Transport {
     await subscription.start();
     this.#subscriptions.add(subscription);
     return {
+      stop: () => subscription.stop(),
       close: async () => {
         this.#subscriptions.delete(subscription);
         await subscription.close();

@@ -102,6 +102,29 @@ describeBroker('rabbitmq', () => {
     },
   );
 
+  test('stop(): the consumer is cancelled, nothing more is delivered, held messages can still be acked and released', async () => {
+    const { transport, spec, message } = await setup();
+    const seen: IncomingMessage[] = [];
+    const sub = await transport.subscribe({ ...spec, maxInFlight: 2 }, (m) => seen.push(m));
+    cleanups.push(() => sub.close());
+    await transport.publish([message(1), message(2)]);
+    await waitFor(() => seen.length === 2);
+    expect(typeof sub.stop).toBe('function');
+    sub.stop!();
+    await transport.publish([message(3)]);
+    await seen[0]!.ack();
+    await seen[1]!.release!();
+    // Prefetch is free again, yet nothing more arrives on this subscription.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(seen).toHaveLength(2);
+    await sub.close();
+    const next: IncomingMessage[] = [];
+    const again = await transport.subscribe(spec, (m) => next.push(m));
+    cleanups.push(() => again.close());
+    await waitFor(() => next.length === 2, { timeoutMs: 5_000 });
+    expect(next.map((m) => m.headers.id).sort()).toEqual(['e2', 'e3']);
+  });
+
   test('quorum delivery limit: a message that keeps coming back unsettled lands in the dead letters', async () => {
     const { transport, spec, message } = await setup({ deliveryLimit: 1 });
     await transport.publish([message(1)]);

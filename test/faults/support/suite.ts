@@ -17,6 +17,7 @@ import {
 } from '../../support/brokers.ts';
 import { Child } from './children.ts';
 import { Ledger, publishStream, report, type Settled, settled, timed, timedValue, until } from './ledger.ts';
+import type { PrivateBroker } from './private-brokers.ts';
 import {
   atEndpoint,
   endpointOf,
@@ -36,7 +37,8 @@ export type FaultCase =
   | 'latency'
   | 'slow-link'
   | 'consumer-kill'
-  | 'publisher-kill';
+  | 'publisher-kill'
+  | 'broker-kill';
 
 type BlackholeResult = Record<string, unknown> & {
   published: number;
@@ -69,6 +71,18 @@ export interface FaultSuiteOptions {
   inspect?: (eventIds: string[]) => Promise<unknown>;
   /** Extra cleanup after the file (streams, keys), given the run's prefix. */
   cleanup?: (prefix: string) => Promise<void>;
+  /**
+   * Run the file against a private broker started here instead of the shared one (Kafka: its
+   * listeners must advertise the proxies' addresses; see private-brokers.ts). Stopped after the file.
+   */
+  privateBroker?: () => Promise<PrivateBroker>;
+  /**
+   * The broker-kill test: a private broker to kill -9 and start while publishing and consuming
+   * (never the shared one). With `privateBroker`, that one is used (the test runs last).
+   */
+  brokerKill?: () => Promise<PrivateBroker>;
+  /** Longest the broker takes to serve again after a start, ms (Kafka: a JVM and log recovery). */
+  brokerStartMs?: number;
 }
 
 /** Scheduler and load allowance on top of a documented bound. */
@@ -90,6 +104,8 @@ interface Fixture {
   proxy(): Promise<FaultProxy>;
   /** A bus whose transport goes through `proxy` (or straight to the broker). */
   bus(proxy?: FaultProxy): Promise<Bus>;
+  /** A bus on the broker at `url` (a private one). */
+  busAt(url: string): Promise<Bus>;
   child(config: Omit<ConstructorParameters<typeof Child>[0], 'broker' | 'url' | 'prefix'>): Child;
   topic(): string;
   close(): Promise<void>;
@@ -99,9 +115,11 @@ export function defineFaultSuite(options: FaultSuiteOptions): void {
   const { broker } = options;
   const run = randomUUID().slice(0, 8);
   const prefix = `ewf-${run}`;
-  const upstreamUrl = brokerUrl(broker as BrokerName);
+  let upstreamUrl = brokerUrl(broker as BrokerName);
   const api = new ToxiproxyApi(toxiproxyUrl());
   let proxiesUp = false;
+  let own: PrivateBroker | undefined;
+  let ownFailed: string | undefined;
 
   function fixture(name: string): Fixture {
     const id = `${prefix}-${broker}-${name}`;
@@ -112,7 +130,11 @@ export function defineFaultSuite(options: FaultSuiteOptions): void {
     return {
       id,
       async proxy() {
-        const p = await api.createProxy(`${id}-p${proxies.length + 1}`, endpointOf(upstreamUrl));
+        const slot = own?.proxySlots?.[proxies.length];
+        if (own?.proxySlots && !slot) throw new Error(`${broker}: no proxy listener left`);
+        const p = slot
+          ? await api.createProxy(`${id}-p${proxies.length + 1}`, slot.upstream, slot.listen)
+          : await api.createProxy(`${id}-p${proxies.length + 1}`, endpointOf(upstreamUrl));
         proxies.push(p);
         return p;
       },
@@ -120,6 +142,15 @@ export function defineFaultSuite(options: FaultSuiteOptions): void {
         const url = proxy ? atEndpoint(upstreamUrl, proxy.listen) : upstreamUrl;
         const transport: Transport = faultTransport(broker, url, prefix);
         const bus = await createBus({ source: 'faults', logger: faultLogger(), transport });
+        buses.push(bus);
+        return bus;
+      },
+      async busAt(url: string) {
+        const bus = await createBus({
+          source: 'faults',
+          logger: faultLogger(),
+          transport: faultTransport(broker, url, prefix),
+        });
         buses.push(bus);
         return bus;
       },
@@ -157,6 +188,7 @@ export function defineFaultSuite(options: FaultSuiteOptions): void {
       defect ? `${title} [known defect]` : title,
       async (ctx) => {
         if (!proxiesUp) ctx.skip('toxiproxy unreachable');
+        if (ownFailed) throw new Error(`private ${broker} did not start: ${ownFailed}`);
         const fx = fixture(fault);
         try {
           await body(fx);
@@ -171,8 +203,17 @@ export function defineFaultSuite(options: FaultSuiteOptions): void {
   describeBroker(broker as BrokerName, () => {
     beforeAll(async () => {
       proxiesUp = await requireToxiproxy();
-    });
+      if (options.privateBroker) {
+        try {
+          own = await options.privateBroker();
+          upstreamUrl = own.url;
+        } catch (error) {
+          ownFailed = String((error as Error).message ?? error);
+        }
+      }
+    }, 180_000);
     afterAll(async () => {
+      await own?.stop();
       // Proxies a failed cleanup left behind.
       const left = await api.proxies().catch(() => [] as string[]);
       await Promise.allSettled(
@@ -665,5 +706,91 @@ export function defineFaultSuite(options: FaultSuiteOptions): void {
       },
       120_000,
     );
+
+    if (options.brokerKill || options.privateBroker)
+      faultTest(
+        'broker-kill',
+        'broker kill -9 and start while publishing and consuming: every resolved publish is handled',
+        async (fx) => {
+          const target = own ?? (await options.brokerKill!());
+          try {
+            const total = 2_000;
+            const Event = faultEvent(fx.topic());
+            const ledger = new Ledger();
+            const consumer = await fx.busAt(target.url);
+            const sub = consumer.subscribe(
+              Event,
+              async (e: Envelope<Item>) => ledger.handle(e.id, e.data.t),
+              {
+                group: `${fx.id}-g`,
+                concurrency: 16,
+                timeoutMs: LEASE_TIMEOUT_MS,
+              },
+            );
+            await consumer.start();
+            await sub.ready;
+            const producer = await fx.busAt(target.url);
+            const began = Date.now();
+            let killedAt: number | undefined;
+            let upAt: number | undefined;
+            let outage: Promise<void> | undefined;
+            let startError: unknown;
+            const stream = publishStream(producer, Event, ledger, {
+              total,
+              lanes: 4,
+              ratePerSec: 200,
+              giveUpMs: 150_000,
+              onResolved: (count) => {
+                if (count >= 500 && !outage) {
+                  outage = (async () => {
+                    await target.kill9();
+                    killedAt = Date.now();
+                    await new Promise((r) => setTimeout(r, 2_000));
+                    await target.start().catch((error) => {
+                      startError = error;
+                    });
+                    upAt = Date.now();
+                  })();
+                }
+              },
+            });
+            const streamDone = await timed(stream, 240_000);
+            await outage;
+            const caughtUp = await until(
+              () => ledger.allHandled(),
+              CATCH_UP_MS + (options.brokerStartMs ?? 0),
+            );
+            const c = ledger.counts();
+            const lost = ledger.lost();
+            report({
+              broker,
+              fault: 'broker-kill',
+              published: total,
+              ...c,
+              downMs: killedAt && upAt ? upAt - killedAt : null,
+              brokerStartMs: target.startMs.at(-1) ?? null,
+              // first event published after the broker served again, handled
+              recoveryMs: upAt ? (ledger.recoveryAfter(upAt) ?? null) : null,
+              catchUpMs: caughtUp && upAt ? Date.now() - upAt : null,
+              gaveUp: ledger.gaveUp,
+              untyped: ledger.untyped.length,
+              durationMs: Date.now() - began,
+              ...(lost.length ? { lostSample: lost.slice(0, 5) } : {}),
+            });
+            expect(
+              startError,
+              `broker did not start again: ${startError} ${target.logTail()}`,
+            ).toBeUndefined();
+            expect(streamDone, 'publishing did not finish').toBeDefined();
+            expect(c.lost, `lost ${c.lost} of ${c.resolved} resolved`).toBe(0);
+            expect(c.resolved).toBe(total);
+            expect(ledger.untyped).toEqual([]);
+          } finally {
+            await fx.close();
+            if (target !== own) await target.stop();
+          }
+        },
+        360_000,
+      );
   });
 }

@@ -56,11 +56,14 @@ export class ToxiproxyApi {
     return typeof v === 'string' ? v : v.version;
   }
 
-  /** A new proxy on 127.0.0.1 (a port the kernel picks) in front of `upstream`. */
-  async createProxy(name: string, upstream: Endpoint): Promise<FaultProxy> {
+  /**
+   * A new proxy on 127.0.0.1 in front of `upstream`, on `listenPort` (default 0: a port the kernel
+   * picks; a fixed one when the broker must advertise it, as Kafka's listeners).
+   */
+  async createProxy(name: string, upstream: Endpoint, listenPort = 0): Promise<FaultProxy> {
     const created = await this.request<{ listen: string }>('POST', '/proxies', {
       name,
-      listen: '127.0.0.1:0',
+      listen: `127.0.0.1:${listenPort}`,
       upstream: `${upstream.host}:${upstream.port}`,
       enabled: true,
     });

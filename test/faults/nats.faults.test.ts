@@ -1,10 +1,13 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { NATS_URL } from '../support/brokers.ts';
+import { privateNats } from './support/private-brokers.ts';
 import { defineFaultSuite } from './support/suite.ts';
 
 defineFaultSuite({
   broker: 'nats',
+  // broker kill -9 and start: a private nats on a free port (never the shared one)
+  brokerKill: privateNats,
   publishBoundMs: 5_000, // publishTimeoutMs default
   // ack_wait is the lease, 30 s.
   redeliveryMs: 35_000,

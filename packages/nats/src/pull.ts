@@ -90,6 +90,8 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
   /** A pull scheduled for what is free, when too little was free to ask at once. */
   #soon: NodeJS.Timeout | undefined;
   #closed = false;
+  /** stop() was called: no pull requests any more (close follows). */
+  #stopped = false;
   #recovering: Promise<void> | undefined;
   #pauseUntil = 0;
 
@@ -117,6 +119,19 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
     this.#pull();
   }
 
+  /**
+   * Stops fetching (core calls it when close begins): no new pull request, the outstanding ones
+   * end (drained: what the server already sent for them arrives and is given back at once).
+   * Held deliveries stay valid: they can be settled or released, and `working()` still keeps
+   * their lease, until close.
+   */
+  stop(): void {
+    if (this.#stopped || this.#closed) return;
+    this.#stopped = true;
+    clearTimeout(this.#soon);
+    for (const id of [...this.#requests.keys()]) this.#end(id);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -133,7 +148,14 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
 
   /** `anyFree`: ask for whatever is free, however little (see {@link BATCH_WAIT_MS}). */
   #pull(anyFree = false): void {
-    if (this.#closed || this.#recovering || !this.#d.connected() || Date.now() < this.#pauseUntil) return;
+    if (
+      this.#closed ||
+      this.#stopped ||
+      this.#recovering ||
+      !this.#d.connected() ||
+      Date.now() < this.#pauseUntil
+    )
+      return;
     while (this.#requests.size < MAX_REQUESTS) {
       const free = this.#credits.available();
       // Ask only for a worthwhile batch: many 1-message requests would cost a round trip each.
@@ -214,8 +236,8 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
       this.#status(code, msg.headers?.description ?? '');
       return;
     }
-    if (this.#closed || !request) {
-      // For a request we already gave up on (or after close): hand it back at once.
+    if (this.#closed || this.#stopped || !request) {
+      // For a request we already gave up on (or after stop or close): hand it back at once.
       nak(this.#d.nc, reply);
       return;
     }
@@ -272,7 +294,7 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
   }
 
   #recover(why: string): void {
-    if (this.#recovering || this.#closed) return;
+    if (this.#recovering || this.#closed || this.#stopped) return;
     this.#d.logger.warn(
       { stream: this.#d.stream, consumer: this.#d.consumer, why },
       'nats: checking the consumer',

@@ -338,7 +338,7 @@ export class NatsTransport implements Transport {
       apiPrefix: this.#apiPrefix(),
       stream: this.names.stream(topic),
       consumer: this.names.consumer(topic, group),
-      spec,
+      spec: { ...spec, leaseMs },
       onMessage,
       expiresMs: this.#options.pullExpiresMs ?? 30_000,
       heartbeatMs: this.#options.idleHeartbeatMs ?? 5_000,
@@ -353,6 +353,7 @@ export class NatsTransport implements Transport {
     this.#subscriptions.add(sub);
     sub.start();
     return {
+      stop: () => sub.stop(),
       close: async () => {
         this.#subscriptions.delete(sub);
         await sub.close();

@@ -3,6 +3,7 @@
  *
  * - `release()` (the SPI's give-back, `nak` now): the message is redelivered at once, and
  *   JetStream counts that delivery (`num_delivered`): the next one reports attempt 2.
+ * - `stop()`: no more pull requests, nothing more delivered; held messages still settle.
  * - With the server silent (issue 16, item 2; a relay that drops every byte, silent-link.ts),
  *   close({ drainMs }) returns within drainMs + 1 s (core's unwinding) + closeTimeoutMs, and a
  *   publish rejects after publishTimeoutMs with a retryable TransportError.
@@ -79,6 +80,42 @@ describeBroker('nats', () => {
     expect(seen[1]!.at - releasedAt).toBeLessThan(1_000);
     expect(seen[1]!.message.attempt).toBe(2);
     await seen[1]!.message.ack();
+  });
+
+  test('stop(): no pull request any more, nothing more delivered, held messages can still be acked and released', async () => {
+    const t = nats({ servers, prefix });
+    cleanups.push(() => t.close());
+    await t.connect();
+    const topic = `stop-${randomUUID()}`;
+    await t.ensureGroup(topic, 'g', 'latest');
+    const spec: SubscriptionSpec = {
+      topic,
+      group: 'g',
+      from: 'latest',
+      maxInFlight: 2,
+      ordering: 'none',
+      leaseMs: 30_000,
+    };
+    const seen: IncomingMessage[] = [];
+    const sub = await t.subscribe(spec, (m) => seen.push(m));
+    await t.publish([message(topic), message(topic)]);
+    await waitFor(() => seen.length === 2);
+    expect(typeof sub.stop).toBe('function');
+    sub.stop!();
+    await t.publish([message(topic)]);
+    await seen[0]!.ack();
+    await seen[1]!.release!();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(seen).toHaveLength(2);
+    await sub.close();
+    const next: IncomingMessage[] = [];
+    const again = await t.subscribe({ ...spec, maxInFlight: 4 }, (m) => next.push(m));
+    cleanups.push(() => again.close());
+    await waitFor(() => next.length === 2, { timeoutMs: 5_000 });
+    // The released one and the one published after stop; not the acked one.
+    const ids = next.map((m) => m.headers.id);
+    expect(ids).toContain(seen[1]!.headers.id);
+    expect(ids).not.toContain(seen[0]!.headers.id);
   });
 
   test('close({ drainMs: 500 }) returns within drainMs + 1 s + closeTimeoutMs while the server is silent; the held messages come back', async () => {

@@ -112,7 +112,9 @@ interface Spec {
   url: string;
   dir: string;
   proxySlots?: PrivateBroker['proxySlots'];
-  command: () => { bin: string; args: string[]; uid?: number; gid?: number };
+  command: () => { bin: string; args: string[]; uid?: number; gid?: number; env?: Record<string, string> };
+  /** after the process group is killed (daemons it left behind) */
+  afterStop?: () => void;
   ready: () => Promise<boolean>;
   readyMs: number;
   port: number;
@@ -142,11 +144,12 @@ function managed(spec: Spec): PrivateBroker {
     kill9,
     async start() {
       const began = Date.now();
-      const { bin, args, uid, gid } = spec.command();
+      const { bin, args, uid, gid, env } = spec.command();
       const log = openSync(logFile, 'a');
       proc = spawn(bin, args, {
         stdio: ['ignore', log, log],
         detached: true,
+        ...(env ? { env: { ...process.env, ...env }, cwd: spec.dir } : {}),
         ...(uid !== undefined ? { uid, gid: gid! } : {}),
       });
       live.add(proc);
@@ -158,6 +161,7 @@ function managed(spec: Spec): PrivateBroker {
     },
     async stop() {
       await kill9();
+      spec.afterStop?.();
       rmSync(spec.dir, { recursive: true, force: true });
     },
     logTail() {
@@ -223,6 +227,68 @@ export async function privateNats(): Promise<PrivateBroker> {
     command: () => ({ bin, args: ['-c', join(dir, 'nats.conf')] }),
     ready: () => probe(port, undefined, (s) => /^INFO .*"jetstream":true/.test(s)),
     readyMs: 30_000,
+  });
+  await broker.start();
+  return broker;
+}
+
+/**
+ * RabbitMQ as scripts/brokers/rabbitmq.sh runs it (Debian's rabbitmq-server, no plugins), with its
+ * own node name, cookie, Erlang distribution and epmd ports and data folder.
+ */
+export async function privateRabbitmq(): Promise<PrivateBroker> {
+  const port = await freePort();
+  const dist = await freePort();
+  const epmd = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'ewf-rabbitmq-'));
+  for (const d of ['home', 'mnesia', 'log']) mkdirSync(join(dir, d));
+  writeFileSync(join(dir, 'rabbitmq-env.conf'), '');
+  writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+  writeFileSync(
+    join(dir, 'rabbitmq.conf'),
+    `listeners.tcp.default = 127.0.0.1:${port}\nloopback_users.guest = true\ndisk_free_limit.absolute = 50MB\nlog.console = false\n`,
+  );
+  const node = `ewf${port}@localhost`;
+  const env = {
+    HOME: join(dir, 'home'),
+    RABBITMQ_NODENAME: node,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(dist),
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    ERL_EPMD_PORT: String(epmd),
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+    RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'),
+    RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(dir, 'log'),
+    RABBITMQ_LOGS: join(dir, 'log', 'node.log'),
+    RABBITMQ_PID_FILE: join(dir, 'beam.pid'),
+  };
+  const broker = managed({
+    broker: 'rabbitmq',
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    dir,
+    port,
+    command: () => ({ bin: '/usr/lib/rabbitmq/bin/rabbitmq-server', args: [], env }),
+    // AMQP protocol header -> Connection.Start (a method frame, class 10 method 10)
+    ready: () =>
+      probe(
+        port,
+        'AMQP\x00\x00\x09\x01',
+        (r) => r.length >= 11 && r.charCodeAt(0) === 1 && r.slice(7, 11) === '\x00\x0a\x00\x0a',
+      ),
+    readyMs: 90_000,
+    // erl starts epmd as a daemon outside the process group
+    afterStop: () => {
+      try {
+        execFileSync('epmd', ['-kill'], {
+          env: { ...process.env, ERL_EPMD_PORT: String(epmd) },
+          stdio: 'ignore',
+        });
+      } catch {}
+    },
   });
   await broker.start();
   return broker;

@@ -10,14 +10,18 @@
  *   r <id>         publisher: publish resolved
  *   x <id> <code>  publisher: a publish attempt rejected (it is retried with the same id)
  *   done           publisher: every publish resolved
+ * A `relay` child runs the Postgres outbox relay (startRelay) from `databaseUrl` to the transport
+ * of `broker` at `url`; it only says `ready`.
  * It exits when its stdin closes (the test ended or died), after closing the bus.
  */
 import { randomUUID } from 'node:crypto';
 import { createBus } from '@eventwire/core';
+import { startRelay } from '@eventwire/postgres';
+import pg from 'pg';
 import { type FaultBroker, faultEvent, faultLogger, faultTransport } from './targets.ts';
 
 export interface ChildConfig {
-  role: 'consumer' | 'publisher';
+  role: 'consumer' | 'publisher' | 'relay';
   broker: FaultBroker;
   url: string;
   prefix: string;
@@ -35,6 +39,10 @@ export interface ChildConfig {
   lanes?: number;
   /** publisher: first sequence number. */
   from?: number;
+  /** relay: the database whose outbox it relays */
+  databaseUrl?: string;
+  /** relay: rows per batch */
+  batchSize?: number;
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
@@ -71,6 +79,18 @@ if (config.role === 'consumer') {
   );
   await bus.start();
   await sub.ready;
+  say('ready');
+} else if (config.role === 'relay') {
+  await bus.start();
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 2 });
+  pool.on('error', () => {});
+  await startRelay({
+    database: pool,
+    transport: bus.transport,
+    batchSize: config.batchSize ?? 500,
+    pollIntervalMs: 100,
+    logger: faultLogger(),
+  });
   say('ready');
 } else {
   await bus.start();

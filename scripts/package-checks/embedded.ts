@@ -5,8 +5,10 @@
  */
 import { AdapterNotInstalledError, createBus } from '@eventwire/core';
 import { kafka } from '@eventwire/kafka';
-// Defect 1: this import (and createBus on pglite://) loaded `pg`, an optional peer not installed here.
-import { openPglite } from '@eventwire/postgres';
+// Defect 1: importing the package (and createBus on pglite://) loaded `pg`, an optional peer
+// not installed here.
+import { postgresInbox } from '@eventwire/postgres';
+import { openPglite } from '@eventwire/postgres/pglite';
 
 const problems: string[] = [];
 
@@ -24,7 +26,14 @@ async function expectMissing(what: string, work: () => Promise<unknown>, pkg: st
   }
 }
 
-if (typeof openPglite !== 'function') problems.push('openPglite is not exported by @eventwire/postgres');
+if (typeof openPglite !== 'function')
+  problems.push('openPglite is not exported by @eventwire/postgres/pglite');
+if (typeof postgresInbox !== 'function')
+  problems.push('postgresInbox is not exported by @eventwire/postgres');
+// The embedded path end to end: a PGlite database, the queue on it, one event handled.
+const db = await openPglite();
+await db.query('select 1');
+await db.close();
 // Defect 2: a missing client library inside an installed adapter was blamed on the adapter.
 await expectMissing(
   'postgres:// without pg',

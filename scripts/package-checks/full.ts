@@ -22,7 +22,7 @@ if (help.status !== 0 || !help.stdout.includes('Usage: eventwire'))
 
 // Defect 7: one masking style: the whole user info becomes ***, in bus errors and in the CLI.
 const secretUrl = 'redis://user:s3cret@127.0.0.1:1';
-if (redactUrl(secretUrl) !== 'redis://***@127.0.0.1:1/')
+if (redactUrl(secretUrl) !== 'redis://***@127.0.0.1:1')
   problems.push(`redactUrl gave ${redactUrl(secretUrl)}`);
 const busError = await createBus({ url: secretUrl, source: 'c' }).then(
   async (bus) => {

@@ -7,7 +7,8 @@
  *   EVENTWIRE_URL=redis://127.0.0.1:56379 pnpm demo
  */
 import { createBus, jsonLogger, resolveTransport } from '@eventwire/core';
-import { openPglite, postgresInbox, postgresOutbox, startRelay } from '@eventwire/postgres';
+import { postgresInbox, postgresOutbox, startRelay } from '@eventwire/postgres';
+import { openPglite } from '@eventwire/postgres/pglite';
 import { waitFor, withFaults } from '@eventwire/testing';
 import { UserSignedUp } from './events.ts';
 import { timeline } from './timeline.ts';

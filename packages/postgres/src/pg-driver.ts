@@ -1,5 +1,6 @@
 import { withDeadline } from '@eventwire/core';
 import pg from 'pg';
+import { databaseIdentity, type PgPool } from './client-types.ts';
 import { type Bound, type Queryable, queryableFrom, type SqlDriver, toResult } from './driver.ts';
 import {
   closablePool,
@@ -24,7 +25,9 @@ export interface PgDriverOptions {
  * Errors leave it as pg raised them (the callers name the operation when they wrap them, see
  * errors.ts), except pg's timeouts, which are made to say which deadline fired.
  */
-export function pgDriver(pool: pg.Pool, options: PgDriverOptions): SqlDriver {
+export function pgDriver(given: PgPool, options: PgDriverOptions): SqlDriver {
+  // A structural type in the public API (no @types/pg needed there); a pg Pool here.
+  const pool = given as unknown as pg.Pool;
   let closed = false;
   const deadlines = options.deadlines ?? DEFAULT_DEADLINES;
   // Off behind a pooler that hands each transaction a different server connection (PgBouncer
@@ -178,12 +181,10 @@ export function pgDriver(pool: pg.Pool, options: PgDriverOptions): SqlDriver {
   };
 }
 
-/** Server, database and session options (a search_path changes which tables the SQL means). */
-function databaseIdentity(options: pg.PoolConfig): string {
-  const session = options.options ?? '';
-  if (options.connectionString) {
-    const url = new URL(options.connectionString);
-    return `${url.hostname}:${url.port || 5432}/${url.pathname.slice(1)}?${url.searchParams.get('options') ?? ''}${session}`;
-  }
-  return `${options.host ?? 'localhost'}:${options.port ?? 5432}/${options.database ?? ''}?${session}`;
+/**
+ * The pool eventwire creates from a URL and its options. Here, not in url.ts: this module is the
+ * only one that loads `pg`, and it is loaded only when a Postgres server is used.
+ */
+export function newPool(config: pg.PoolConfig): PgPool {
+  return new pg.Pool(config);
 }

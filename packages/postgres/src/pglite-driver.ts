@@ -1,7 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { resolve } from 'node:path';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
+import type { PgliteDatabase } from './client-types.ts';
 import { type Queryable, queryableFrom, type SqlDriver, toResult } from './driver.ts';
+import { lazyDriver } from './lazy-driver.ts';
 
 /**
  * PGlite is one connection in this process. Two consequences shape this driver:
@@ -40,7 +42,9 @@ async function releasePglite(db: PGlite): Promise<void> {
  * Statement deadlines (`QueryOptions.bound`) do not apply here: there is no network to lose, and
  * a statement can only wait for a transaction of this same process.
  */
-export function pgliteDriver(db: PGlite, options: { owns: boolean }): SqlDriver {
+export function pgliteDriver(given: PgliteDatabase, options: { owns: boolean }): SqlDriver {
+  // A structural type in the public API (no PGlite types needed there); a PGlite here.
+  const db = given as PGlite;
   const openTx = () => {
     const store = current.getStore();
     return store?.db === db ? store.tx : undefined;
@@ -70,31 +74,15 @@ export function pgliteDriver(db: PGlite, options: { owns: boolean }): SqlDriver 
   } satisfies SqlDriver as SqlDriver & Queryable;
 }
 
-/**
- * A driver that opens the database on first use: PGlite opens asynchronously, while transports
- * are created synchronously (`createBus` then awaits `connect()`).
- */
+/** A driver on the PGlite database in `dataDir` (in memory without), opened on first use. */
 export function lazyPgliteDriver(dataDir?: string): SqlDriver {
-  let opened: Promise<SqlDriver> | undefined;
   let driver: SqlDriver | undefined;
-  const open = () => {
-    opened ??= openPglite(dataDir).then((db) => {
-      driver = pgliteDriver(db, { owns: true });
+  return lazyDriver(
+    'pglite',
+    () => driver?.identity,
+    async () => {
+      driver = pgliteDriver(await openPglite(dataDir), { owns: true });
       return driver;
-    });
-    return opened;
-  };
-  return {
-    kind: 'pglite',
-    get identity() {
-      return driver?.identity;
     },
-    query: async (sql, params) => (await open()).query(sql, params),
-    transaction: async (work, options) => (await open()).transaction(work, options),
-    listen: async (channel, onNotify) => (await open()).listen(channel, onNotify),
-    wrapTransaction: queryableFrom,
-    close: async () => {
-      if (opened) await (await opened).close();
-    },
-  };
+  );
 }

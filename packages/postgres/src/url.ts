@@ -1,5 +1,6 @@
 import { ConfigError, checkNumber, redactUrl, type Transport } from '@eventwire/core';
-import pg from 'pg';
+import { databaseIdentity, type PgPool, type PgPoolOptions } from './client-types.ts';
+import { lazyDriver } from './lazy-driver.ts';
 import {
   checkNumericOptions,
   type DefaultedOption,
@@ -7,7 +8,7 @@ import {
   type NumericOption,
   numericOption,
 } from './options.ts';
-import { pgDriver } from './pg-driver.ts';
+import { loadPgDriver } from './pg-loader.ts';
 import { lazyPgliteDriver } from './pglite-driver.ts';
 import { type QueueTransportOptions, queueTransport } from './queue-transport.ts';
 
@@ -23,11 +24,11 @@ export interface PostgresOptions extends QueueTransportOptions {
    * deadlines below still bound eventwire's statements on it, and getting a connection from it
    * when its own `connectionTimeoutMillis` is not set.
    */
-  pool?: pg.Pool;
+  pool?: PgPool;
   /** Pool size when eventwire creates the pool. 1 or more, default 10. */
   poolSize?: number;
   /** Extra pg Pool options (ssl, statement_timeout...), when eventwire creates the pool; they win over the options here. */
-  poolOptions?: pg.PoolConfig;
+  poolOptions?: PgPoolOptions;
   /**
    * Publish through prepared statements (parsed and planned once per connection and batch shape).
    * Default true. Turn off behind a pooler in transaction mode that does not track prepared
@@ -73,21 +74,28 @@ export function postgres(options: PostgresOptions): Transport {
   const poolSize = numeric('poolSize');
   // All checked here, before a pool exists: a bad option fails the call and leaves nothing open.
   checkNumericOptions('postgres()', merged);
-  const pool =
-    options.pool ??
-    new pg.Pool({
-      connectionString: fromUrl.connectionString,
-      max: poolSize,
-      connectionTimeoutMillis: deadlines.connectTimeoutMs,
-      // A connection that stopped answering is noticed by the OS, not only by the next deadline.
-      keepAlive: true,
-      ...options.poolOptions,
-    });
-  const driver = pgDriver(pool, {
-    ownsPool: !options.pool,
-    preparedStatements: merged.preparedStatements ?? true,
-    deadlines,
-  });
+  const poolConfig = {
+    connectionString: fromUrl.connectionString,
+    max: poolSize,
+    connectionTimeoutMillis: deadlines.connectTimeoutMs,
+    // A connection that stopped answering is noticed by the OS, not only by the next deadline.
+    keepAlive: true,
+    ...options.poolOptions,
+  };
+  // `pg` is loaded on connect, not here: an app on PGlite alone never installs it.
+  const driver = lazyDriver(
+    'pg',
+    () => databaseIdentity(options.pool?.options ?? poolConfig),
+    async () => {
+      const { newPool, pgDriver } = await loadPgDriver();
+      const pool = options.pool ?? newPool(poolConfig);
+      return pgDriver(pool, {
+        ownsPool: !options.pool,
+        preparedStatements: merged.preparedStatements ?? true,
+        deadlines,
+      });
+    },
+  );
   return queueTransport(driver, merged, { closeTimeoutMs: deadlines.queryTimeoutMs });
 }
 

@@ -109,7 +109,7 @@ export class ConnectionManager {
         const model = await amqp.connect(this.#options.url, this.#options.socketOptions);
         if (this.#closed) {
           await model.close().catch(() => {});
-          throw new TransportError('rabbitmq transport is closed');
+          throw new TransportError('rabbitmq: connect: the transport is closed');
         }
         // Without an 'error' listener, an EventEmitter error would crash the process.
         model.on('error', (error: Error) => {

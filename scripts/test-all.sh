@@ -25,6 +25,14 @@ for adapter in memory pglite postgres redis rabbitmq nats kafka sns-sqs; do
   step "conformance $adapter"
   node scripts/run-vitest.ts "conformance $adapter" "test/conformance/$adapter.conformance.test.ts" || status=1
 done
+# The npm path: packed tarballs installed with npm, README blocks typechecked and run (Node 24 and 22).
+step "package (npm install of the tarballs)"
+if pnpm test:package; then
+  echo '{"label":"package","passed":1,"failed":0,"skipped":0}' >>"$EW_SUMMARY_FILE"
+else
+  echo '{"label":"package","passed":0,"failed":1,"skipped":0}' >>"$EW_SUMMARY_FILE"
+  status=1
+fi
 # Network faults through Toxiproxy and kill -9 of consumer/publisher processes (docs/reliability.md).
 step "fault suite"; pnpm test:faults || status=1
 

@@ -88,7 +88,14 @@ export async function createBus(options: BusOptions): Promise<Bus> {
   checkNumber('createBus: closeTimeoutMs', options.closeTimeoutMs, { min: 0, max: 2 ** 31 - 1 });
   checkNumber('createBus: maxMessageBytes', options.maxMessageBytes, { min: 1 });
   const transport = options.transport ?? (await resolveTransport(options.url ?? 'pglite://.eventwire'));
-  await transport.connect();
+  try {
+    await transport.connect();
+  } catch (error) {
+    // Adapters close what a failed connect opened; this is the net behind them (DESIGN.md
+    // section 13): a process that catches the error must be able to exit or retry.
+    await withDeadline(transport.close(), 1_000, '').catch(() => {});
+    throw error;
+  }
   return new EventBus(transport, options);
 }
 

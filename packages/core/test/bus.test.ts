@@ -252,3 +252,16 @@ test('close() is bounded: a transport that never finishes closing makes it rejec
   expect(took).toBeGreaterThanOrEqual(1100);
   expect(took).toBeLessThan(3000);
 });
+
+test('a failed connect closes the transport before createBus rejects', async () => {
+  const transport = memoryTransport({ broker: memoryBroker('bus-test-connect-fails') });
+  let closed = 0;
+  transport.connect = async () => {
+    throw new TransportError('broker down');
+  };
+  transport.close = async () => {
+    closed++;
+  };
+  await expect(createBus({ transport, source: 't' })).rejects.toThrow('broker down');
+  expect(closed).toBe(1);
+});

@@ -26,6 +26,16 @@ const app = `ewf-${run}`;
 /** core's lease with timeoutMs 10 s is 30 s; what a terminated claim strands comes back after it. */
 const LEASE_TIMEOUT_MS = 10_000;
 const CATCH_UP_MS = 45_000;
+interface TerminateResult {
+  terminated: number[];
+  outboxDone: number | undefined;
+  c: ReturnType<Ledger['counts']>;
+  r: ReturnType<Ledger['counts']>;
+  total: number;
+  outboxTotal: number;
+  untyped: string[];
+  unhandled: string[];
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let db: PrivateBroker | undefined;
@@ -70,8 +80,30 @@ describeBroker('postgres', () => {
     }
   }, 60_000);
 
-  test('pg_terminate_backend of every eventwire backend mid-stream (publishers, consumers, relay): nothing resolved is lost', async () => {
+  /**
+   * One run, two verdicts. pg emits 'error' on a client whose connection fails while no query is
+   * running on it; a checked-out client has no listener unless its holder added one (pg-pool
+   * removes its own at checkout), so the process crashes with an uncaught exception. Here such
+   * events are counted and swallowed (pg.Client.prototype.emit wrapped for the run), so the loss
+   * verdict still gets its numbers.
+   */
+  let terminateRun: Promise<TerminateResult> | undefined;
+  const terminateOnce = () => {
+    terminateRun ??= runTerminate();
+    return terminateRun;
+  };
+
+  async function runTerminate(): Promise<TerminateResult> {
     if (dbFailed) throw new Error(`private postgres did not start: ${dbFailed}`);
+    const emit = pg.Client.prototype.emit;
+    const unhandled: string[] = [];
+    pg.Client.prototype.emit = function (this: pg.Client, event: string | symbol, ...args: unknown[]) {
+      if (event === 'error' && this.listenerCount('error') === 0) {
+        unhandled.push(String((args[0] as Error)?.message ?? args[0]));
+        return false;
+      }
+      return emit.call(this, event, ...args);
+    } as typeof emit;
     const admin = newPool(1, db!.url);
     const pools: pg.Pool[] = [admin];
     const buses: Bus[] = [];
@@ -152,6 +184,9 @@ describeBroker('postgres', () => {
                 continue;
               }
               let broken = false;
+              // A checked-out client whose backend is terminated between statements emits 'error'.
+              const onError = () => {};
+              client.on('error', onError);
               try {
                 await client.query('begin');
                 await writer.publish(Relayed, { n, t }, { id, tx: client });
@@ -165,6 +200,7 @@ describeBroker('postgres', () => {
                 await client.query('rollback').catch(() => {});
                 await sleep(100);
               } finally {
+                client.off('error', onError);
                 client.release(broken);
               }
             }
@@ -207,21 +243,40 @@ describeBroker('postgres', () => {
         recoveryMs: heals.map((h) => direct.recoveryAfter(h) ?? null),
         catchUpMs: caughtUp ? Date.now() - lastHeal : null,
         untyped: direct.untyped.length,
+        unhandledClientErrors: unhandled.length,
         durationMs: Date.now() - began,
       });
-      expect(terminated.length).toBe(4);
-      expect(Math.min(...terminated), 'no eventwire backend was terminated').toBeGreaterThan(0);
-      expect(outboxDone, 'outbox publishing did not finish').toBeDefined();
-      expect(c.resolved).toBe(total);
-      expect(r.resolved).toBe(outboxTotal);
-      expect(c.lost, `lost ${c.lost} of ${c.resolved} published directly`).toBe(0);
-      expect(r.lost, `lost ${r.lost} of ${r.resolved} written to the outbox`).toBe(0);
-      expect(direct.untyped).toEqual([]);
+      return { terminated, outboxDone, c, r, total, outboxTotal, untyped: direct.untyped, unhandled };
     } finally {
       await relay?.stop().catch(() => {});
       await Promise.all(buses.map((b) => timed(b.close({ drainMs: 0 }), 10_000)));
       await Promise.allSettled(pools.map((p) => p.end()));
+      await sleep(500);
+      pg.Client.prototype.emit = emit;
     }
+  }
+
+  test('pg_terminate_backend of every eventwire backend mid-stream (publishers, consumers, relay): nothing resolved is lost', async () => {
+    const { terminated, outboxDone, c, r, total, outboxTotal, untyped } = await terminateOnce();
+    expect(terminated.length).toBe(4);
+    expect(Math.min(...terminated), 'no eventwire backend was terminated').toBeGreaterThan(0);
+    expect(outboxDone, 'outbox publishing did not finish').toBeDefined();
+    expect(c.resolved).toBe(total);
+    expect(r.resolved).toBe(outboxTotal);
+    expect(c.lost, `lost ${c.lost} of ${c.resolved} published directly`).toBe(0);
+    expect(r.lost, `lost ${r.lost} of ${r.resolved} written to the outbox`).toBe(0);
+    expect(untyped).toEqual([]);
+  }, 240_000);
+
+  // Known defect (packages/postgres, pg-driver.ts transaction()): the client it checks out has no
+  // 'error' listener while `work` runs. The relay holds its batch transaction open while it
+  // publishes to the target transport; a backend terminated then (pg_terminate_backend, a server
+  // restart or failover, a reset) makes pg emit 'error' on that client with no listener: an
+  // uncaught exception that kills the process. Measured: 3-17 such errors per run of this test (5 runs),
+  // every one traced to the relay's pool (and clients of the pool given to postgresOutbox).
+  test.fails('pg_terminate_backend mid-stream: no pg client error goes unhandled (a process crash) [known defect]', async () => {
+    const { unhandled } = await terminateOnce();
+    expect(unhandled, `${unhandled.length} unhandled pg client errors: ${unhandled.slice(0, 3)}`).toEqual([]);
   }, 240_000);
 
   test('outbox relay kill -9 mid-batch, inbox on the consumer: every committed event has its effect exactly once', async () => {
@@ -318,20 +373,23 @@ describeBroker('postgres', () => {
       const began = Date.now();
       const first = relayChild(500, atEndpoint(REDIS_URL, proxy.listen));
       await first.waitReady();
-      // Kill once a quarter of the outbox is relayed: batches run back to back while rows are
-      // left, so the relay is then inside one (published to Redis, not committed), most likely
-      // in the middle of its publish; duplicateDeliveries > 0 in the report shows it was.
+      // Kill once at least one batch is committed and the next one is partly in Redis but not
+      // committed: the topic's stream holds more entries than rows have left the outbox.
+      const { Redis } = await import('ioredis');
+      const watcher = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+      const stream = `${prefix}:{${topic}}`;
       let left = total;
+      let inRedis = 0;
       const progressed = await (async () => {
         const deadline = Date.now() + 60_000;
         while (Date.now() < deadline) {
-          left = await outboxLeft();
-          if (left <= (total * 3) / 4) return true;
+          [left, inRedis] = await Promise.all([outboxLeft(), watcher.xlen(stream)]);
+          if (left < total && inRedis > total - left) return true;
           await sleep(5);
         }
         return false;
       })();
-      await sleep(100); // into the next batch's wait for Redis
+      watcher.disconnect();
       const deliveredAtKill = deliveries;
       await first.kill9();
       const leftAtKill = await outboxLeft();
@@ -362,6 +420,7 @@ describeBroker('postgres', () => {
         fault: 'relay-kill',
         committed: committed.size,
         outboxLeftAtKill: leftAtKill,
+        uncommittedInRedisAtKill: inRedis - (total - left),
         deliveredAtKill,
         deliveries,
         duplicateDeliveries: deliveries - e.distinct_ids,

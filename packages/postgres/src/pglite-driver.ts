@@ -4,6 +4,7 @@ import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type { PgliteDatabase } from './client-types.ts';
 import { type Queryable, queryableFrom, type SqlDriver, toResult } from './driver.ts';
 import { lazyDriver } from './lazy-driver.ts';
+import { createPglite } from './pglite-template.ts';
 
 /**
  * PGlite is one connection in this process. Two consequences shape this driver:
@@ -22,7 +23,7 @@ export async function openPglite(dataDir?: string): Promise<PGlite> {
   const key = resolve(dataDir);
   let entry = instances.get(key);
   if (!entry) {
-    entry = { db: PGlite.create(key), users: 0 };
+    entry = { db: createPglite(PGlite, key), users: 0 };
     instances.set(key, entry);
   }
   entry.users++;

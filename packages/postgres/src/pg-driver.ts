@@ -102,6 +102,17 @@ export function pgDriver(given: PgPool, options: PgDriverOptions): SqlDriver {
       // connection unusable: pg still waits for that answer, so a rollback would queue behind
       // it. Such a connection is destroyed (the server rolls back when it goes), never pooled.
       let broken = false;
+      // pg-pool drops its own 'error' listener while a client is checked out: a backend
+      // terminated now (pg_terminate_backend, a reset) would be an uncaught exception that kills
+      // the process. The failure reaches us through the statement instead.
+      const onError = () => {
+        broken = true;
+      };
+      client.on('error', onError);
+      const release = (destroy?: true) => {
+        client.off('error', onError);
+        client.release(destroy);
+      };
       const run = async (sql: string, params?: readonly unknown[], statementBound: Bound = bound) => {
         try {
           return await client.query(config(sql, params, statementBound));
@@ -117,11 +128,11 @@ export function pgDriver(given: PgPool, options: PgDriverOptions): SqlDriver {
         await run('begin');
         const result = await work(tx);
         await run('commit');
-        client.release();
+        release(broken ? true : undefined);
         return result;
       } catch (error) {
         if (!broken) await run('rollback').catch(() => {});
-        client.release(broken ? true : undefined);
+        release(broken ? true : undefined);
         throw error;
       }
     },

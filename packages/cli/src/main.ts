@@ -266,7 +266,8 @@ export async function run(
       }
     })();
     json = !!values.json;
-    if (values.version) {
+    // `--version` alone; `publish --version <n>` is the event version (that command's option).
+    if (values.version === true && !known) {
       io.out(json ? `${JSON.stringify({ version: cliVersion() })}\n` : `${cliVersion()}\n`);
       return 0;
     }

@@ -4,6 +4,13 @@ import { cli, fixtureConfig, parsed } from './harness.ts';
 const config = ['--config', fixtureConfig];
 
 describe('eventwire CLI: usage and errors', () => {
+  it('doctor warns about the kafkajs client (a known, measured defect)', async () => {
+    const out = await cli([...config, 'doctor', '--json', '--url', 'kafka://127.0.0.1:1?client=kafkajs']);
+    expect(out.code).toBe(1); // nothing answers on port 1
+    expect(parsed(out).warnings).toEqual([expect.stringContaining('kafkajs client loses')]);
+    const plain = await cli([...config, 'doctor', '--json', '--url', 'kafka://127.0.0.1:1']);
+    expect(parsed(plain).warnings).toEqual([]);
+  });
   it('prints its version', async () => {
     const { version } = (await import('../package.json', { with: { type: 'json' } })).default;
     for (const flag of ['--version', '-v']) {

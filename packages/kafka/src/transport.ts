@@ -10,6 +10,7 @@ import {
   type Transport,
   type TransportHealth,
   type TransportSubscription,
+  withDeadline,
 } from '@eventwire/core';
 import type { KafkaClient } from './client.ts';
 import { KafkaDeadLetters } from './dead-letters.ts';
@@ -32,17 +33,6 @@ function connectBoundMs(options: { connectionTimeoutMs: number; requestTimeoutMs
 }
 
 /** Rejects with `message` once `ms` have passed, unless `work` settles first. */
-async function withDeadline<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(message), { code: 'ETIMEDOUT' })), ms);
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A Kafka (or Redpanda) transport. See the package README for every option. */
 export function kafka(options: KafkaOptions): Transport {

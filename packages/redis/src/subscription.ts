@@ -24,6 +24,7 @@ import {
   type Logger,
   redactText,
   type SubscriptionSpec,
+  sleep,
   TARGET_GROUP_HEADER,
   type TransportSubscription,
   type WireMessage,
@@ -545,17 +546,4 @@ function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
   });
   work.catch(() => {});
   return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

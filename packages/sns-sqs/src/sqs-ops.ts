@@ -8,9 +8,8 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { WireMessage } from '@eventwire/core';
+import { sleep, type WireMessage } from '@eventwire/core';
 import { awsError, isNotFound } from './errors.ts';
-import { sleep } from './sleep.ts';
 
 /** The longest visibility timeout SQS accepts (12 hours). */
 export const MAX_VISIBILITY_SECONDS = 43_200;

@@ -25,6 +25,7 @@ import {
   type IncomingMessage,
   type SubscriptionSpec,
   settleOnce,
+  sleep,
   type TransportSubscription,
 } from '@eventwire/core';
 import type { Clients } from './clients.ts';
@@ -33,7 +34,6 @@ import { closeBoundMs, pollTimeoutMs } from './deadlines.ts';
 import { awsError, isNotFound } from './errors.ts';
 import type { ResolvedOptions } from './options.ts';
 import { PendingRetries } from './pending-retries.ts';
-import { sleep } from './sleep.ts';
 import { BatchDeleter, changeVisibility, visibilitySeconds, wireOf } from './sqs-ops.ts';
 import type { GroupInfo, Topology } from './topology.ts';
 

@@ -6,15 +6,8 @@
  *
  *   node --conditions=source bench/core-consume.bench.ts [events]
  */
-import {
-  Credits,
-  createBus,
-  defineEvent,
-  encodeBinary,
-  settleOnce,
-  silentLogger,
-  type Transport,
-} from '@eventwire/core';
+import { createBus, defineEvent, silentLogger } from '@eventwire/core';
+import { Credits, encodeBinary, settleOnce, type Transport } from '@eventwire/core/transport';
 import { z } from 'zod';
 
 const Event = defineEvent({

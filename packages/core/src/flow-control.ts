@@ -70,24 +70,36 @@ export type Settle = Pick<IncomingMessage, 'ack' | 'retry' | 'deadLetter' | 'rel
 
 /**
  * Wraps the settle functions of a delivery so that only the first call counts and `onSettled`
- * (typically `credits.give()`) runs exactly once, whichever path settles the message, once that
- * settle has completed (or failed). Later calls resolve at once and do nothing.
+ * (typically `credits.give()`) runs exactly once, whichever path settles the message. Later
+ * calls resolve at once and do nothing.
+ *
+ * By default `onSettled` runs once that settle has completed (or failed). With
+ * `{ when: 'called' }` it runs as soon as the settle is called: for brokers where a settle in
+ * flight holds nothing (a Redis XACK is just an id), so that the next fetch overlaps its round
+ * trip instead of waiting for it. If such a settle fails, the broker's lease returns the message.
  *
  * Plain promise chaining rather than `async` wrappers: this runs for every message of every
  * adapter, and each async layer costs a promise and several microtask turns.
  */
-export function settleOnce(settle: Settle, onSettled: () => void): Settle {
+export function settleOnce(
+  settle: Settle,
+  onSettled: () => void,
+  options?: { when?: 'called' | 'done' },
+): Settle {
   let settled = false;
+  const early = options?.when === 'called';
   const run = (settleNow: () => Promise<void>): Promise<void> => {
     if (settled) return Promise.resolve();
     settled = true;
+    if (early) onSettled();
     let result: Promise<void>;
     try {
       result = settleNow();
     } catch (error) {
-      onSettled();
+      if (!early) onSettled();
       return Promise.reject(error);
     }
+    if (early) return result;
     return result.then(onSettled, (error: unknown) => {
       onSettled();
       throw error;

@@ -20,7 +20,6 @@ export {
 export { type DataOf, defineEvent, type EventDefinition, type EventDefinitionInput } from './define-event.ts';
 export { type Envelope, newEventId } from './envelope.ts';
 export * from './errors.ts';
-export { Credits, type Settle, settleOnce } from './flow-control.ts';
 export type {
   ChildPublishOptions,
   ConsumerStats,
@@ -52,9 +51,6 @@ export {
   memoryTransport,
 } from './memory-transport.ts';
 export type { Middleware, ProcessInfo, ProcessOutcome } from './middleware.ts';
-export { checkNumber, type NumericRange } from './option-checks.ts';
-export { importOptional, loadOptional, missingPackage } from './optional-import.ts';
 export { type AdapterModule, resolveTransport } from './resolve-transport.ts';
-export { DeadlineError, sleep, withDeadline } from './timing.ts';
 export { childTraceparent, parseTraceparent } from './trace-context.ts';
 export * from './transport.ts';

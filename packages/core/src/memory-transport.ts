@@ -7,6 +7,7 @@
  * simulate an outage (connections fail, data is kept) so outage handling can be tested.
  */
 import { TransportError } from './errors.ts';
+import { Fifo } from './fifo.ts';
 import { Credits, settleOnce } from './flow-control.ts';
 import type {
   Capabilities,
@@ -41,38 +42,6 @@ interface Consumer {
   credits: Credits;
   onMessage: (message: IncomingMessage) => void;
   inFlight: Set<Entry>;
-}
-
-/** FIFO with O(1) shift: `Array#shift` on a long backlog made delivery quadratic. */
-class Fifo<T> {
-  #items: T[] = [];
-  #head = 0;
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-  push(...items: T[]): void {
-    for (const item of items) this.#items.push(item);
-  }
-  shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head++];
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-  /** Puts an item back where its order (`seq`) says, among those waiting. */
-  insertInOrder(item: T, seq: (item: T) => number): void {
-    let at = this.#head;
-    while (at < this.#items.length && seq(this.#items[at]!) < seq(item)) at++;
-    this.#items.splice(at, 0, item);
-  }
-  /** Puts items back at the front, in their order. */
-  unshift(...items: T[]): void {
-    this.#items = [...items, ...this.#items.slice(this.#head)];
-    this.#head = 0;
-  }
 }
 
 class Group {

@@ -12,17 +12,17 @@ export {
   STRUCTURED_CONTENT_TYPE,
   type WireMessage,
 } from './cloudevents.ts';
-export {
-  ConfigError,
-  EventwireError,
-  OversizeError,
-  PartialPublishError,
-  TransportError,
-  transportError,
-} from './errors.ts';
+export * from './errors.ts';
+export { Fifo } from './fifo.ts';
 export { Credits, type Settle, settleOnce } from './flow-control.ts';
-export { jsonLogger, type Logger, redactText, redactUrl } from './logger.ts';
+export { jsonLogger, type Logger, redactText, redactUrl, silentLogger } from './logger.ts';
 export { checkNumber, type NumericRange } from './option-checks.ts';
 export { importOptional, loadOptional, missingPackage } from './optional-import.ts';
+export {
+  carriedAttempt,
+  deadLetterCopyHeaders,
+  replayCopyHeaders,
+  retryCopyHeaders,
+} from './retry-headers.ts';
 export { DeadlineError, sleep, withDeadline } from './timing.ts';
 export * from './transport.ts';

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { AdapterNotInstalledError, importOptional, missingPackage } from '../src/index.ts';
+import { AdapterNotInstalledError, importOptional, missingPackage } from '../src/transport-toolkit.ts';
 
 const cwd = process.cwd();
 /** The rejection of `work` (which must reject). */

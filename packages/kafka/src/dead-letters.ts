@@ -12,7 +12,7 @@ import {
   type DeadLetterRecord,
   type DeadLetterStore,
   TARGET_GROUP_HEADER,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import type { ClientRecord, KafkaClient } from './client.ts';
 import { fromKafkaHeaders } from './headers.ts';
 import { deadLetterTopic, type Topology } from './topology.ts';

@@ -8,7 +8,7 @@
  * replaces the generic `settleOnce` wrappers, the three settle closures and the spread copy,
  * about a dozen allocations per event on the hottest path of the adapter.
  */
-import type { DeadLetterFailure, IncomingMessage } from '@eventwire/core';
+import type { DeadLetterFailure, IncomingMessage } from '@eventwire/core/transport';
 
 /** What a delivery needs from the subscription that fetched its record. */
 export interface DeliveryOwner<E> {

@@ -2,7 +2,7 @@
  * How client failures leave this adapter: every one as a TransportError made by core's
  * `transportError()` (credentials and URLs masked, the client's code kept as `driverCode`).
  */
-import { type EventwireError, transportError } from '@eventwire/core';
+import { type EventwireError, transportError } from '@eventwire/core/transport';
 
 /**
  * The cluster refused who we are or what we may do (SASL failure, missing ACL): retrying the same

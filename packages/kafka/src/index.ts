@@ -7,7 +7,7 @@
  * const bus = await createBus({ transport: kafka({ brokers: ['localhost:9092'], client: 'kafkajs' }), source: 'checkout' });
  * ```
  */
-import type { Transport } from '@eventwire/core';
+import type { Transport } from '@eventwire/core/transport';
 import { kafka } from './transport.ts';
 import { optionsFromUrl } from './url.ts';
 

@@ -2,7 +2,7 @@
  * Options of the Kafka transport, their defaults and accepted ranges.
  */
 import type { ConnectionOptions } from 'node:tls';
-import { ConfigError, checkNumber, type Logger, type NumericRange } from '@eventwire/core';
+import { ConfigError, checkNumber, type Logger, type NumericRange } from '@eventwire/core/transport';
 
 /** The client used when `client` is not set: the one that passes the suite and benchmarks faster. */
 export const DEFAULT_CLIENT = 'platformatic' as const;

@@ -19,16 +19,16 @@
 import {
   Credits,
   type DeadLetterFailure,
+  Fifo,
   type IncomingMessage,
   type Logger,
   redactText,
   type SubscriptionSpec,
   type TransportSubscription,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import type { ClientGroupConsumer, ClientRecord, KafkaClient, PartitionOffsets } from './client.ts';
 import { Delivery, type DeliveryOwner } from './delivery.ts';
 import type { ResolvedKafkaOptions } from './options.ts';
-import { Queue } from './queue.ts';
 import { describeError } from './retry.ts';
 import { kafkaGroupId } from './topology.ts';
 
@@ -48,9 +48,9 @@ class PartitionState {
   /** One past the highest offset received: a re-fetch after a rejoin is recognised and skipped. */
   next = -1n;
   /** Every received entry not yet finished, in offset order (finished ones are trimmed from the front). */
-  readonly open = new Queue<Entry>();
+  readonly open = new Fifo<Entry>();
   /** Received and waiting for a credit. */
-  readonly ready = new Queue<Entry>();
+  readonly ready = new Fifo<Entry>();
   /** Entries waiting behind the unfinished message of their key, in offset order. */
   readonly held = new Map<string, Entry[]>();
   /** Per key, the one message delivered (or in retry backoff) and not finished yet. */

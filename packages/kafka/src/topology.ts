@@ -2,7 +2,7 @@
  * Topic names and creation. Topics are created explicitly (never by the broker's auto-create,
  * which races with consumers joining and picks the broker's default partition count).
  */
-import { ConfigError } from '@eventwire/core';
+import { ConfigError } from '@eventwire/core/transport';
 import type { KafkaClient } from './client.ts';
 
 const LEGAL = /^[a-zA-Z0-9._-]{1,249}$/;

@@ -11,7 +11,7 @@ import {
   type TransportHealth,
   type TransportSubscription,
   withDeadline,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import type { KafkaClient } from './client.ts';
 import { KafkaDeadLetters } from './dead-letters.ts';
 import { kafkaError } from './errors.ts';

@@ -7,7 +7,7 @@
  * are checked like the options of the same name. Options that do not fit a URL (CA certificates,
  * a logger) go through `kafka({ ... })`.
  */
-import { ConfigError, checkNumber, redactUrl } from '@eventwire/core';
+import { ConfigError, checkNumber, redactUrl } from '@eventwire/core/transport';
 import type { KafkaClientName, KafkaOptions, KafkaSaslOptions } from './options.ts';
 
 const MECHANISMS = new Set(['plain', 'scram-sha-256', 'scram-sha-512']);

@@ -8,7 +8,7 @@ import {
   type DeadLetterRecord,
   type DeadLetterStore,
   TARGET_GROUP_HEADER,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import type { JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import type { Msg, MsgHdrs } from '@nats-io/transport-node';
 import { parseAckSubject } from './ack.ts';

@@ -12,7 +12,7 @@
  * socket as everything else, which is what the raw client's `m.ack()` does too. (An acknowledgement the server
  * never sees only means a redelivery after `ack_wait`: at-least-once holds either way.)
  */
-import type { DeadLetterFailure, IncomingMessage } from '@eventwire/core';
+import type { DeadLetterFailure, IncomingMessage } from '@eventwire/core/transport';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import { ack, nak, working } from './ack.ts';
 import { natsError } from './errors.ts';

@@ -5,7 +5,7 @@
  * `no_stream`, `refused`, `closed`), or the client's error name (`TimeoutError`,
  * `AuthorizationError`...).
  */
-import { EventwireError, TransportError, transportError } from '@eventwire/core';
+import { EventwireError, TransportError, transportError } from '@eventwire/core/transport';
 import { JetStreamPublishError } from './publisher.ts';
 
 function driverCode(error: unknown): string | undefined {

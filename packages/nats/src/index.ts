@@ -7,7 +7,7 @@
  * const bus = await createBus({ transport: nats({ servers: ['nats://a:4222'], connection: { tls: {} } }), source: 'checkout' });
  * ```
  */
-import type { Transport } from '@eventwire/core';
+import type { Transport } from '@eventwire/core/transport';
 import type { NatsTransportOptions } from './options.ts';
 import { NatsTransport } from './transport.ts';
 import { optionsFromUrl } from './url.ts';

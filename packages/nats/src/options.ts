@@ -1,4 +1,4 @@
-import { ConfigError, checkNumber, type NumericRange } from '@eventwire/core';
+import { ConfigError, checkNumber, type NumericRange } from '@eventwire/core/transport';
 import type { JetStreamOptions } from '@nats-io/jetstream';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 

@@ -18,7 +18,7 @@ import {
   type Logger,
   type SubscriptionSpec,
   type TransportSubscription,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import {
   createInbox,
   type Msg,

@@ -4,7 +4,7 @@
  * publish costs no admin round trip after the first one per topic.
  */
 
-import type { StartFrom } from '@eventwire/core';
+import type { StartFrom } from '@eventwire/core/transport';
 import {
   AckPolicy,
   DeliverPolicy,

@@ -21,7 +21,7 @@ import {
   type TransportHealth,
   type TransportSubscription,
   withDeadline,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { NatsDeadLetters } from './dead-letters.ts';

@@ -3,7 +3,7 @@
  * `tls://` (or `nats://...?tls=true`) for TLS. Credentials in the URL go to the client as
  * `user`/`pass` (or `token` when there is only a user part) and never appear in errors.
  */
-import { ConfigError, redactUrl } from '@eventwire/core';
+import { ConfigError, redactUrl } from '@eventwire/core/transport';
 import { checkOption, type NatsTransportOptions, NUMERIC_OPTIONS, type NumericOption } from './options.ts';
 
 /** Parses a `nats://` URL into transport options. Throws ConfigError (credentials redacted). */

@@ -1,4 +1,4 @@
-import { Credits } from '@eventwire/core';
+import { Credits } from '@eventwire/core/transport';
 
 /**
  * The window of one subscription: how many more deliveries its claims may lease now.

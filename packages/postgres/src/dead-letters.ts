@@ -1,4 +1,4 @@
-import type { DeadLetterFailure, DeadLetterRecord, DeadLetterStore } from '@eventwire/core';
+import type { DeadLetterFailure, DeadLetterRecord, DeadLetterStore } from '@eventwire/core/transport';
 import type { Bound, SqlDriver } from './driver.ts';
 import { guard } from './errors.ts';
 import { bigintArray, channelFor, LIST_DEAD_SQL, purgeDeadSql, replayDeadSql } from './sql.ts';

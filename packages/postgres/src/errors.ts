@@ -7,7 +7,7 @@
  * Applications retry on `EW_TRANSPORT` when `retryable` is true; so it is false where the
  * server's answer says that the same call cannot succeed however often it is sent.
  */
-import { type EventwireError, transportError } from '@eventwire/core';
+import { type EventwireError, transportError } from '@eventwire/core/transport';
 
 /**
  * SQLSTATE classes (the first two characters) of answers a retry cannot change:

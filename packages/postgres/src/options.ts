@@ -5,7 +5,7 @@
  * ConfigError at the call that passed it, naming the option, the value and the range, instead of
  * a queue that polls in a busy loop or never.
  */
-import { checkNumber, type NumericRange } from '@eventwire/core';
+import { checkNumber, type NumericRange } from '@eventwire/core/transport';
 import { PARAMS_PER_MESSAGE } from './sql.ts';
 
 /** The longest delay a Node timer takes (about 24.8 days); longer ones fire at once. */

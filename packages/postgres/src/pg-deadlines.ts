@@ -5,7 +5,7 @@
  * So every statement eventwire sends has a client-side deadline (pg's `query_timeout`), getting
  * a connection has one (`connectionTimeoutMillis`), and closing the pool has one.
  */
-import { DeadlineError, sleep } from '@eventwire/core';
+import { DeadlineError, sleep } from '@eventwire/core/transport';
 import type pg from 'pg';
 import type { Bound } from './driver.ts';
 import { DEFAULTS } from './options.ts';

@@ -1,4 +1,4 @@
-import { withDeadline } from '@eventwire/core';
+import { withDeadline } from '@eventwire/core/transport';
 import pg from 'pg';
 import { databaseIdentity, type PgPool } from './client-types.ts';
 import { type Bound, type Queryable, queryableFrom, type SqlDriver, toResult } from './driver.ts';

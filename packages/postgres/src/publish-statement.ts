@@ -1,4 +1,4 @@
-import type { OutgoingMessage } from '@eventwire/core';
+import type { OutgoingMessage } from '@eventwire/core/transport';
 import { channelFor, insertMessagesSql, PARAMS_PER_MESSAGE } from './sql.ts';
 
 /**

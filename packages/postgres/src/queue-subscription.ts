@@ -11,7 +11,7 @@ import {
   type SubscriptionSpec,
   type TransportSubscription,
   withDeadline,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import { ackBatcher } from './ack-batcher.ts';
 import { claimWindow } from './claim-window.ts';
 import type { SqlDriver } from './driver.ts';

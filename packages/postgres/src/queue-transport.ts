@@ -13,7 +13,7 @@ import {
   type TransportHealth,
   type TransportSubscription,
   withDeadline,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import { deadLetterStore } from './dead-letters.ts';
 import type { Queryable, SqlDriver } from './driver.ts';
 import { guard, postgresError, sqlState } from './errors.ts';

@@ -10,8 +10,8 @@
  *   database the batch joins the relay's transaction and is exactly-once.
  * - Broker down: the batch rolls back and the relay backs off (exponential, capped).
  */
-import type { Logger, OutgoingMessage, Transport } from '@eventwire/core';
-import { checkNumber, jsonLogger } from '@eventwire/core';
+import type { Logger, OutgoingMessage, Transport } from '@eventwire/core/transport';
+import { checkNumber, jsonLogger } from '@eventwire/core/transport';
 import { type Database, driverFor } from './database.ts';
 import type { SqlDriver } from './driver.ts';
 import { guard, postgresError } from './errors.ts';

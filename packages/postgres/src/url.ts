@@ -1,4 +1,4 @@
-import { ConfigError, checkNumber, redactUrl, type Transport } from '@eventwire/core';
+import { ConfigError, checkNumber, redactUrl, type Transport } from '@eventwire/core/transport';
 import { databaseIdentity, type PgPool, type PgPoolOptions } from './client-types.ts';
 import { lazyDriver } from './lazy-driver.ts';
 import {

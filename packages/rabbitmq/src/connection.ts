@@ -8,7 +8,7 @@
  * reconnect is scheduled (only a connection that was up and dropped is re-opened), so a process
  * that catches the error can exit (DESIGN.md section 13).
  */
-import { redactUrl, TransportError, withDeadline } from '@eventwire/core';
+import { redactUrl, TransportError, withDeadline } from '@eventwire/core/transport';
 import amqp, { type ChannelModel } from 'amqplib';
 import { describe, rabbitError } from './errors.ts';
 import type { ResolvedOptions } from './options.ts';

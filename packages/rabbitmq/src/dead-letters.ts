@@ -17,7 +17,7 @@ import {
   type DeadLetterRecord,
   type DeadLetterStore,
   TARGET_GROUP_HEADER,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import type { Channel, GetMessage } from 'amqplib';
 import type { ConnectionManager } from './connection.ts';
 import { rabbitError } from './errors.ts';

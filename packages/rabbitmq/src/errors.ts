@@ -3,7 +3,7 @@
  * `transportError()` (credentials and URLs masked), with the AMQP reply code (`404`, `403`...)
  * or the socket's code (`ECONNREFUSED`, `ETIMEDOUT`) as `driverCode`.
  */
-import { EventwireError, redactText, TransportError, transportError } from '@eventwire/core';
+import { EventwireError, redactText, TransportError, transportError } from '@eventwire/core/transport';
 
 /** The AMQP reply code of an amqplib error: its `code`, or the one its text names ("403 (ACCESS-REFUSED)"). */
 function replyCode(error: unknown): string | undefined {

@@ -2,7 +2,7 @@
  * `@eventwire/rabbitmq`: the RabbitMQ adapter (amqplib). `createBus({ url: 'amqp://...' })`
  * loads it by scheme; `createBus({ transport: rabbitmq({ ... }) })` takes every option.
  */
-import type { Transport } from '@eventwire/core';
+import type { Transport } from '@eventwire/core/transport';
 import type { RabbitMqOptions } from './options.ts';
 import { RabbitMqTransport } from './transport.ts';
 import { optionsFromUrl } from './url.ts';

@@ -8,7 +8,7 @@
  * heartbeat declares the connection dead: `sendWithin` gives one send the publish deadline, and
  * the transport's publish gives a whole batch one deadline (one timer per batch, not per message).
  */
-import { DeadlineError, TransportError, withDeadline } from '@eventwire/core';
+import { DeadlineError, TransportError, withDeadline } from '@eventwire/core/transport';
 import type { ConfirmChannel, Options } from 'amqplib';
 import type { ConnectionManager } from './connection.ts';
 import { rabbitError } from './errors.ts';

@@ -8,7 +8,7 @@
  * least once); none is missed.
  */
 import { randomUUID } from 'node:crypto';
-import { TransportError } from '@eventwire/core';
+import { TransportError } from '@eventwire/core/transport';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { ConnectionManager } from './connection.ts';
 import { rabbitError } from './errors.ts';

@@ -20,7 +20,7 @@ import {
   type SubscriptionSpec,
   settleOnce,
   type TransportSubscription,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import type { ConnectionManager } from './connection.ts';
 import { DEAD_LETTER_HEADER, DEAD_LETTER_ID_HEADER } from './dead-letters.ts';

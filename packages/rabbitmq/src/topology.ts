@@ -13,7 +13,7 @@
  * Every declaration is idempotent (same name, same arguments), so any process can re-declare
  * at any time, e.g. after a reconnect or a broker restart.
  */
-import { ConfigError } from '@eventwire/core';
+import { ConfigError } from '@eventwire/core/transport';
 import type { Channel } from 'amqplib';
 import type { ResolvedOptions } from './options.ts';
 

@@ -13,7 +13,7 @@ import {
   type TransportHealth,
   type TransportSubscription,
   withDeadline,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import type { Channel } from 'amqplib';
 import { ConnectionManager } from './connection.ts';
 import { RabbitDeadLetters } from './dead-letters.ts';

@@ -1,4 +1,4 @@
-import { ConfigError, checkNumber, type NumericRange, redactUrl } from '@eventwire/core';
+import { ConfigError, checkNumber, type NumericRange, redactUrl } from '@eventwire/core/transport';
 import {
   DEFAULT_DELAY_BUCKETS,
   type QueueType,

@@ -4,7 +4,7 @@
  * travel as they are. Receiving also accepts the `cloudEvents_` / `cloudEvents:` prefixes of the
  * CloudEvents AMQP binding, and structured mode (`application/cloudevents+json` body).
  */
-import type { WireMessage } from '@eventwire/core';
+import type { WireMessage } from '@eventwire/core/transport';
 import type { Message, MessageProperties } from 'amqplib';
 
 const PREFIX = 'ce-';

@@ -15,7 +15,7 @@
  * some call is answered again, `silent` is true, and close() does not spend another deadline
  * on a QUIT nobody will answer.
  */
-import { DeadlineError, type EventwireError, TransportError, withDeadline } from '@eventwire/core';
+import { DeadlineError, type EventwireError, TransportError, withDeadline } from '@eventwire/core/transport';
 import { redisError } from './errors.ts';
 
 export class Bounded {

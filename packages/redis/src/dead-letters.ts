@@ -12,7 +12,7 @@ import {
   type DeadLetterStore,
   FIRST_FAILURE_HEADER,
   TARGET_GROUP_HEADER,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import type { Redis } from 'ioredis';
 import { toFields } from './fields.ts';
 import type { Keys } from './keys.ts';

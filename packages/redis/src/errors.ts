@@ -2,7 +2,7 @@
  * How client failures leave this adapter: every one as a TransportError made by core's
  * `transportError()` (credentials and URLs masked), with the Redis error code as `driverCode`.
  */
-import { EventwireError, TransportError, transportError } from '@eventwire/core';
+import { EventwireError, TransportError, transportError } from '@eventwire/core/transport';
 
 /**
  * The code of a Redis error reply (`WRONGPASS`, `NOPERM`, `NOGROUP`...: the first word of the

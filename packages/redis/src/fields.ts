@@ -4,7 +4,7 @@
  * control headers as they are, and the body in the field `data` (a name no CloudEvents
  * attribute may take). A structured-mode message is `content-type` plus `data`.
  */
-import { ConfigError, type WireMessage } from '@eventwire/core';
+import { ConfigError, type WireMessage } from '@eventwire/core/transport';
 
 /** The field that holds the body. */
 export const BODY_FIELD = 'data';

@@ -12,7 +12,8 @@
  * as the handler's failure.
  */
 import { randomUUID } from 'node:crypto';
-import { ConfigError, checkNumber, type IdempotencyStore } from '@eventwire/core';
+import type { IdempotencyStore } from '@eventwire/core';
+import { ConfigError, checkNumber } from '@eventwire/core/transport';
 import type { Redis } from 'ioredis';
 import { redisError } from './errors.ts';
 import { Script } from './scripts.ts';

@@ -7,7 +7,7 @@
  * const bus = await createBus({ transport: redis({ url, connection: { tls: { ca } } }), source: 'checkout' });
  * ```
  */
-import type { Transport } from '@eventwire/core';
+import type { Transport } from '@eventwire/core/transport';
 import { redis } from './transport.ts';
 import { optionsFromUrl } from './url.ts';
 

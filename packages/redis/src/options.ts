@@ -1,4 +1,4 @@
-import { checkNumber, type Logger } from '@eventwire/core';
+import { checkNumber, type Logger } from '@eventwire/core/transport';
 import type { Redis, RedisOptions } from 'ioredis';
 
 /** Trimming of topic streams. See the README, "Trimming". */

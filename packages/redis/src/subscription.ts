@@ -28,7 +28,7 @@ import {
   TARGET_GROUP_HEADER,
   type TransportSubscription,
   type WireMessage,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import { Command, type Redis } from 'ioredis';
 import { AckBatcher } from './ack-batcher.ts';
 import type { Bounded } from './bounded.ts';

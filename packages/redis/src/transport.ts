@@ -19,7 +19,7 @@ import {
   TransportError,
   type TransportHealth,
   type TransportSubscription,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import { Redis, type RedisOptions } from 'ioredis';
 import { Bounded } from './bounded.ts';
 import { redisDeadLetters } from './dead-letters.ts';

@@ -10,7 +10,7 @@
  * | `trim` | `acked` (default): trim entries every group has acknowledged; `off`: never trim |
  * | `maxLen` | hard cap on a stream's length, even over unacknowledged entries (logged when it bites) |
  */
-import { ConfigError, checkNumber, type NumericRange, redactUrl } from '@eventwire/core';
+import { ConfigError, checkNumber, type NumericRange, redactUrl } from '@eventwire/core/transport';
 import type { RedisTransportOptions } from './options.ts';
 
 const OWN_PARAMS = ['prefix', 'maxMessageBytes', 'trim', 'maxLen'] as const;

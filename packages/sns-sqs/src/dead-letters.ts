@@ -20,7 +20,12 @@ import {
   ReceiveMessageCommand,
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
-import type { DeadLetterFailure, DeadLetterRecord, DeadLetterStore, WireMessage } from '@eventwire/core';
+import type {
+  DeadLetterFailure,
+  DeadLetterRecord,
+  DeadLetterStore,
+  WireMessage,
+} from '@eventwire/core/transport';
 import type { Clients } from './clients.ts';
 import { awsError, isNotFound } from './errors.ts';
 import { queueNames } from './names.ts';

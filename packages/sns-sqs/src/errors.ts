@@ -3,7 +3,7 @@
  * `transportError()` (credentials and URLs masked, the driver code kept), and the two questions
  * the adapter itself asks of them (is the resource gone? will retrying help?).
  */
-import { EventwireError, TransportError, transportError } from '@eventwire/core';
+import { EventwireError, TransportError, transportError } from '@eventwire/core/transport';
 
 /** The SDK's error name (`QueueDoesNotExist`, `TimeoutError`...), or a Node code (`ECONNREFUSED`). */
 export function errorName(error: unknown): string {

@@ -7,7 +7,7 @@
  * const bus = await createBus({ source: 'checkout', transport: snsSqs({ region: 'eu-west-1', fifo: true }) });
  * ```
  */
-import type { Transport } from '@eventwire/core';
+import type { Transport } from '@eventwire/core/transport';
 import { snsSqs } from './transport.ts';
 import { parseUrl } from './url.ts';
 

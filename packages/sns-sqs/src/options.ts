@@ -5,7 +5,7 @@
  */
 import type { SNSClientConfig } from '@aws-sdk/client-sns';
 import type { SQSClientConfig } from '@aws-sdk/client-sqs';
-import { checkNumber, type NumericRange } from '@eventwire/core';
+import { checkNumber, type NumericRange } from '@eventwire/core/transport';
 
 /** Static credentials, or a provider function, as the AWS SDK accepts them. */
 export type Credentials = NonNullable<SQSClientConfig['credentials']>;

@@ -14,7 +14,12 @@ import {
   type PublishBatchCommandOutput,
   type PublishBatchRequestEntry,
 } from '@aws-sdk/client-sns';
-import { type OutgoingMessage, OversizeError, PartialPublishError, ValidationError } from '@eventwire/core';
+import {
+  type OutgoingMessage,
+  OversizeError,
+  PartialPublishError,
+  ValidationError,
+} from '@eventwire/core/transport';
 import type { Clients } from './clients.ts';
 import { awsError, isNotFound } from './errors.ts';
 import { messageGroupId } from './names.ts';

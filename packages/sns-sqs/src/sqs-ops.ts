@@ -8,7 +8,7 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { sleep, type WireMessage } from '@eventwire/core';
+import { sleep, type WireMessage } from '@eventwire/core/transport';
 import { awsError, isNotFound } from './errors.ts';
 
 /** The longest visibility timeout SQS accepts (12 hours). */

@@ -27,7 +27,7 @@ import {
   settleOnce,
   sleep,
   type TransportSubscription,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import type { Clients } from './clients.ts';
 import type { SqsDeadLetters } from './dead-letters.ts';
 import { closeBoundMs, pollTimeoutMs } from './deadlines.ts';

@@ -13,7 +13,7 @@ import type {
   Transport,
   TransportHealth,
   TransportSubscription,
-} from '@eventwire/core';
+} from '@eventwire/core/transport';
 import { createClients } from './clients.ts';
 import { SqsDeadLetters } from './dead-letters.ts';
 import { connectBoundMs, HEALTH_TIMEOUT_MS } from './deadlines.ts';

@@ -8,7 +8,7 @@
  * environment. Credentials never go in the URL: they come from the AWS default chain (or the
  * `credentials` option of `snsSqs()`).
  */
-import { ConfigError, checkNumber, redactUrl } from '@eventwire/core';
+import { ConfigError, checkNumber, redactUrl } from '@eventwire/core/transport';
 import { NUMERIC_OPTIONS, type NumericOption, type SnsSqsOptions } from './options.ts';
 
 const NUMERIC = Object.keys(NUMERIC_OPTIONS) as NumericOption[];

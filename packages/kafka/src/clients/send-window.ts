@@ -8,7 +8,7 @@
  * suite); sending each call as its own request broke that bound and the broker answered
  * OUT_OF_ORDER_SEQUENCE_NUMBER. Coalescing keeps the bound and also sends fewer, larger requests.
  */
-import { Queue } from '../queue.ts';
+import { Fifo } from '@eventwire/core/transport';
 
 interface Waiter<T> {
   readonly items: readonly T[];
@@ -20,7 +20,7 @@ export class SendWindow<T> {
   readonly #send: (items: T[]) => Promise<void>;
   readonly #maxInFlight: number;
   readonly #maxBatch: number;
-  readonly #waiting = new Queue<Waiter<T>>();
+  readonly #waiting = new Fifo<Waiter<T>>();
   #inFlight = 0;
 
   /**

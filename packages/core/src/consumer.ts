@@ -11,6 +11,7 @@ import type { Envelope } from './envelope.ts';
 import { decideFailure, type FailureDecision, type FailureStage } from './failure-policy.ts';
 import { EventContext, eventLogFields, type PublishChild } from './handler-context.ts';
 import type { ConsumerStats, TypeRoute } from './handler-types.ts';
+import { InFlightEvent } from './in-flight-event.ts';
 import type { Logger } from './logger.ts';
 import {
   compose,
@@ -20,7 +21,6 @@ import {
   type ProcessOutcome,
 } from './middleware.ts';
 import { type GroupSettings, mergeGroupSettings } from './subscribe-options.ts';
-import { Task } from './task.ts';
 import {
   type DeadLetterReason,
   FIRST_FAILURE_HEADER,
@@ -50,7 +50,7 @@ const ACKED_DUPLICATE: ProcessOutcome = Object.freeze({ status: 'acked', duplica
 
 /*
  * Per-event cost matters here: every adapter's consume throughput is bounded by it (see
- * bench/core-consume.bench.ts). So the success path of one event allocates one Task, one handler
+ * bench/core-consume.bench.ts). So the success path of one event allocates one InFlightEvent, one handler
  * context and a few promises: decoding and routing run synchronously as the transport delivers,
  * handler timeouts share one timer per consumer (deadlines.ts), middleware and inbox layers are
  * only entered when configured, and objects that only hooks or logs need are built only for them.
@@ -66,16 +66,16 @@ export class GroupConsumer {
   readonly #stats: ConsumerStats = { held: 0, running: 0, maxHeld: 2, peakHeld: 0 };
   readonly #processHooks: NonNullable<Middleware['process']>[];
   readonly #handledHooks: Middleware[];
-  readonly #ready: Task[] = [];
-  readonly #busyKeys = new Map<string, Task[]>();
-  /** Tasks whose handler runs (or is about to): at most `concurrency`. */
-  readonly #running = new Set<Task>();
+  readonly #ready: InFlightEvent[] = [];
+  readonly #busyKeys = new Map<string, InFlightEvent[]>();
+  /** Events whose handler runs (or is about to): at most `concurrency`. */
+  readonly #running = new Set<InFlightEvent>();
   /** Settle calls (ack, retry, dead letter) in flight. */
   #settling = 0;
-  /** Tasks waiting for an in-process retry (ordering 'key'), with their timers. */
-  readonly #retrying = new Map<Task, NodeJS.Timeout>();
-  #draining = false;
-  readonly #deadlines = new Deadlines<Task>();
+  /** Events waiting for an in-process retry (ordering 'key'), with their timers. */
+  readonly #retrying = new Map<InFlightEvent, NodeJS.Timeout>();
+  #pumping = false;
+  readonly #deadlines = new Deadlines<InFlightEvent>();
   /**
    * First failure time of events retried through the broker, for their dead-letter record when
    * they come back here. Bounded: a retry that lands on another instance never clears its entry
@@ -163,12 +163,12 @@ export class GroupConsumer {
     await this.#whenIdle(drainMs);
     this.#aborting = true;
     const cutOff = [...this.#running];
-    for (const task of cutOff) task.abort(new Error('bus closed'));
+    for (const inFlight of cutOff) inFlight.abort(new Error('bus closed'));
     this.#deadlines.clear();
     // Cut-off handlers unwind (their inbox rolls back) before they are given back.
     await this.#whenIdle(UNWIND_MS);
     if (releasing) {
-      for (const task of cutOff) this.#giveBack(task);
+      for (const inFlight of cutOff) this.#giveBack(inFlight);
       this.#giveBackWaiting();
     }
     await subscription?.close();
@@ -176,26 +176,26 @@ export class GroupConsumer {
   }
 
   /**
-   * Gives back, in arrival order, the tasks that wait and will not run here: ready, waiting for
+   * Gives back, in arrival order, the events that wait and will not run here: ready, waiting for
    * an in-process retry, or queued behind a running event of their key (those stay until that
    * one is settled or cut off, so that a key's events go back in order).
    */
   #giveBackWaiting(): void {
     const busy = new Set<string>();
-    for (const task of this.#running) if (task.key !== undefined) busy.add(task.key);
-    for (const task of this.#retrying.keys()) this.#giveBack(task);
+    for (const inFlight of this.#running) if (inFlight.key !== undefined) busy.add(inFlight.key);
+    for (const inFlight of this.#retrying.keys()) this.#giveBack(inFlight);
     this.#retrying.clear();
-    for (const task of this.#ready.splice(0)) this.#giveBack(task);
+    for (const inFlight of this.#ready.splice(0)) this.#giveBack(inFlight);
     for (const [key, queue] of this.#busyKeys) {
       if (busy.has(key)) continue;
-      for (const task of queue.splice(0)) this.#giveBack(task);
+      for (const inFlight of queue.splice(0)) this.#giveBack(inFlight);
       this.#busyKeys.delete(key);
     }
   }
 
   /** Back to the broker uncounted (SPI `release`), or left to `close()` where there is none. */
-  #giveBack(task: Task): void {
-    const release = task.message.release;
+  #giveBack(inFlight: InFlightEvent): void {
+    const release = inFlight.message.release;
     if (!release) return;
     this.#stats.held--;
     this.#detached(release());
@@ -241,17 +241,17 @@ export class GroupConsumer {
       return;
     }
     const key = this.#settings.ordering === 'key' ? envelope.partitionKey : undefined;
-    const task = new Task(message, envelope, route, key);
+    const inFlight = new InFlightEvent(message, envelope, route, key);
     if (key !== undefined) {
       const queue = this.#busyKeys.get(key);
       if (queue) {
-        queue.push(task);
+        queue.push(inFlight);
         return;
       }
       this.#busyKeys.set(key, []);
     }
-    this.#ready.push(task);
-    this.#drain();
+    this.#ready.push(inFlight);
+    this.#pump();
   }
 
   /** Settling failed (broker gone): the message stays unsettled and comes back after its lease. */
@@ -267,41 +267,41 @@ export class GroupConsumer {
   };
 
   /**
-   * Starts ready tasks while there are free slots. Not re-entrant: a task that releases its slot
+   * Starts ready events while there are free slots. Not re-entrant: a event that releases its slot
    * synchronously (a synchronous handler) lets this same loop start the next one, rather than
-   * nesting a call per task on the stack.
+   * nesting a call per event on the stack.
    */
-  #drain(): void {
-    if (this.#draining) return;
-    this.#draining = true;
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
     try {
       while (!this.#stopping && this.#running.size < this.#concurrency && this.#ready.length > 0) {
         this.#start(this.#ready.shift()!);
       }
     } finally {
-      this.#draining = false;
+      this.#pumping = false;
     }
   }
 
-  #start(task: Task): void {
-    this.#running.add(task);
+  #start(inFlight: InFlightEvent): void {
+    this.#running.add(inFlight);
     this.#stats.running = this.#running.size;
     let running: Promise<void>;
     try {
-      running = this.#run(task);
+      running = this.#run(inFlight);
     } catch (error) {
       running = Promise.reject(error);
     }
     running.then(
-      () => this.#finished(task),
+      () => this.#finished(inFlight),
       (error: unknown) => {
         // eventwire's own trouble while settling: not the handler's failure. The message stays
         // unsettled and comes back after its lease.
         this.#deps.logger.error(
-          { ...this.#fields(task.envelope), err: String(error) },
+          { ...this.#fields(inFlight.envelope), err: String(error) },
           'could not settle a message',
         );
-        this.#finished(task);
+        this.#finished(inFlight);
       },
     );
   }
@@ -311,34 +311,34 @@ export class GroupConsumer {
    * next handler runs while the broker confirms (an ack is a round trip on most brokers).
    * `close` still waits for the settle to complete (see `#settling`).
    */
-  #release(task: Task): void {
-    if (!this.#running.delete(task)) return;
+  #release(inFlight: InFlightEvent): void {
+    if (!this.#running.delete(inFlight)) return;
     this.#stats.running = this.#running.size;
-    task.settling = true;
+    inFlight.settling = true;
     this.#settling++;
-    this.#releaseKey(task);
-    this.#drain();
+    this.#releaseKey(inFlight);
+    this.#pump();
   }
 
-  /** The task's settle completed (or failed), it waits for an in-process retry, or it was cut off on close. */
-  #finished(task: Task): void {
-    if (this.#running.delete(task)) {
+  /** The event's settle completed (or failed), it waits for an in-process retry, or it was cut off on close. */
+  #finished(inFlight: InFlightEvent): void {
+    if (this.#running.delete(inFlight)) {
       // Left unsettled (cut off by close): its key goes with it.
       this.#stats.running = this.#running.size;
-      this.#releaseKey(task);
+      this.#releaseKey(inFlight);
     }
-    if (task.settling) {
-      task.settling = false;
+    if (inFlight.settling) {
+      inFlight.settling = false;
       this.#settling--;
     }
     if (this.#running.size === 0 && this.#settling === 0) for (const wake of this.#idle.splice(0)) wake();
   }
 
-  #releaseKey(task: Task): void {
-    if (task.key === undefined) return;
-    const next = this.#busyKeys.get(task.key)?.shift();
+  #releaseKey(inFlight: InFlightEvent): void {
+    if (inFlight.key === undefined) return;
+    const next = this.#busyKeys.get(inFlight.key)?.shift();
     if (next) this.#ready.push(next);
-    else this.#busyKeys.delete(task.key);
+    else this.#busyKeys.delete(inFlight.key);
   }
 
   /**
@@ -346,33 +346,33 @@ export class GroupConsumer {
    * Written with plain promises rather than `async`: a synchronous handler then costs no
    * promise besides the transport's ack.
    */
-  #run(task: Task): Promise<void> {
-    const { message, envelope, route } = task;
-    if (!task.read) {
+  #run(inFlight: InFlightEvent): Promise<void> {
+    const { message, envelope, route } = inFlight;
+    if (!inFlight.read) {
       let data: unknown;
       try {
         data = route.definition.read(envelope.version, envelope.data);
       } catch (error) {
-        return this.#failed(message, task, 'read', error);
+        return this.#failed(message, inFlight, 'read', error);
       }
-      // The decoded envelope belongs to this task alone: it becomes the handler's event in place
+      // The decoded envelope belongs to this event alone: it becomes the handler's event in place
       // (the version it was read as, validated and upcast data) instead of being copied.
       envelope.version = route.definition.version;
       envelope.data = data;
-      task.read = true;
+      inFlight.read = true;
     }
-    if (this.#handledHooks.length > 0) task.started = performance.now();
-    if (this.#processHooks.length > 0) return this.#runHooked(task);
+    if (this.#handledHooks.length > 0) inFlight.started = performance.now();
+    if (this.#processHooks.length > 0) return this.#runHooked(inFlight);
     let handling: Promise<void> | undefined;
     try {
-      handling = this.#invoke(task);
+      handling = this.#invoke(inFlight);
     } catch (error) {
-      return this.#failed(message, task, 'handler', error);
+      return this.#failed(message, inFlight, 'handler', error);
     }
-    if (handling === undefined) return this.#succeeded(task);
+    if (handling === undefined) return this.#succeeded(inFlight);
     return handling.then(
-      () => this.#succeeded(task),
-      (error: unknown) => this.#failed(message, task, 'handler', error),
+      () => this.#succeeded(inFlight),
+      (error: unknown) => this.#failed(message, inFlight, 'handler', error),
     );
   }
 
@@ -380,7 +380,7 @@ export class GroupConsumer {
    * With `process` hooks: the decision is made inside them (their `next()` resolves to it) and
    * carried out once they all returned. A hook that throws fails the attempt like a handler.
    */
-  #runHooked(task: Task): Promise<void> {
+  #runHooked(inFlight: InFlightEvent): Promise<void> {
     let decision: FailureDecision | undefined;
     let failure: unknown;
     let ran = false;
@@ -388,65 +388,67 @@ export class GroupConsumer {
       ran = true;
       let handling: Promise<void>;
       try {
-        handling = this.#invoke(task) ?? RESOLVED;
+        handling = this.#invoke(inFlight) ?? RESOLVED;
       } catch (error) {
         handling = Promise.reject(error);
       }
       return handling.then(
-        () => (task.duplicate ? ACKED_DUPLICATE : ACKED),
+        () => (inFlight.duplicate ? ACKED_DUPLICATE : ACKED),
         (error: unknown) => {
           failure = error;
-          decision = this.#decide(task.message, task, 'handler', error);
+          decision = this.#decide(inFlight.message, inFlight, 'handler', error);
           return outcomeOf(decision, error);
         },
       );
     };
-    return compose(this.#processHooks, [task.envelope, this.#info(task.attempt)], decide).then(
+    return compose(this.#processHooks, [inFlight.envelope, this.#info(inFlight.attempt)], decide).then(
       () => {
-        if (!ran) return this.#failed(task.message, task, 'handler', nextNotCalled());
-        return decision ? this.#carryOut(task.message, task, decision, failure) : this.#succeeded(task);
+        if (!ran) return this.#failed(inFlight.message, inFlight, 'handler', nextNotCalled());
+        return decision
+          ? this.#carryOut(inFlight.message, inFlight, decision, failure)
+          : this.#succeeded(inFlight);
       },
-      (error: unknown) => this.#failed(task.message, task, 'handler', error),
+      (error: unknown) => this.#failed(inFlight.message, inFlight, 'handler', error),
     );
   }
 
-  #succeeded(task: Task): Promise<void> {
+  #succeeded(inFlight: InFlightEvent): Promise<void> {
     // Aborted by close while finishing: leave it unsettled, it is delivered again.
-    if (this.#aborting && task.aborted) return RESOLVED;
-    const acked = this.#ack(task.message);
-    this.#release(task);
+    if (this.#aborting && inFlight.aborted) return RESOLVED;
+    const acked = this.#ack(inFlight.message);
+    this.#release(inFlight);
     if (this.#firstFailure.size === 0 && this.#handledHooks.length === 0) return acked;
     return acked.then(() => {
-      this.#firstFailure.delete(task.envelope.id);
+      this.#firstFailure.delete(inFlight.envelope.id);
       if (this.#handledHooks.length === 0) return;
       const info = {
-        ...this.#info(task.attempt),
-        durationMs: performance.now() - task.started,
-        duplicate: task.duplicate,
+        ...this.#info(inFlight.attempt),
+        durationMs: performance.now() - inFlight.started,
+        duplicate: inFlight.duplicate,
       };
-      for (const m of this.#handledHooks) m.onHandled!(task.envelope, info);
+      for (const m of this.#handledHooks) m.onHandled!(inFlight.envelope, info);
     });
   }
 
   /**
-   * Runs the handler, inside the inbox when there is one (which sets `task.duplicate` when it
+   * Runs the handler, inside the inbox when there is one (which sets `event.duplicate` when it
    * already recorded the event). Undefined when the handler finished synchronously.
    */
-  #invoke(task: Task): Promise<void> | undefined {
-    const inbox = task.route.options.idempotency;
-    if (!inbox) return this.#callHandler(task, undefined);
+  #invoke(inFlight: InFlightEvent): Promise<void> | undefined {
+    const inbox = inFlight.route.options.idempotency;
+    if (!inbox) return this.#callHandler(inFlight, undefined);
     return inbox
-      .run({ group: this.group, id: task.envelope.id }, async (scope) => {
-        await this.#callHandler(task, scope.tx);
+      .run({ group: this.group, id: inFlight.envelope.id }, async (scope) => {
+        await this.#callHandler(inFlight, scope.tx);
       })
       .then((result) => {
-        task.duplicate = result.duplicate;
+        inFlight.duplicate = result.duplicate;
       });
   }
 
-  #callHandler(task: Task, tx: unknown): Promise<void> | undefined {
-    const { route, envelope } = task;
-    const ctx = new EventContext(task, this.topic, this.group, this.#deps, tx);
+  #callHandler(inFlight: InFlightEvent, tx: unknown): Promise<void> | undefined {
+    const { route, envelope } = inFlight;
+    const ctx = new EventContext(inFlight, this.topic, this.group, this.#deps, tx);
     let result: unknown;
     try {
       result = route.handler(envelope, ctx);
@@ -455,36 +457,36 @@ export class GroupConsumer {
     }
     // A synchronous handler is done: no promise, no timeout to watch.
     if (!isThenable(result)) return undefined;
-    return task.race(result, route.options.timeoutMs ?? 30_000, this.#deadlines);
+    return inFlight.race(result, route.options.timeoutMs ?? 30_000, this.#deadlines);
   }
 
   /**
    * Every failure path ends here: the failure policy (failure-policy.ts) decides, this carries
-   * the decision out. `task` is undefined for bytes that never decoded.
+   * the decision out. `inFlight` is undefined for bytes that never decoded.
    */
   #failed(
     message: IncomingMessage,
-    task: Task | undefined,
+    inFlight: InFlightEvent | undefined,
     stage: FailureStage,
     error: unknown,
   ): Promise<void> {
-    return this.#carryOut(message, task, this.#decide(message, task, stage, error), error);
+    return this.#carryOut(message, inFlight, this.#decide(message, inFlight, stage, error), error);
   }
 
   #decide(
     message: IncomingMessage,
-    task: Task | undefined,
+    inFlight: InFlightEvent | undefined,
     stage: FailureStage,
     error: unknown,
   ): FailureDecision {
-    const policy: RetryPolicy = task?.route.options.retry ?? {};
-    const attempt = task?.attempt ?? message.attempt;
+    const policy: RetryPolicy = inFlight?.route.options.retry ?? {};
+    const attempt = inFlight?.attempt ?? message.attempt;
     return decideFailure({ stage, error, attempt, policy, closing: this.#aborting });
   }
 
   #carryOut(
     message: IncomingMessage,
-    task: Task | undefined,
+    inFlight: InFlightEvent | undefined,
     decision: FailureDecision,
     error: unknown,
   ): Promise<void> {
@@ -493,74 +495,74 @@ export class GroupConsumer {
         // Cut off by close: left unsettled, the transport gives it back (see close()).
         return RESOLVED;
       case 'dead_letter':
-        return this.#deadLetter(message, task, decision.reason, error);
+        return this.#deadLetter(message, inFlight, decision.reason, error);
       case 'retry':
-        return this.#retry(task!, decision.delayMs, error);
+        return this.#retry(inFlight!, decision.delayMs, error);
     }
   }
 
-  #retry(task: Task, delayMs: number, error: unknown): Promise<void> {
-    const { message, envelope: event } = task;
+  #retry(inFlight: InFlightEvent, delayMs: number, error: unknown): Promise<void> {
+    const { message, envelope: event } = inFlight;
     const now = new Date().toISOString();
-    task.firstFailedAt ??= now;
+    inFlight.firstFailedAt ??= now;
     if (!this.#firstFailure.has(event.id)) {
-      this.#firstFailure.set(event.id, task.firstFailedAt);
+      this.#firstFailure.set(event.id, inFlight.firstFailedAt);
       // Oldest first (insertion order): past the bound, forget the oldest.
       if (this.#firstFailure.size > FIRST_FAILURES_KEPT) {
         this.#firstFailure.delete(this.#firstFailure.keys().next().value!);
       }
     }
     for (const m of this.#deps.middleware)
-      m.onRetry?.(event, { ...this.#info(task.attempt), delayMs, error });
+      m.onRetry?.(event, { ...this.#info(inFlight.attempt), delayMs, error });
     this.#deps.logger.info(
-      { ...this.#fields(event), attempt: task.attempt, delayMs, err: errorSummary(error).message },
+      { ...this.#fields(event), attempt: inFlight.attempt, delayMs, err: errorSummary(error).message },
       'handler failed; will retry',
     );
-    if (task.key !== undefined) {
-      this.#retryHoldingKey(task, delayMs);
+    if (inFlight.key !== undefined) {
+      this.#retryHoldingKey(inFlight, delayMs);
       return RESOLVED;
     }
     this.#stats.held--;
     const retried = message.retry(delayMs);
-    this.#release(task);
+    this.#release(inFlight);
     return retried;
   }
 
   /**
    * Under `ordering: 'key'` a retry through the broker would let the key's later events (already
-   * here, or fetched meanwhile) overtake the failed one. So the task keeps its key and its
+   * here, or fetched meanwhile) overtake the failed one. So the event keeps its key and its
    * message, frees its slot for other keys, and runs again here after the backoff as the next
    * attempt. If the process stops meanwhile, the message is unsettled and comes back from the
    * broker (at the broker's attempt count).
    */
-  #retryHoldingKey(task: Task, delayMs: number): void {
-    this.#running.delete(task);
+  #retryHoldingKey(inFlight: InFlightEvent, delayMs: number): void {
+    this.#running.delete(inFlight);
     this.#stats.running = this.#running.size;
     const timer = setTimeout(() => {
-      this.#retrying.delete(task);
-      task.nextAttempt();
-      this.#ready.unshift(task);
-      this.#drain();
+      this.#retrying.delete(inFlight);
+      inFlight.nextAttempt();
+      this.#ready.unshift(inFlight);
+      this.#pump();
     }, delayMs);
-    this.#retrying.set(task, timer);
-    this.#drain();
+    this.#retrying.set(inFlight, timer);
+    this.#pump();
   }
 
   #deadLetter(
     message: IncomingMessage,
-    task: Task | undefined,
+    inFlight: InFlightEvent | undefined,
     reason: DeadLetterReason,
     error: unknown,
   ): Promise<void> {
-    const envelope = task?.envelope;
+    const envelope = inFlight?.envelope;
     const now = new Date().toISOString();
     const firstFailedAt =
-      task?.firstFailedAt ??
+      inFlight?.firstFailedAt ??
       (envelope && this.#firstFailure.get(envelope.id)) ??
       message.headers[FIRST_FAILURE_HEADER] ??
       now;
     if (envelope) this.#firstFailure.delete(envelope.id);
-    const attempt = task?.attempt ?? message.attempt;
+    const attempt = inFlight?.attempt ?? message.attempt;
     for (const m of this.#deps.middleware)
       m.onDeadLetter?.(envelope, { ...this.#info(attempt), reason, error });
     this.#deps.logger.warn(
@@ -581,7 +583,7 @@ export class GroupConsumer {
       firstFailedAt,
       lastFailedAt: now,
     });
-    if (task) this.#release(task);
+    if (inFlight) this.#release(inFlight);
     return deadLettered;
   }
 

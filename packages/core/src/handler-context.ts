@@ -9,8 +9,8 @@
 import type { EventDefinition } from './define-event.ts';
 import type { Envelope } from './envelope.ts';
 import type { ChildPublishOptions, HandlerContext, PublishFn } from './handler-types.ts';
+import type { InFlightEvent } from './in-flight-event.ts';
 import { type Logger, withFields } from './logger.ts';
-import type { Task } from './task.ts';
 
 /** Publishes a child event of `parent`, inheriting its correlation and trace. */
 export type PublishChild = (
@@ -42,32 +42,32 @@ export class EventContext implements HandlerContext {
   readonly group: string;
   /** Only present when an inbox joins the handler's transaction (`declare`: no own property otherwise). */
   declare tx?: unknown;
-  readonly #task: Task;
+  readonly #inFlight: InFlightEvent;
   readonly #scope: ContextScope;
   #logger: Logger | undefined;
   #publish: PublishFn | undefined;
 
-  constructor(task: Task, topic: string, group: string, scope: ContextScope, tx: unknown) {
-    this.attempt = task.attempt;
+  constructor(inFlight: InFlightEvent, topic: string, group: string, scope: ContextScope, tx: unknown) {
+    this.attempt = inFlight.attempt;
     this.topic = topic;
     this.group = group;
-    this.#task = task;
+    this.#inFlight = inFlight;
     this.#scope = scope;
     if (tx !== undefined) this.tx = tx;
   }
 
   get signal(): AbortSignal {
-    return this.#task.signal;
+    return this.#inFlight.signal;
   }
 
   get logger(): Logger {
-    this.#logger ??= withFields(this.#scope.logger, eventLogFields(this.#task.envelope, this.group));
+    this.#logger ??= withFields(this.#scope.logger, eventLogFields(this.#inFlight.envelope, this.group));
     return this.#logger;
   }
 
   get publish(): PublishFn {
     this.#publish ??= (definition, data, options) =>
-      this.#scope.publishChild(this.#task.envelope, definition, data, options) as Promise<Envelope<any>>;
+      this.#scope.publishChild(this.#inFlight.envelope, definition, data, options) as Promise<Envelope<any>>;
     return this.#publish;
   }
 }

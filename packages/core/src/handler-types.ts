@@ -1,6 +1,6 @@
 /**
  * The public types of handling events: what a handler receives and the options of
- * `bus.subscribe`. Their own module, so that the consumer, the handler context and the task
+ * `bus.subscribe`. Their own module, so that the consumer, the handler context and the in-flight event
  * (which all need them) do not import each other.
  */
 import type { RetryPolicy } from './backoff.ts';

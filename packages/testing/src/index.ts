@@ -1,3 +1,3 @@
 export { capturePublishes, type Faults, withFaults, wrapTransport } from './fault-injection.ts';
-export { type Delivery, recorder } from './recorder.ts';
+export { type HandledEvent, recorder } from './recorder.ts';
 export { gate, waitFor } from './wait.ts';

@@ -1,7 +1,8 @@
 import type { Envelope, Handler, HandlerContext } from '@eventwire/core';
 import { waitFor } from './wait.ts';
 
-export interface Delivery<T> {
+/** One handling the recorder saw: the event, the attempt it ran as, and when (epoch ms). */
+export interface HandledEvent<T> {
   event: Envelope<T>;
   attempt: number;
   at: number;
@@ -12,7 +13,7 @@ export interface Delivery<T> {
  * `inner` is not recorded as handled). Use `waitForCount` instead of sleeping.
  */
 export function recorder<T = unknown>(inner?: (event: Envelope<T>, ctx: HandlerContext) => unknown) {
-  const handled: Delivery<T>[] = [];
+  const handled: HandledEvent<T>[] = [];
   const ids = new Set<string>();
   const handler: Handler<T> = async (event, ctx) => {
     await inner?.(event, ctx);

@@ -9,7 +9,7 @@ import { HandlerTimeoutError } from './errors.ts';
 import type { TypeRoute } from './handler-types.ts';
 import type { IncomingMessage } from './transport.ts';
 
-export class Task implements HasDeadline {
+export class InFlightEvent implements HasDeadline {
   readonly message: IncomingMessage;
   /** Decoded; after validation its `version` and `data` are the handler's (see GroupConsumer). */
   readonly envelope: Envelope;
@@ -47,7 +47,7 @@ export class Task implements HasDeadline {
     this.attempt = message.attempt;
   }
 
-  /** Makes the task ready to run its handler again, as the next attempt. */
+  /** Makes the event ready to run its handler again, as the next attempt. */
   nextAttempt(): void {
     this.attempt++;
     this.aborted = false;
@@ -86,7 +86,7 @@ export class Task implements HasDeadline {
    * Waits for the handler's `work`, rejecting early when the run is aborted or `timeoutMs` passes
    * (which aborts it). The deadline is watched by the consumer's shared timer, not a timer of its own.
    */
-  race(work: PromiseLike<unknown>, timeoutMs: number, deadlines: Deadlines<Task>): Promise<void> {
+  race(work: PromiseLike<unknown>, timeoutMs: number, deadlines: Deadlines<InFlightEvent>): Promise<void> {
     if (this.aborted) return Promise.reject(this.#reason);
     this.#timeoutMs = timeoutMs;
     this.deadline = performance.now() + timeoutMs;

@@ -518,8 +518,8 @@ export class GroupConsumer {
       { ...this.#fields(event), attempt: inFlight.attempt, delayMs, err: errorSummary(error).message },
       'handler failed; will retry',
     );
-    if (inFlight.key !== undefined) {
-      this.#retryHoldingKey(inFlight, delayMs);
+    if (inFlight.key !== undefined || (delayMs > 0 && !this.#deps.transport.capabilities.nativeDelay)) {
+      this.#retryHere(inFlight, delayMs);
       return RESOLVED;
     }
     this.#stats.held--;
@@ -529,13 +529,15 @@ export class GroupConsumer {
   }
 
   /**
-   * Under `ordering: 'key'` a retry through the broker would let the key's later events (already
-   * here, or fetched meanwhile) overtake the failed one. So the event keeps its key and its
-   * message, frees its slot for other keys, and runs again here after the backoff as the next
-   * attempt. If the process stops meanwhile, the message is unsettled and comes back from the
-   * broker (at the broker's attempt count).
+   * Retries in this process, the message unsettled: the event frees its handler slot, waits out
+   * the backoff here and runs again as the next attempt. Two cases need it. Under
+   * `ordering: 'key'` a retry through the broker would let the key's later events (already here,
+   * or fetched meanwhile) overtake the failed one, so the event keeps its key. And a transport
+   * without `nativeDelay` cannot hold a delayed retry itself: this is core's fallback for it. If
+   * the process stops meanwhile, the message is unsettled and comes back from the broker (at the
+   * broker's attempt count).
    */
-  #retryHoldingKey(inFlight: InFlightEvent, delayMs: number): void {
+  #retryHere(inFlight: InFlightEvent, delayMs: number): void {
     this.#running.delete(inFlight);
     this.#stats.running = this.#running.size;
     const timer = setTimeout(() => {

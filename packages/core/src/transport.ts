@@ -11,7 +11,11 @@ import type { Envelope } from './envelope.ts';
 export interface Capabilities {
   /** `partition`: the broker hands one subscription each key's messages in publish order. */
   ordering: 'partition' | 'none';
-  /** `retry(delayMs)` is honoured by the broker itself (not by a timer in this process). */
+  /**
+   * The broker holds a delayed `retry(delayMs)` itself, durably. Without it core never asks the
+   * transport for a delayed retry: it keeps the failed message unsettled and runs it again in
+   * this process after the backoff (a crash meanwhile returns the message at once).
+   */
   nativeDelay: boolean;
   /** Dead letters are kept by a broker-native path (DLQ queue/stream/table) rather than by core. */
   nativeDeadLetter: boolean;

@@ -37,6 +37,10 @@ export type PublishFn = <T>(
 export interface ChildPublishOptions {
   subject?: string;
   key?: string;
+  /** Deliver no earlier than this time (see `PublishOptions.deliverAt`). */
+  deliverAt?: Date;
+  /** Deliver no earlier than this many milliseconds from now (see `PublishOptions.delayMs`). */
+  delayMs?: number;
 }
 
 export type Handler<T> = (event: Envelope<T>, ctx: HandlerContext) => Promise<void> | void;

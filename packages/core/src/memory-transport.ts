@@ -6,6 +6,8 @@
  * NOT durable: everything lives in this process and is gone when it exits. `stop()`/`start()`
  * simulate an outage (connections fail, data is kept) so outage handling can be tested.
  */
+
+import { deliverAtOf } from './deliver-at.ts';
 import { TransportError } from './errors.ts';
 import { Fifo } from './fifo.ts';
 import { Credits, settleOnce } from './flow-control.ts';
@@ -37,6 +39,9 @@ interface Entry {
 
 let nextSeq = 0;
 const newEntry = (message: StoredMessage): Entry => ({ message, deliveries: 0, seq: nextSeq++ });
+
+/** The longest timer Node keeps (about 24.8 days); longer delays wait in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Consumer {
   credits: Credits;
@@ -95,7 +100,13 @@ export class MemoryBroker {
     topic.log.push(message);
     // Bounded replay log: trim in chunks so the cost stays amortised O(1).
     if (topic.log.length > this.#retain * 1.5) topic.log.splice(0, topic.log.length - this.#retain);
+    // A delayed publish waits in each group that exists now, as a retry's delay does.
+    const delayMs = (deliverAtOf(message.headers) ?? 0) - Date.now();
     for (const group of topic.groups.values()) {
+      if (delayMs > 0) {
+        this.enqueue(group, newEntry(message), delayMs);
+        continue;
+      }
       group.ready.push(newEntry(message));
       this.#pump(group);
     }
@@ -106,8 +117,15 @@ export class MemoryBroker {
     let group = topic.groups.get(groupName);
     if (!group) {
       group = new Group();
-      if (from === 'beginning') group.ready.push(...topic.log.map(newEntry));
       topic.groups.set(groupName, group);
+      if (from === 'beginning') {
+        const now = Date.now();
+        for (const message of topic.log) {
+          const delayMs = (deliverAtOf(message.headers) ?? 0) - now;
+          if (delayMs > 0) this.enqueue(group, newEntry(message), delayMs);
+          else group.ready.push(newEntry(message));
+        }
+      }
     }
     return group;
   }
@@ -138,11 +156,13 @@ export class MemoryBroker {
       return;
     }
     group.delayed++;
+    // Node fires a timer longer than 2^31 - 1 ms at once: wait in steps.
+    const step = Math.min(delayMs, MAX_TIMER_MS);
     const timer = setTimeout(() => {
       group.timers.delete(timer);
       group.delayed--;
-      this.enqueue(group, entry);
-    }, delayMs);
+      this.enqueue(group, entry, delayMs - step);
+    }, step);
     timer.unref();
     group.timers.add(timer);
   }
@@ -256,6 +276,7 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
     consumerGroups: true,
     wireMode: 'binary',
     transactionalPublish: false,
+    delayedPublish: true,
   };
 
   const deadLetters: DeadLetterStore = {

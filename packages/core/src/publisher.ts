@@ -6,11 +6,12 @@
  */
 import { encodeBinary, encodeStructured } from './cloudevents.ts';
 import type { EventDefinition } from './define-event.ts';
+import { requestedDeliverAt } from './deliver-at.ts';
 import { type Envelope, newEventId } from './envelope.ts';
 import { ConfigError, OversizeError } from './errors.ts';
 import { compose, type Middleware, nextNotCalled } from './middleware.ts';
 import { childTraceparent } from './trace-context.ts';
-import type { OutgoingMessage, Transport } from './transport.ts';
+import { DELIVER_AT_HEADER, type OutgoingMessage, type Transport } from './transport.ts';
 
 /** Writes encoded events into an outbox table inside the caller's transaction (see @eventwire/postgres). */
 export interface Outbox {
@@ -32,6 +33,15 @@ export interface PublishOptions {
   id?: string;
   /** When the fact happened; default now. */
   time?: Date | string;
+  /**
+   * Delayed publish: no group receives the event before this time. A time already past means
+   * now. Needs a transport with the `delayedPublish` capability (each adapter's README states
+   * its longest delay and its precision); otherwise the publish rejects with a ConfigError.
+   * Through the outbox the delay is kept: it counts from the publish call, not from the relay.
+   */
+  deliverAt?: Date;
+  /** Delayed publish, relative: like {@link deliverAt} = now + `delayMs`. Not with `deliverAt`. */
+  delayMs?: number;
 }
 
 /** What `ctx.publish` adds: the handled event's causation and trace context. Not public. */
@@ -71,13 +81,16 @@ export class Publisher {
     const envelopes = items.map(({ data, options = {} }) =>
       this.#envelope(definition, definition.parse(data), options, child),
     );
+    const deliverAt = this.#deliverAt(definition.type, items);
     let sent = false;
     await compose(
       this.#hooks,
       [envelopes as Envelope[], { topic: definition.topic, system: this.#transport.name }],
       async () => {
         sent = true;
-        const messages = envelopes.map((e) => this.#encode(definition.topic, e as Envelope));
+        const messages = envelopes.map((e, i) =>
+          this.#encode(definition.topic, e as Envelope, deliverAt?.[i]),
+        );
         if (tx === undefined) return this.#transport.publish(messages);
         // An explicit outbox wins: the caller's transaction may be on another database than the transport's.
         if (this.#options.outbox) return this.#options.outbox.write(tx, messages);
@@ -122,11 +135,33 @@ export class Publisher {
     return envelope;
   }
 
-  #encode(topic: string, envelope: Envelope): OutgoingMessage {
+  /**
+   * Per item, the delivery time it asks for, or undefined when no item is delayed (the common
+   * case costs one pass over the options). Rejects a delay the transport cannot honour.
+   */
+  #deliverAt(
+    type: string,
+    items: readonly { options?: PublishOptions }[],
+  ): (number | undefined)[] | undefined {
+    if (!items.some((i) => i.options?.deliverAt !== undefined || i.options?.delayMs !== undefined))
+      return undefined;
+    const now = Date.now();
+    const times = items.map((i) =>
+      i.options ? requestedDeliverAt(`publish(${type})`, i.options, now) : undefined,
+    );
+    if (times.some((t) => t !== undefined) && !this.#transport.capabilities.delayedPublish)
+      throw new ConfigError(
+        `publish(${type}): the ${this.#transport.name} transport does not support delayed publish (capability delayedPublish); the event was not sent`,
+      );
+    return times;
+  }
+
+  #encode(topic: string, envelope: Envelope, deliverAt?: number): OutgoingMessage {
     const wire =
       this.#transport.capabilities.wireMode === 'binary'
         ? encodeBinary(envelope)
         : encodeStructured(envelope);
+    if (deliverAt !== undefined) wire.headers[DELIVER_AT_HEADER] = String(deliverAt);
     // A UTF-16 code unit is at most 3 UTF-8 bytes: when even that bound fits, the exact size
     // (a byte count per header) cannot exceed the limit and is not computed.
     const maxBytes = this.#options.maxBytes;

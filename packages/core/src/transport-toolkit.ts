@@ -12,6 +12,7 @@ export {
   STRUCTURED_CONTENT_TYPE,
   type WireMessage,
 } from './cloudevents.ts';
+export { deliverAtOf, MAX_DELAY_MS } from './deliver-at.ts';
 export * from './errors.ts';
 export { Fifo } from './fifo.ts';
 export { Credits, type Settle, settleOnce } from './flow-control.ts';

@@ -29,6 +29,12 @@ export interface Capabilities {
   wireMode: 'binary' | 'structured';
   /** `publish(messages, { tx })` writes inside the caller's database transaction. */
   transactionalPublish: boolean;
+  /**
+   * The transport honours {@link DELIVER_AT_HEADER}: no group receives the message before that
+   * time, and a pending delayed message survives a restart of the consumer and of the broker.
+   * Without it core rejects a delayed publish with a `ConfigError` rather than deliver it early.
+   */
+  delayedPublish?: boolean;
 }
 
 /** One encoded event on its way to the broker. */
@@ -201,3 +207,10 @@ export const TARGET_GROUP_HEADER = 'ewtargetgroup';
 export const ATTEMPT_HEADER = 'ewattempt';
 /** First failure time carried across retries, so the dead-letter record can report it. */
 export const FIRST_FAILURE_HEADER = 'ewfirstfailure';
+/**
+ * A delayed publish: no group receives the message before this time, epoch milliseconds in
+ * decimal. Set by core from `publish(..., { deliverAt | delayMs })` only when that time is in
+ * the future; a header rather than a field so that an outbox row keeps it with no schema change.
+ * Read it with `deliverAtOf`.
+ */
+export const DELIVER_AT_HEADER = 'ewdeliverat';

@@ -42,6 +42,11 @@ export interface ConformanceOptions {
    * attempt 2 for a handler cut off by the drain time; every other adapter must report 1.
    */
   releaseCountsAttempt?: boolean;
+  /**
+   * How late after its delivery time a delayed event may arrive (the adapter README's stated
+   * precision). delay-honoured (36) checks it. Default 5 s.
+   */
+  delayPrecisionMs?: number;
 }
 
 /** The one event schema of the suite: a number, a key for ordering tests, padding for size tests. */
@@ -69,6 +74,8 @@ export interface Fixture {
   scale(count: number): number;
   /** {@link ConformanceOptions.releaseCountsAttempt}. */
   readonly releaseCountsAttempt: boolean;
+  /** {@link ConformanceOptions.delayPrecisionMs}, 5 s by default. */
+  readonly delayPrecisionMs: number;
   /** {@link ConformanceOptions.broker}; a test that calls one requires it (see {@link requires}). */
   readonly broker: ConformanceOptions['broker'];
   /** Eight hex characters naming this suite run (topic names, `eventIdFor`). */
@@ -91,6 +98,10 @@ export const requires = {
   brokerRestart: {
     skipReason: 'no broker restart control (not a separate process)',
     met: ({ broker }) => Boolean(broker?.restart),
+  },
+  delayedPublish: {
+    skipReason: 'capability delayedPublish: false',
+    met: ({ capabilities }) => capabilities.delayedPublish === true,
   },
   brokerStopStart: {
     skipReason: 'no broker stop/start control',
@@ -153,6 +164,7 @@ export function createFixture(
     },
     capabilities: suite.capabilities,
     redeliveryMs: options.redeliveryMs ?? 15_000,
+    delayPrecisionMs: options.delayPrecisionMs ?? 5_000,
     scale: (count: number) => (options.short ? Math.max(1, Math.ceil(count / 10)) : count),
     releaseCountsAttempt: options.releaseCountsAttempt ?? false,
     broker: options.broker,

@@ -41,6 +41,7 @@ import { drainWithFollowUps } from './32-drain-with-follow-ups.ts';
 import { orderUnderRetries } from './33-order-under-retries.ts';
 import { closeBeforeStart } from './34-close-before-start.ts';
 import { invalidOptions } from './35-invalid-options.ts';
+import { delayHonoured } from './36-delay-honoured.ts';
 
 export const conformanceTests: readonly ConformanceTest[] = [
   // A. Transport behaviour
@@ -80,6 +81,8 @@ export const conformanceTests: readonly ConformanceTest[] = [
   orderUnderRetries,
   closeBeforeStart,
   invalidOptions,
+  // D. Delivery features (DESIGN.md section 15)
+  delayHonoured,
   // 30 (section B) runs last: it stops the broker, and no other test should run behind an outage.
   health,
 ];

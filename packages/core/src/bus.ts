@@ -1,3 +1,4 @@
+import { type BatchHandler, batchingHandler } from './batch-handler.ts';
 import { decode } from './cloudevents.ts';
 import { GroupConsumer } from './consumer.ts';
 import type { EventDefinition } from './define-event.ts';
@@ -9,7 +10,12 @@ import type { Middleware } from './middleware.ts';
 import { checkNumber } from './option-checks.ts';
 import { type ChildEnvelopeFields, type Outbox, Publisher, type PublishOptions } from './publisher.ts';
 import { resolveTransport } from './resolve-transport.ts';
-import { checkDrainMs, checkSubscribeOptions } from './subscribe-options.ts';
+import {
+  type BatchSubscribeOptions,
+  checkBatchShape,
+  checkDrainMs,
+  checkSubscribeOptions,
+} from './subscribe-options.ts';
 import { DeadlineError, withDeadline } from './timing.ts';
 import { childTraceparent } from './trace-context.ts';
 import type { DeadLetterRecord, Transport, TransportHealth } from './transport.ts';
@@ -74,6 +80,16 @@ export interface Bus {
     items: readonly { data: T; options?: PublishOptions }[],
   ): Promise<Envelope<T>[]>;
   subscribe<T>(definition: EventDefinition<T>, handler: Handler<T>, options: SubscribeOptions): Subscription;
+  /**
+   * Handles events in batches of up to `maxBatch`, each settled on its own (see
+   * {@link BatchSubscribeOptions} and batch-handler.ts): the handler fails single events with
+   * `ctx.fail(event, error)`, or the whole batch by throwing.
+   */
+  subscribeBatch<T>(
+    definition: EventDefinition<T>,
+    handler: BatchHandler<T>,
+    options: BatchSubscribeOptions,
+  ): Subscription;
   /** Create groups and start every subscription. Subscriptions made later start at once. */
   start(): Promise<void>;
   /** Stop fetching, let in-flight handlers finish for `drainMs` (default 10 s), flush publishes, close. */
@@ -173,6 +189,20 @@ class EventBus implements Bus {
       (envelopes) => envelopes[0]!,
     );
   };
+
+  subscribeBatch<T>(
+    definition: EventDefinition<T>,
+    handler: BatchHandler<T>,
+    options: BatchSubscribeOptions,
+  ): Subscription {
+    const { maxBatch, maxWaitMs, ...rest } = options;
+    const shape = checkBatchShape(definition.type, { maxBatch, maxWaitMs });
+    const batches =
+      checkNumber(`subscribeBatch(${definition.type}): concurrency`, rest.concurrency, { min: 1 }) ?? 1;
+    // Every event of a running batch holds a handler slot while it waits for the batch.
+    const concurrency = shape.maxBatch * batches;
+    return this.subscribe(definition, batchingHandler(handler, shape), { ...rest, concurrency });
+  }
 
   subscribe<T>(definition: EventDefinition<T>, handler: Handler<T>, options: SubscribeOptions): Subscription {
     if (this.#closing) throw new ClosedError();

@@ -1,4 +1,5 @@
 export { backoffDelay, type RetryPolicy } from './backoff.ts';
+export type { BatchContext, BatchHandler } from './batch-handler.ts';
 export {
   type Bus,
   type BusHealth,
@@ -52,5 +53,6 @@ export {
 } from './memory-transport.ts';
 export type { Middleware, ProcessInfo, ProcessOutcome } from './middleware.ts';
 export { type AdapterModule, resolveTransport } from './resolve-transport.ts';
+export type { BatchSubscribeOptions } from './subscribe-options.ts';
 export { childTraceparent, parseTraceparent } from './trace-context.ts';
 export * from './transport.ts';

@@ -35,6 +35,34 @@ export function checkSubscribeOptions(type: string, options: SubscribeOptions): 
   }
 }
 
+/** Options of `bus.subscribeBatch`: the usual ones, plus the batch shape. */
+export interface BatchSubscribeOptions extends SubscribeOptions {
+  /** Most events in one batch. Integer from 1 to 10 000. Default 100. */
+  maxBatch?: number;
+  /**
+   * How long a batch waits for more events after its first one, ms. Default 100. Each event's
+   * `timeoutMs` counts from when it joins the batch, so it must cover this wait too.
+   */
+  maxWaitMs?: number;
+  /**
+   * Group setting, in batches: how many batches run at once. Default 1. The group's handler
+   * slots are `maxBatch` x this, since each event of a batch holds one while it waits.
+   */
+  concurrency?: number;
+}
+
+/** The batch shape of `subscribeBatch`, with defaults; throws a ConfigError for a bad value. */
+export function checkBatchShape(
+  type: string,
+  options: { maxBatch?: number | undefined; maxWaitMs?: number | undefined },
+): { maxBatch: number; maxWaitMs: number } {
+  const at = `subscribeBatch(${type})`;
+  return {
+    maxBatch: checkNumber(`${at}: maxBatch`, options.maxBatch, { min: 1, max: 10_000 }) ?? 100,
+    maxWaitMs: checkNumber(`${at}: maxWaitMs`, options.maxWaitMs, { min: 0, max: 2 ** 31 - 1 }) ?? 100,
+  };
+}
+
 /** `close({ drainMs })` of the bus or a subscription. */
 export function checkDrainMs(at: string, drainMs: number): void {
   checkNumber(`${at}: drainMs`, drainMs, { min: 0, max: 2 ** 31 - 1 });

@@ -36,7 +36,7 @@ export function memoryBrokerControls(broker: MemoryBroker): NonNullable<Conforma
   };
 }
 
-/** Registers the conformance tests (36) with vitest. */
+/** Registers the conformance tests (37) with vitest. */
 export function defineConformanceSuite(options: ConformanceOptions): void {
   const runId = randomUUID().slice(0, 8);
   let capabilities: Transport['capabilities'] | undefined;

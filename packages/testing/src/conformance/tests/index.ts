@@ -42,6 +42,7 @@ import { orderUnderRetries } from './33-order-under-retries.ts';
 import { closeBeforeStart } from './34-close-before-start.ts';
 import { invalidOptions } from './35-invalid-options.ts';
 import { delayHonoured } from './36-delay-honoured.ts';
+import { batchPartialFailure } from './37-batch-partial-failure.ts';
 
 export const conformanceTests: readonly ConformanceTest[] = [
   // A. Transport behaviour
@@ -83,6 +84,7 @@ export const conformanceTests: readonly ConformanceTest[] = [
   invalidOptions,
   // D. Delivery features (DESIGN.md section 15)
   delayHonoured,
+  batchPartialFailure,
   // 30 (section B) runs last: it stops the broker, and no other test should run behind an outage.
   health,
 ];

@@ -1,6 +1,7 @@
 /** How errors appear on spans and metrics: a low-cardinality type, and text with credentials redacted. */
 import { redactText } from '@eventwire/core';
-import type { Exception } from '@opentelemetry/api';
+import { type Exception, type Span, SpanStatusCode } from '@opentelemetry/api';
+import { ATTR } from './names.ts';
 
 /**
  * `error.type` (low cardinality): the error's class name (`HandlerTimeoutError`); for a plain
@@ -27,4 +28,11 @@ export function toException(error: unknown): Exception {
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' || typeof code === 'number') exception.code = code;
   return exception;
+}
+
+/** Marks `span` failed by `error`: the redacted exception, an ERROR status and `error.type`. */
+export function recordError(span: Span, error: unknown, errorType: string): void {
+  span.recordException(toException(error));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
+  span.setAttribute(ATTR.errorType, errorType);
 }

@@ -6,13 +6,9 @@
  */
 
 export { errorTypeOf } from './errors.ts';
+export type { OutboxLagReader } from './lag-gauges.ts';
 export { withTraceContext } from './log-correlation.ts';
-export {
-  type OpenTelemetryMiddleware,
-  type OpenTelemetryOptions,
-  type OutboxLagReader,
-  observeOutboxLag,
-  openTelemetry,
-} from './middleware.ts';
+export { type OpenTelemetryMiddleware, observeOutboxLag, openTelemetry } from './middleware.ts';
 export { ATTR, DURATION_BUCKETS, INSTRUMENTATION_NAME, INSTRUMENTATION_VERSION, METRIC } from './names.ts';
+export type { OpenTelemetryOptions } from './options.ts';
 export { creationContext, formatTraceparent } from './trace-context.ts';

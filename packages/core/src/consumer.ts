@@ -20,6 +20,7 @@ import {
   type ProcessInfo,
   type ProcessOutcome,
 } from './middleware.ts';
+import { rateGate } from './rate-limit.ts';
 import { type GroupSettings, mergeGroupSettings } from './subscribe-options.ts';
 import {
   type DeadLetterReason,
@@ -84,6 +85,8 @@ export class GroupConsumer {
   readonly #firstFailure = new Map<string, string>();
   #subscription: TransportSubscription | undefined;
   #stopping = false;
+  /** Ends rate-limit waits when close begins. */
+  readonly #stop = new AbortController();
   #aborting = false;
   #idle: (() => void)[] = [];
 
@@ -107,6 +110,16 @@ export class GroupConsumer {
       setBy: this.#setBy,
       started: this.started,
     });
+    const { rateLimit } = route.options;
+    if (rateLimit) {
+      const key = `${this.topic}/${this.group}/${route.definition.type}`;
+      route.gate = rateGate(
+        rateLimit,
+        key,
+        this.#deps.transport.rateLimitStore,
+        `subscribe(${route.definition.type})`,
+      );
+    }
     this.routes.set(route.definition.type, route);
     this.#concurrency = this.#settings.concurrency ?? 1;
     this.#stats.maxHeld = this.#concurrency + (this.#settings.prefetch ?? this.#concurrency);
@@ -151,6 +164,7 @@ export class GroupConsumer {
    */
   async close(drainMs: number): Promise<void> {
     this.#stopping = true;
+    this.#stop.abort(new Error('bus closed'));
     for (const timer of this.#retrying.values()) clearTimeout(timer);
     // A subscription that can stop fetching lets the waiting work go back to the group now,
     // for other instances, instead of at the end of the drain.
@@ -347,6 +361,21 @@ export class GroupConsumer {
    * promise besides the transport's ack.
    */
   #run(inFlight: InFlightEvent): Promise<void> {
+    const gate = inFlight.route.gate;
+    if (gate === undefined) return this.#runNow(inFlight);
+    // The wait holds the event's handler slot but not its timeout. Cut off by close, the event
+    // never ran: it goes back to the group uncounted.
+    return gate(this.#stop.signal).then(
+      () => this.#runNow(inFlight),
+      () => {
+        if (this.#running.delete(inFlight)) this.#stats.running = this.#running.size;
+        this.#releaseKey(inFlight);
+        this.#giveBack(inFlight);
+      },
+    );
+  }
+
+  #runNow(inFlight: InFlightEvent): Promise<void> {
     const { message, envelope, route } = inFlight;
     if (!inFlight.read) {
       let data: unknown;

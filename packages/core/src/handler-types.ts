@@ -8,6 +8,7 @@ import type { EventDefinition } from './define-event.ts';
 import type { Envelope } from './envelope.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { Logger } from './logger.ts';
+import type { RateGate, RateLimit } from './rate-limit.ts';
 import type { StartFrom } from './transport.ts';
 
 /** What a handler gets besides the event. */
@@ -79,6 +80,11 @@ export interface SubscribeOptions {
   timeoutMs?: number;
   /** Group setting. Where a new group starts. Default `latest`. */
   from?: StartFrom;
+  /**
+   * This handler's rate limit: at most `max` runs start in any window of `perMs` (a retry is a
+   * run), in this process or, with `scope: 'group'`, across every instance of the group.
+   */
+  rateLimit?: RateLimit;
 }
 
 /** Counters a subscription exposes for tests and health. */
@@ -98,4 +104,6 @@ export interface TypeRoute {
   definition: EventDefinition<any>;
   handler: Handler<any>;
   options: SubscribeOptions;
+  /** Its `rateLimit`, resolved (see rate-limit.ts). */
+  gate?: RateGate;
 }

@@ -52,6 +52,7 @@ export {
   memoryTransport,
 } from './memory-transport.ts';
 export type { Middleware, ProcessInfo, ProcessOutcome } from './middleware.ts';
+export { memoryRateLimitStore, type RateLimit, type RateLimitStore } from './rate-limit.ts';
 export { type AdapterModule, resolveTransport } from './resolve-transport.ts';
 export type { BatchSubscribeOptions } from './subscribe-options.ts';
 export { childTraceparent, parseTraceparent } from './trace-context.ts';

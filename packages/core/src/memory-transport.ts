@@ -11,6 +11,7 @@ import { deliverAtOf } from './deliver-at.ts';
 import { TransportError } from './errors.ts';
 import { Fifo } from './fifo.ts';
 import { Credits, settleOnce } from './flow-control.ts';
+import { memoryRateLimitStore } from './rate-limit.ts';
 import type {
   Capabilities,
   DeadLetterFailure,
@@ -64,6 +65,8 @@ export class MemoryBroker {
   readonly #topics = new Map<string, { log: StoredMessage[]; groups: Map<string, Group> }>();
   #running = true;
   readonly #retain: number;
+  /** The sliding windows of `rateLimit: { scope: 'group' }` handlers on this broker. */
+  readonly rateLimits = memoryRateLimitStore();
 
   /** @param retain messages kept per topic for groups that start from the beginning (default 10,000). */
   constructor(retain = 10_000) {
@@ -307,6 +310,8 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
     name: 'memory',
     capabilities,
     deadLetters,
+    // Every bus on this broker shares it: the group-wide window of memory's "instances".
+    rateLimitStore: broker.rateLimits,
     async connect() {
       broker.assertRunning();
     },

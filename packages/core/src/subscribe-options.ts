@@ -7,6 +7,7 @@
 import { ConfigError } from './errors.ts';
 import type { SubscribeOptions } from './handler-types.ts';
 import { checkNumber } from './option-checks.ts';
+import { checkRateLimit } from './rate-limit.ts';
 
 /** The options that belong to the (topic, group) consumer rather than to one handler. */
 export const GROUP_SETTINGS = ['concurrency', 'prefetch', 'ordering', 'from'] as const;
@@ -23,6 +24,7 @@ export function checkSubscribeOptions(type: string, options: SubscribeOptions): 
   checkNumber(`${at}: timeoutMs`, options.timeoutMs, { min: 1, max: 2 ** 31 - 1 });
   oneOf(`${at}: ordering`, options.ordering, ['key', 'none']);
   oneOf(`${at}: from`, options.from, ['latest', 'beginning']);
+  checkRateLimit(at, options.rateLimit);
   const retry = options.retry;
   if (retry !== undefined) {
     checkNumber(`${at}: retry.attempts`, retry.attempts, { min: 1 });

@@ -6,6 +6,7 @@
 
 import type { WireMessage } from './cloudevents.ts';
 import type { Envelope } from './envelope.ts';
+import type { RateLimitStore } from './rate-limit.ts';
 
 /** What the broker can do. Core adapts to these; the conformance suite skips only what they rule out. */
 export interface Capabilities {
@@ -194,6 +195,12 @@ export interface Transport {
    * Tools use it to clean up throwaway groups, e.g. the one `eventwire tail` reads with.
    */
   deleteGroup?(topic: string, group: string): Promise<void>;
+  /**
+   * Optional: a sliding-window store every instance of a group reaches, for handlers with
+   * `rateLimit: { scope: 'group' }` (a Redis sorted set, a Postgres table). Without it such a
+   * handler needs its own `rateLimit.store`.
+   */
+  rateLimitStore?: RateLimitStore;
   /** Close connections. Subscriptions are closed first by core. */
   close(): Promise<void>;
 }

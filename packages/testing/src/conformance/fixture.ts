@@ -85,7 +85,12 @@ export interface Fixture {
 /** What a test needs beyond the SPI. Unmet, the test is skipped and the skip says `skipReason`. */
 export interface Requirement {
   skipReason: string;
-  met(target: { capabilities: Transport['capabilities']; broker: ConformanceOptions['broker'] }): boolean;
+  met(target: {
+    capabilities: Transport['capabilities'];
+    broker: ConformanceOptions['broker'];
+    /** A transport of the adapter (not connected), for optional SPI members. */
+    transport: Transport;
+  }): boolean;
 }
 
 /** The requirements tests declare: a capability, or a control of the broker process. */
@@ -102,6 +107,10 @@ export const requires = {
   delayedPublish: {
     skipReason: 'capability delayedPublish: false',
     met: ({ capabilities }) => capabilities.delayedPublish === true,
+  },
+  rateLimitStore: {
+    skipReason: 'no rateLimitStore (group-wide rate limits need a store passed by the application)',
+    met: ({ transport }) => transport.rateLimitStore !== undefined,
   },
   brokerStopStart: {
     skipReason: 'no broker stop/start control',

@@ -36,18 +36,19 @@ export function memoryBrokerControls(broker: MemoryBroker): NonNullable<Conforma
   };
 }
 
-/** Registers the conformance tests (37) with vitest. */
+/** Registers the conformance tests (39) with vitest. */
 export function defineConformanceSuite(options: ConformanceOptions): void {
   const runId = randomUUID().slice(0, 8);
-  let capabilities: Transport['capabilities'] | undefined;
+  let probe: Transport | undefined;
 
   describe(`conformance: ${options.name}`, () => {
     for (const conformance of conformanceTests) {
       const title = `${String(conformance.number).padStart(2, '0')} ${conformance.name}`;
       test(title, { timeout: conformance.timeoutMs }, async (ctx) => {
-        capabilities ??= (await options.transport()).capabilities;
+        probe ??= await options.transport();
+        const { capabilities } = probe;
         const { requires } = conformance;
-        if (requires && !requires.met({ capabilities, broker: options.broker })) {
+        if (requires && !requires.met({ capabilities, broker: options.broker, transport: probe })) {
           // Reporters (JSON) carry task meta; `pnpm conformance` prints the reason from it.
           (ctx.task.meta as Record<string, unknown>).skipReason = requires.skipReason;
           ctx.skip(requires.skipReason);

@@ -43,6 +43,7 @@ import { closeBeforeStart } from './34-close-before-start.ts';
 import { invalidOptions } from './35-invalid-options.ts';
 import { delayHonoured } from './36-delay-honoured.ts';
 import { batchPartialFailure } from './37-batch-partial-failure.ts';
+import { rateLimitGroup, rateLimitProcess } from './38-rate-limit.ts';
 
 export const conformanceTests: readonly ConformanceTest[] = [
   // A. Transport behaviour
@@ -85,6 +86,8 @@ export const conformanceTests: readonly ConformanceTest[] = [
   // D. Delivery features (DESIGN.md section 15)
   delayHonoured,
   batchPartialFailure,
+  rateLimitProcess,
+  rateLimitGroup,
   // 30 (section B) runs last: it stops the broker, and no other test should run behind an outage.
   health,
 ];

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { dlqList, dlqPurge, dlqReplay, dlqShow } from './commands/dlq.ts';
 import { doctor } from './commands/doctor.ts';
+import { groupRewind } from './commands/group.ts';
 import { publish } from './commands/publish.ts';
 import { schemaCheck, schemaExport } from './commands/schema.ts';
 import { tail } from './commands/tail.ts';
@@ -34,6 +35,8 @@ Commands:
   schema export [--format jsonschema|asyncapi] [--out file]
   schema check [--update] [--snapshot file]        fail on breaking schema changes
   doctor [--max-lag n]                             connectivity, topology, lag, dead letters
+  group rewind --topic t --group g --to <time|beginning> [--dry-run]
+                                                   deliver again every retained event from a time
 
 ${GLOBAL_HELP}
 
@@ -52,6 +55,14 @@ Dead letters are kept per (topic, group). The groups come from \`groups\` in the
            [--yes]              (without a terminal on stdin, --yes is required)
 
 Options: --topic <name>  --group <name>  --id <id> (repeatable)  --limit <n> (default 100000)
+
+${GLOBAL_HELP}`,
+  group: `Usage: eventwire group rewind --topic <topic|type> --group <group> --to <time|beginning> [--dry-run]
+
+The group receives again every retained event of the topic published at or after --to (an ISO
+8601 time, e.g. 2026-12-02T09:00:00Z, or "beginning"); other groups are untouched. Stop the
+group's consumers first (Kafka refuses to move an active group). --dry-run prints how many events
+would be delivered again and moves nothing. Brokers without a log (RabbitMQ, SQS) refuse: exit 1.
 
 ${GLOBAL_HELP}`,
   tail: `Usage: eventwire tail <topic|type> [--count n] [--json]
@@ -141,6 +152,12 @@ const COMMAND_OPTIONS: Record<string, ParseArgsConfig['options']> = {
     snapshot: { type: 'string' },
   },
   doctor: { 'max-lag': { type: 'string' } },
+  group: {
+    topic: { type: 'string' },
+    group: { type: 'string' },
+    to: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+  },
 };
 
 function positiveInt(name: string, value: unknown): number | undefined {
@@ -225,8 +242,24 @@ async function dispatch(
     case 'doctor':
       if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}" for doctor`);
       return doctor(ctx, { maxLag: positiveInt('max-lag', values['max-lag']) });
+    case 'group': {
+      const [sub, ...args] = rest;
+      if (sub !== 'rewind')
+        throw new UsageError(
+          sub ? `unknown group command "${sub}": use rewind` : 'group needs a command: rewind',
+        );
+      if (args.length > 0) throw new UsageError(`unexpected argument "${args[0]}" for group rewind`);
+      return groupRewind(ctx, {
+        topic: values.topic as string | undefined,
+        group: values.group as string | undefined,
+        to: values.to as string | undefined,
+        dryRun: values['dry-run'] as boolean | undefined,
+      });
+    }
     default:
-      throw new UsageError(`unknown command "${command}"; commands: dlq, tail, publish, schema, doctor`);
+      throw new UsageError(
+        `unknown command "${command}"; commands: dlq, tail, publish, schema, doctor, group`,
+      );
   }
 }
 

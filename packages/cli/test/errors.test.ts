@@ -48,7 +48,7 @@ describe('eventwire CLI: usage and errors', () => {
     const command = await cli(['frobnicate']);
     expect(command.code).toBe(2);
     expect(command.stderr).toContain(
-      'unknown command "frobnicate"; commands: dlq, tail, publish, schema, doctor',
+      'unknown command "frobnicate"; commands: dlq, tail, publish, schema, doctor, group',
     );
     const sub = await cli([...config, 'dlq', 'drop']);
     expect(sub.code).toBe(2);

@@ -3,7 +3,7 @@ import { decode } from './cloudevents.ts';
 import { GroupConsumer } from './consumer.ts';
 import type { EventDefinition } from './define-event.ts';
 import type { Envelope } from './envelope.ts';
-import { ClosedError, ConfigError, TransportError } from './errors.ts';
+import { ClosedError, ConfigError, TransportError, UnsupportedError } from './errors.ts';
 import type { ChildPublishOptions, ConsumerStats, Handler, SubscribeOptions } from './handler-types.ts';
 import { jsonLogger, type Logger } from './logger.ts';
 import type { Middleware } from './middleware.ts';
@@ -96,6 +96,22 @@ export interface Bus {
   close(options?: { drainMs?: number }): Promise<void>;
   health(): Promise<BusHealth>;
   deadLetters(definition: EventDefinition<any>, group: string): DeadLetters;
+  /**
+   * Moves `group` back so that it receives again every retained event of the definition's topic
+   * published at or after `to` (`'beginning'`: all retained); other groups are untouched. Run it
+   * while the group's consumers are stopped. Resolves to how many events the group receives
+   * again (`dryRun`: would receive, nothing moves). Rejects with `UnsupportedError` where the
+   * broker keeps no log (capability `replay` false: RabbitMQ, SQS).
+   */
+  rewind(definition: EventDefinition<any>, group: string, options: RewindOptions): Promise<number>;
+}
+
+/** Options of `bus.rewind`. */
+export interface RewindOptions {
+  /** The earliest publish time to deliver again, or `'beginning'` for every retained event. */
+  to: Date | 'beginning';
+  /** Count only. */
+  dryRun?: boolean;
 }
 
 /** Creates a bus. See DESIGN.md section 5. */
@@ -325,6 +341,21 @@ class EventBus implements Bus {
       }),
     );
     return { status: transport.status, transport, consumers };
+  }
+
+  async rewind(definition: EventDefinition<any>, group: string, options: RewindOptions): Promise<number> {
+    const at = `rewind(${definition.type}, ${JSON.stringify(group)})`;
+    if (typeof group !== 'string' || group === '') throw new ConfigError(`${at} needs a group`);
+    const to = options?.to;
+    if (to !== 'beginning' && !(to instanceof Date && Number.isFinite(to.getTime())))
+      throw new ConfigError(`${at}: to must be a valid Date or 'beginning'`);
+    const { transport } = this;
+    if (!transport.capabilities.replay || !transport.rewind)
+      throw new UnsupportedError(
+        'replay',
+        `${at}: the ${transport.name} transport keeps no log to rewind (capability replay: false)`,
+      );
+    return transport.rewind(definition.topic, group, to, { dryRun: options.dryRun ?? false });
   }
 
   deadLetters(definition: EventDefinition<any>, group: string): DeadLetters {

@@ -175,6 +175,18 @@ export class ConfigError extends EventwireError {
   }
 }
 
+/**
+ * The transport lacks what the call needs (a declared capability it does not have, such as
+ * `replay` for `bus.rewind` on RabbitMQ or SQS). `capability` names it. Not retryable.
+ */
+export class UnsupportedError extends EventwireError {
+  readonly capability: string;
+  constructor(capability: string, message: string) {
+    super('EW_UNSUPPORTED', message);
+    this.capability = capability;
+  }
+}
+
 /** The bus (or subscription) is closed and cannot take new work. */
 export class ClosedError extends EventwireError {
   constructor(what = 'bus') {

@@ -8,6 +8,7 @@ export {
   type DeadLetters,
   type Outbox,
   type PublishOptions,
+  type RewindOptions,
   type Subscription,
 } from './bus.ts';
 export {

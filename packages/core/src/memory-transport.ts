@@ -29,6 +29,8 @@ import type {
 interface StoredMessage {
   headers: Record<string, string>;
   body: Uint8Array;
+  /** When it was published (epoch ms), for rewinds to a time. */
+  publishedAt: number;
 }
 
 interface Entry {
@@ -148,6 +150,28 @@ export class MemoryBroker {
     this.#returnInFlight(group, consumer);
   }
 
+  /**
+   * The group receives again every retained message published at or after `to`: what waits in
+   * its queue is replaced by them (so pending ones come once), delayed ones keep their time.
+   */
+  rewind(topicName: string, groupName: string, to: number, dryRun: boolean): number {
+    this.assertRunning();
+    const topic = this.#topics.get(topicName);
+    const group = topic?.groups.get(groupName);
+    if (!topic || !group) return 0;
+    const again = topic.log.filter((m) => m.publishedAt >= to);
+    if (dryRun) return again.length;
+    while (group.ready.shift() !== undefined);
+    const now = Date.now();
+    for (const message of again) {
+      const delayMs = (deliverAtOf(message.headers) ?? 0) - now;
+      if (delayMs > 0) this.enqueue(group, newEntry(message), delayMs);
+      else group.ready.push(newEntry(message));
+    }
+    this.#pump(group);
+    return again.length;
+  }
+
   group(topicName: string, groupName: string): Group | undefined {
     return this.#topics.get(topicName)?.groups.get(groupName);
   }
@@ -228,7 +252,11 @@ export class MemoryBroker {
         },
         deadLetter: async (failure: DeadLetterFailure) => {
           if (!current()) return;
-          group.dead.push({ ...failure, id: String(++group.deadSeq), message: entry.message });
+          group.dead.push({
+            ...failure,
+            id: String(++group.deadSeq),
+            message: { headers: entry.message.headers, body: entry.message.body },
+          });
         },
         release: async () => {
           if (!current()) return;
@@ -293,7 +321,8 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
       if (!group) return 0;
       const chosen = group.dead.filter((d) => !ids || ids.includes(d.id));
       group.dead = group.dead.filter((d) => !chosen.includes(d));
-      for (const record of chosen) broker.enqueue(group, newEntry(record.message));
+      for (const record of chosen)
+        broker.enqueue(group, newEntry({ ...record.message, publishedAt: Date.now() }));
       return chosen.length;
     },
     async purge(topic, groupName, ids) {
@@ -312,6 +341,9 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
     deadLetters,
     // Every bus on this broker shares it: the group-wide window of memory's "instances".
     rateLimitStore: broker.rateLimits,
+    async rewind(topic, group, to, options = {}) {
+      return broker.rewind(topic, group, to === 'beginning' ? 0 : to.getTime(), options.dryRun ?? false);
+    },
     async connect() {
       broker.assertRunning();
     },
@@ -319,7 +351,11 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
       broker.assertRunning();
       // Copy the bytes: a publisher reusing its buffer must not change what was "sent".
       for (const m of messages)
-        broker.publish(m.topic, { headers: { ...m.headers }, body: Uint8Array.from(m.body) });
+        broker.publish(m.topic, {
+          headers: { ...m.headers },
+          body: Uint8Array.from(m.body),
+          publishedAt: Date.now(),
+        });
     },
     async ensureGroup(topic, group, from) {
       broker.assertRunning();

@@ -196,6 +196,19 @@ export interface Transport {
    */
   deleteGroup?(topic: string, group: string): Promise<void>;
   /**
+   * Optional (with capability `replay`): move `group` back so that it receives again every
+   * retained event published at or after `to` (`'beginning'`: every retained event); other
+   * groups are untouched. Events of the topic the group has not handled yet are delivered once,
+   * not twice. Run it while no consumer of the group runs (Kafka refuses to move an active
+   * group). Resolves to how many events the group will receive again; with `dryRun`, only counts.
+   */
+  rewind?(
+    topic: string,
+    group: string,
+    to: Date | 'beginning',
+    options?: { dryRun?: boolean },
+  ): Promise<number>;
+  /**
    * Optional: a sliding-window store every instance of a group reaches, for handlers with
    * `rateLimit: { scope: 'group' }` (a Redis sorted set, a Postgres table). Without it such a
    * handler needs its own `rateLimit.store`.

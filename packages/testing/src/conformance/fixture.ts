@@ -108,6 +108,11 @@ export const requires = {
     skipReason: 'capability delayedPublish: false',
     met: ({ capabilities }) => capabilities.delayedPublish === true,
   },
+  rewind: {
+    skipReason: 'capability replay without Transport.rewind (not implemented by this adapter yet)',
+    // Without replay the test runs: it checks the typed refusal.
+    met: ({ capabilities, transport }) => !capabilities.replay || transport.rewind !== undefined,
+  },
   rateLimitStore: {
     skipReason: 'no rateLimitStore (group-wide rate limits need a store passed by the application)',
     met: ({ transport }) => transport.rateLimitStore !== undefined,

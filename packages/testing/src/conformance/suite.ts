@@ -36,7 +36,7 @@ export function memoryBrokerControls(broker: MemoryBroker): NonNullable<Conforma
   };
 }
 
-/** Registers the conformance tests (39) with vitest. */
+/** Registers the conformance tests (40) with vitest. */
 export function defineConformanceSuite(options: ConformanceOptions): void {
   const runId = randomUUID().slice(0, 8);
   let probe: Transport | undefined;

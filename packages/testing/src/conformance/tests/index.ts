@@ -44,6 +44,7 @@ import { invalidOptions } from './35-invalid-options.ts';
 import { delayHonoured } from './36-delay-honoured.ts';
 import { batchPartialFailure } from './37-batch-partial-failure.ts';
 import { rateLimitGroup, rateLimitProcess } from './38-rate-limit.ts';
+import { rewindToTime } from './40-rewind-to-time.ts';
 
 export const conformanceTests: readonly ConformanceTest[] = [
   // A. Transport behaviour
@@ -88,6 +89,7 @@ export const conformanceTests: readonly ConformanceTest[] = [
   batchPartialFailure,
   rateLimitProcess,
   rateLimitGroup,
+  rewindToTime,
   // 30 (section B) runs last: it stops the broker, and no other test should run behind an outage.
   health,
 ];

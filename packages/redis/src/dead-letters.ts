@@ -6,12 +6,10 @@
  * acknowledge and skip it), as a first attempt.
  */
 import {
-  ATTEMPT_HEADER,
   type DeadLetterFailure,
   type DeadLetterRecord,
   type DeadLetterStore,
-  FIRST_FAILURE_HEADER,
-  TARGET_GROUP_HEADER,
+  replayCopyHeaders,
 } from '@eventwire/core/transport';
 import type { Redis } from 'ioredis';
 import { toFields } from './fields.ts';
@@ -67,10 +65,7 @@ export function redisDeadLetters(
           const tx = client().multi();
           for (const entry of chunk) {
             const record = toRecord(entry);
-            const headers = { ...record.message.headers };
-            delete headers[ATTEMPT_HEADER];
-            delete headers[FIRST_FAILURE_HEADER];
-            headers[TARGET_GROUP_HEADER] = group;
+            const headers = replayCopyHeaders(record.message.headers, group);
             tx.xadd(keys.stream(topic), '*', ...toFields({ headers, body: record.message.body }));
             tx.xdel(keys.deadLetters(topic, group), record.id);
           }

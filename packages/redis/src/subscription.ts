@@ -1,13 +1,16 @@
 /**
- * One subscription of a (topic, group): a consumer in the stream's consumer group.
+ * One subscription of a (topic, group): a consumer in the stream's consumer group. This file
+ * holds its life cycle, the read loop and the settles; the rest runs beside the read loop:
  *
  * - New entries come from a blocking `XREADGROUP ... >` on a connection of its own, which no
  *   other command shares and which has no command timeout, asking for no more entries than
  *   the subscription has credits (`maxInFlight`).
  * - Entries another consumer held longer than the lease (it crashed) are taken over with
- *   `XAUTOCLAIM`, at start and then periodically, within the same credits.
- * - While open, the lease of every delivered, unsettled entry is kept fresh (heartbeat), so only a
- *   crashed consumer's entries move after `leaseMs`.
+ *   `XAUTOCLAIM`, at start and then periodically, within the same credits (reclaim.ts).
+ * - While open, the lease of every delivered, unsettled entry is kept fresh, so only a crashed
+ *   consumer's entries move after `leaseMs` (lease-heartbeat.ts).
+ * - Retries wait in the group's delay set until a subscription of the group moves them back
+ *   (delayed-retry-mover.ts).
  * - A delivery core gives back (`release()`), and on close whatever it still holds, is handed to
  *   the shared consumer `released` with an idle time of one lease and its delivery count set
  *   back, so the next XAUTOCLAIM of any consumer takes it at once, at the attempt it had.
@@ -16,33 +19,29 @@
  *   `commandTimeoutMs` too, and close never waits for them.
  */
 import {
-  ATTEMPT_HEADER,
   Credits,
+  carriedAttempt,
   type DeadLetterFailure,
-  FIRST_FAILURE_HEADER,
   type IncomingMessage,
-  type Logger,
-  redactText,
+  retryCopyHeaders,
   type SubscriptionSpec,
+  settleOnce,
   sleep,
-  TARGET_GROUP_HEADER,
   type TransportSubscription,
   type WireMessage,
 } from '@eventwire/core/transport';
-import { Command, type Redis } from 'ioredis';
 import { AckBatcher } from './ack-batcher.ts';
-import type { Bounded } from './bounded.ts';
+import { DelayedRetryMover } from './delayed-retry-mover.ts';
 import { fromFields, toFields } from './fields.ts';
-import type { Keys } from './keys.ts';
+import { LeaseHeartbeat } from './lease-heartbeat.ts';
+import { Reclaim } from './reclaim.ts';
+import { DEAD_LETTER, RELEASE, RELEASE_ENTRIES, RETRY } from './scripts.ts';
 import {
-  DEAD_LETTER,
-  FORGET_DEAD_CONSUMERS,
-  HEARTBEAT,
-  MOVE_DUE,
-  RELEASE,
-  RELEASE_ENTRIES,
-  RETRY,
-} from './scripts.ts';
+  RELEASED_CONSUMER,
+  type SubscriptionContext,
+  SubscriptionScope,
+  untilAborted,
+} from './subscription-scope.ts';
 
 /**
  * Longest the read loop waits for settles to gather a bigger batch before reading with the
@@ -50,52 +49,41 @@ import {
  */
 const BATCH_WAIT_MS = 10;
 
-/** The consumer that holds entries given back by closed consumers until a live one claims them. */
-export const RELEASED_CONSUMER = 'released';
+/** How often to look for crashed consumers' names: a name left meanwhile costs little, the look walks them all. */
+const FORGET_DEAD_CONSUMERS_EVERY_MS = 10 * 60_000;
+
+/**
+ * A settle gives its credit back as soon as it is called, not when Redis replies: the message is
+ * no longer held (an ack in flight is just an id), and the next XREADGROUP then overlaps the XACK
+ * round trip instead of waiting for it. If the settle fails, the entry stays pending and is
+ * reclaimed after its lease.
+ */
+const CREDIT_BACK_WHEN_CALLED = { when: 'called' } as const;
 
 type RawEntry = [Buffer, Buffer[] | null] | null;
-
-export interface SubscriptionContext {
-  command: Redis;
-  /** The dedicated blocking connection; the subscription disconnects it on close. */
-  blocking: Redis;
-  keys: Keys;
-  logger: Logger;
-  consumer: string;
-  blockMs: number;
-  claimIntervalMs: number;
-  delayPollMs: number;
-  /** Deadline of settles and background calls. */
-  commandTimeoutMs: number;
-  /** Deadline of giving deliveries back (release, close). */
-  closeTimeoutMs: number;
-  /** Deadlines of the calls this subscription waits for, shared with its transport. */
-  bounded: Bounded;
-  ensureGroup: () => Promise<void>;
-}
 
 export class StreamSubscription implements TransportSubscription {
   readonly #ctx: SubscriptionContext;
   readonly #spec: SubscriptionSpec;
+  readonly #scope: SubscriptionScope;
   readonly #onMessage: (message: IncomingMessage) => void;
   readonly #credits: Credits;
+  /** Ids delivered to core and not settled yet: their leases are refreshed, their credits taken. */
   readonly #held = new Set<string>();
+  /** Aborted by close: the heartbeat and the mover end, their calls in flight are abandoned. */
   readonly #stop = new AbortController();
+  /** Aborted by stop() or close: reads and reclaims end, what core holds stays valid. */
   readonly #fetch = new AbortController();
   readonly #stream: string;
-  readonly #delayed: string;
   readonly #timers: NodeJS.Timeout[] = [];
+  readonly #acks: AckBatcher;
+  readonly #reclaim: Reclaim;
+  readonly #heartbeat: LeaseHeartbeat;
+  readonly #mover: DelayedRetryMover;
   #loop: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
-  #claimDue = true;
   /** Consecutive failed reads (logged on the first and every 50th, and backed off). */
   #readFailures = 0;
-  #cursor = '0-0';
-  #moveTimer: NodeJS.Timeout | undefined;
-  #moveAt = Number.POSITIVE_INFINITY;
-  #moving: Promise<void> | undefined;
-  #moveAgain = false;
-  readonly #acks: AckBatcher;
 
   constructor(
     ctx: SubscriptionContext,
@@ -104,18 +92,18 @@ export class StreamSubscription implements TransportSubscription {
   ) {
     this.#ctx = ctx;
     this.#spec = spec;
+    this.#scope = new SubscriptionScope(ctx, spec);
     this.#onMessage = onMessage;
     this.#credits = new Credits(Math.max(1, spec.maxInFlight));
-    this.#stream = ctx.keys.stream(spec.topic);
-    this.#delayed = ctx.keys.delayed(spec.topic, spec.group);
+    this.#stream = this.#scope.stream;
     this.#acks = new AckBatcher((ids) =>
       ctx.bounded.call('ack', ctx.commandTimeoutMs, ctx.command.xack(this.#stream, spec.group, ...ids)),
     );
-  }
-
-  /** Closing: every loop ends, background calls are abandoned. */
-  get #stopping(): boolean {
-    return this.#stop.signal.aborted;
+    this.#reclaim = new Reclaim(this.#scope, this.#credits, this.#held, this.#fetch.signal, (id, fields, n) =>
+      this.#deliver(id, fields, n),
+    );
+    this.#heartbeat = new LeaseHeartbeat(this.#scope, this.#held, this.#stop.signal);
+    this.#mover = new DelayedRetryMover(this.#scope, this.#stop.signal);
   }
 
   /** No more fetching (stop() or close): reads and reclaims end, held entries stay valid. */
@@ -131,19 +119,12 @@ export class StreamSubscription implements TransportSubscription {
       this.#timers.push(timer);
     };
     every(this.#ctx.claimIntervalMs, () => {
-      this.#claimDue = true;
+      this.#reclaim.due = true;
     });
-    every(Math.max(250, Math.floor(this.#spec.leaseMs / 3)), () => void this.#heartbeat());
-    every(this.#ctx.delayPollMs, () => void this.#moveDue());
-    // Crashed consumers' names: forgotten once their entries were claimed and an hour passed.
-    every(10 * 60_000, () => {
-      FORGET_DEAD_CONSUMERS.run(
-        this.#ctx.command,
-        [this.#stream],
-        [this.#spec.group, Math.max(3_600_000, this.#spec.leaseMs * 2), RELEASED_CONSUMER],
-      ).catch((error: unknown) => this.#warn(error, 'could not forget dead consumers'));
-    });
-    void this.#moveDue();
+    every(LeaseHeartbeat.intervalMs(this.#spec.leaseMs), () => void this.#heartbeat.beat());
+    every(this.#ctx.delayPollMs, () => void this.#mover.move());
+    every(FORGET_DEAD_CONSUMERS_EVERY_MS, () => this.#reclaim.forgetDeadConsumers());
+    void this.#mover.move();
   }
 
   /**
@@ -165,14 +146,13 @@ export class StreamSubscription implements TransportSubscription {
 
   async #close(): Promise<void> {
     this.#fetch.abort();
+    // Ends the heartbeat and the mover, and abandons their calls in flight.
     this.#stop.abort();
     for (const timer of this.#timers) clearInterval(timer);
-    clearTimeout(this.#moveTimer);
     // Interrupts the blocking read; an entry the server handed out meanwhile is in this
     // consumer's pending list, and RELEASE below gives it back with the unsettled ones. A reclaim
     // in flight is abandoned the same way (what it took is given back too: the server runs it
-    // before RELEASE, which follows it on the same connection). A move of due retries is not
-    // waited for: the script is atomic, it ran or it did not.
+    // before RELEASE, which follows it on the same connection).
     this.#ctx.blocking.disconnect();
     await this.#loop;
     try {
@@ -187,7 +167,7 @@ export class StreamSubscription implements TransportSubscription {
       );
     } catch (error) {
       // Not lost: unsettled entries stay pending and are reclaimed once their lease expires.
-      this.#warn(error, 'could not give back unsettled entries on close; they return after the lease');
+      this.#scope.warn(error, 'could not give back unsettled entries on close; they return after the lease');
     }
   }
 
@@ -211,7 +191,7 @@ export class StreamSubscription implements TransportSubscription {
         } catch {
           break;
         }
-        if (this.#claimDue) await this.#reclaim();
+        if (this.#reclaim.due) await this.#reclaim.run();
         if (this.#stopped) break;
         const free = this.#credits.available();
         next = this.#read(free === this.#credits.max ? half : free);
@@ -219,7 +199,7 @@ export class StreamSubscription implements TransportSubscription {
       const entries = await next;
       next = undefined;
       if (entries === undefined) break;
-      if (entries.length > 0 && !this.#claimDue && this.#credits.available() >= half)
+      if (entries.length > 0 && !this.#reclaim.due && this.#credits.available() >= half)
         next = this.#read(this.#credits.available());
       for (const entry of entries) if (entry?.[1]) this.#deliver(entry[0].toString(), entry[1], 1);
     }
@@ -264,11 +244,11 @@ export class StreamSubscription implements TransportSubscription {
       this.#credits.give(count);
       if (this.#stopped) return undefined;
       const failures = ++this.#readFailures;
-      if (failures === 1 || failures % 50 === 0) this.#warn(error, 'blocking read failed; retrying');
+      if (failures === 1 || failures % 50 === 0) this.#scope.warn(error, 'blocking read failed; retrying');
       if (String((error as Error)?.message).includes('NOGROUP')) {
         // The stream or group vanished (flushed, deleted, restored from an old snapshot).
         await this.#ctx.ensureGroup().catch(() => {});
-        this.#claimDue = true;
+        this.#reclaim.due = true;
       }
       await sleep(Math.min(2000, 50 * 2 ** Math.min(failures, 6)), this.#fetch.signal);
       return this.#stopped ? undefined : [];
@@ -281,106 +261,35 @@ export class StreamSubscription implements TransportSubscription {
     return entries;
   }
 
-  /** Takes over entries whose lease expired (a crashed consumer's, or those given back on close). */
-  async #reclaim(): Promise<void> {
-    this.#claimDue = false;
-    const count = this.#credits.available();
-    if (count <= 0) {
-      this.#claimDue = true;
-      return;
-    }
-    this.#credits.take(count);
-    let live: [Buffer, Buffer[]][] = [];
-    let counts = new Map<string, number>();
-    try {
-      // Buffer replies keep bodies byte-exact. ioredis 6 has no xautoclaimBuffer, and its
-      // callBuffer loses the command name under auto-pipelining, so the command is built by hand.
-      const command = new Command(
-        'xautoclaim',
-        [
-          this.#stream,
-          this.#spec.group,
-          this.#ctx.consumer,
-          this.#spec.leaseMs,
-          this.#cursor,
-          'COUNT',
-          count,
-        ],
-        { replyEncoding: null },
-      );
-      const [cursor, entries, deleted] = (await this.#background(
-        this.#fetch.signal,
-        'XAUTOCLAIM',
-        this.#ctx.command.sendCommand(command) as Promise<unknown>,
-      )) as [Buffer, RawEntry[], Buffer[] | undefined];
-      this.#cursor = cursor.toString();
-      // A cursor other than 0-0 means there may be more to take now.
-      if (this.#cursor !== '0-0') this.#claimDue = true;
-      // Redis 7 lists entries deleted from the stream (trimmed) separately and drops them from
-      // the pending list; Redis 6.2 returned them as nil entries.
-      if (deleted && deleted.length > 0) {
-        this.#ctx.logger.warn(
-          { topic: this.#spec.topic, group: this.#spec.group, deleted: deleted.length },
-          'pending entries were deleted from the stream before being acknowledged (trimmed?)',
-        );
-      }
-      live = entries.filter((e): e is [Buffer, Buffer[]] => Array.isArray(e) && Array.isArray(e[1]));
-      if (live.length > 0) counts = await this.#deliveryCounts(live.map((e) => e[0].toString()));
-    } catch (error) {
-      if (!this.#stopped) this.#warn(error, 'XAUTOCLAIM failed; retrying later');
-      this.#credits.give(count);
-      return;
-    }
-    this.#credits.give(count - (this.#stopped ? 0 : live.length));
-    if (this.#stopped) return;
-    for (const [id, fields] of live) {
-      const key = id.toString();
-      this.#deliver(key, fields, counts.get(key) ?? 2);
-    }
-  }
-
-  /** Delivery counts from the pending-entries list, for entries this consumer now owns. */
-  async #deliveryCounts(ids: string[]): Promise<Map<string, number>> {
-    const sorted = [...ids].sort(compareIds);
-    const rows = (await this.#background(
-      this.#fetch.signal,
-      'XPENDING',
-      this.#ctx.command.xpending(
-        this.#stream,
-        this.#spec.group,
-        sorted[0]!,
-        sorted[sorted.length - 1]!,
-        ids.length + this.#held.size + 16,
-        this.#ctx.consumer,
-      ),
-    )) as [string, string, number, number][];
-    return new Map(rows.map((row) => [String(row[0]), Number(row[3])]));
-  }
-
+  /**
+   * Hands an entry to core. `deliveries`: how often the group delivered this entry; a retry copy
+   * is a new entry, and carries the attempts before it in its headers.
+   */
   #deliver(id: string, fields: Buffer[], deliveries: number): void {
     const wire = fromFields(fields);
-    const attempt = attemptBase(wire.headers[ATTEMPT_HEADER]) + Math.max(1, deliveries) - 1;
+    const attempt = carriedAttempt(wire.headers) + Math.max(1, deliveries) - 1;
     this.#held.add(id);
-    // Only the first settle counts. Its credit comes back as soon as it is called, not when
-    // Redis replies: the message is no longer held (an ack in flight is just an id), and the
-    // next XREADGROUP then overlaps the XACK round trip instead of waiting for it. If the
-    // settle fails, the entry stays pending and is reclaimed after its lease.
-    let settled = false;
-    const settle = (work: () => Promise<void>): Promise<void> => {
-      if (settled) return Promise.resolve();
-      settled = true;
-      this.#held.delete(id);
-      this.#credits.give();
-      return work();
-    };
+    const settle = settleOnce(
+      {
+        ack: () => this.#acks.ack(id),
+        retry: (delayMs) => this.#retry(id, wire, attempt, delayMs),
+        deadLetter: (failure) => this.#deadLetter(id, wire, failure),
+        release: () => this.#giveBack(id),
+      },
+      () => {
+        this.#held.delete(id);
+        this.#credits.give();
+      },
+      CREDIT_BACK_WHEN_CALLED,
+    );
     this.#onMessage({
       headers: wire.headers,
       body: wire.body,
       attempt,
-      ack: () => settle(() => this.#acks.ack(id)),
-      retry: (delayMs) => settle(() => this.#retry(id, wire, attempt, delayMs)),
-      deadLetter: (failure) => settle(() => this.#deadLetter(id, wire, failure)),
-      release: () => settle(() => this.#giveBack(id)),
+      ack: settle.ack,
+      retry: settle.retry,
+      deadLetter: settle.deadLetter,
+      release: settle.release,
     });
   }
 
@@ -402,24 +311,24 @@ export class StreamSubscription implements TransportSubscription {
     );
   }
 
-  /** Parks a copy for `delayMs` in the group's delay set and acknowledges the delivery, atomically. */
+  /**
+   * Parks a copy for `delayMs` in the group's delay set and acknowledges the delivery, atomically.
+   * The copy targets this group: it comes back on the topic's stream, which other groups read too.
+   */
   async #retry(id: string, wire: WireMessage, attempt: number, delayMs: number): Promise<void> {
     const { group } = this.#spec;
-    const headers: Record<string, string> = { ...wire.headers };
-    headers[TARGET_GROUP_HEADER] = group;
-    headers[ATTEMPT_HEADER] = String(attempt + 1);
-    headers[FIRST_FAILURE_HEADER] = wire.headers[FIRST_FAILURE_HEADER] ?? new Date().toISOString();
+    const headers = retryCopyHeaders(wire.headers, attempt, group);
     const delay = Math.max(0, Math.ceil(delayMs));
     await this.#ctx.bounded.call(
       'retry',
       this.#ctx.commandTimeoutMs,
       RETRY.run(
         this.#ctx.command,
-        [this.#stream, this.#delayed],
+        [this.#stream, this.#mover.delayed],
         [group, id, delay, ...toFields({ headers, body: wire.body })],
       ),
     );
-    this.#scheduleMove(delay);
+    this.#mover.schedule(delay);
   }
 
   /** Adds the entry with its failure to the group's dead-letter stream and acknowledges it (DEAD_LETTER). */
@@ -435,115 +344,4 @@ export class StreamSubscription implements TransportSubscription {
       ),
     );
   }
-
-  async #heartbeat(): Promise<void> {
-    if (this.#held.size === 0 || this.#stopping) return;
-    const ids = [...this.#held];
-    try {
-      for (let i = 0; i < ids.length; i += 500) {
-        await this.#background(
-          this.#stop.signal,
-          'heartbeat',
-          HEARTBEAT.run(
-            this.#ctx.command,
-            [this.#stream],
-            [this.#spec.group, this.#ctx.consumer, ...ids.slice(i, i + 500)],
-          ),
-        );
-      }
-    } catch (error) {
-      this.#warn(error, 'could not extend the lease of held entries');
-    }
-  }
-
-  #scheduleMove(delayMs: number): void {
-    if (this.#stopping) return;
-    const at = Date.now() + delayMs;
-    if (this.#moveTimer && this.#moveAt <= at) return;
-    clearTimeout(this.#moveTimer);
-    this.#moveAt = at;
-    this.#moveTimer = setTimeout(() => {
-      this.#moveTimer = undefined;
-      this.#moveAt = Number.POSITIVE_INFINITY;
-      void this.#moveDue();
-    }, delayMs);
-    this.#moveTimer.unref();
-  }
-
-  /** Moves due retries of this group back into the stream (any subscription of the group may do it). */
-  #moveDue(): Promise<void> {
-    if (this.#stopping) return Promise.resolve();
-    if (this.#moving) {
-      // A retry may have become due while the previous run was in flight: run once more after it.
-      this.#moveAgain = true;
-      return this.#moving;
-    }
-    this.#moving = (async () => {
-      try {
-        const [moved, wait] = (await this.#background(
-          this.#stop.signal,
-          'move due retries',
-          MOVE_DUE.run(this.#ctx.command, [this.#stream, this.#delayed], [100]),
-        )) as [number, number];
-        if (moved >= 100) this.#scheduleMove(0);
-        else if (wait >= 0 && wait < this.#ctx.delayPollMs) this.#scheduleMove(wait);
-      } catch (error) {
-        if (!this.#stopping) this.#warn(error, 'could not move due retries');
-      } finally {
-        this.#moving = undefined;
-        if (this.#moveAgain) {
-          this.#moveAgain = false;
-          void this.#moveDue();
-        }
-      }
-    })();
-    return this.#moving;
-  }
-
-  /**
-   * A call of the subscription's own loops: bounded like a settle, and abandoned at once when
-   * `signal` aborts (stop for fetching, close for the rest), so that close never waits for Redis
-   * to answer it.
-   */
-  #background<T>(signal: AbortSignal, operation: string, work: Promise<T>): Promise<T> {
-    return untilAborted(signal, this.#ctx.bounded.call(operation, this.#ctx.commandTimeoutMs, work));
-  }
-
-  #warn(error: unknown, message: string): void {
-    this.#ctx.logger.warn(
-      {
-        topic: this.#spec.topic,
-        group: this.#spec.group,
-        err: redactText(String((error as Error)?.message ?? error)),
-      },
-      message,
-    );
-  }
-}
-
-function attemptBase(header: string | undefined): number {
-  const n = Number(header);
-  return Number.isInteger(n) && n >= 1 ? n : 1;
-}
-
-/** Orders stream ids (`ms-seq`) numerically. */
-export function compareIds(a: string, b: string): number {
-  const [am = 0n, as = 0n] = a.split('-').map(BigInt);
-  const [bm = 0n, bs = 0n] = b.split('-').map(BigInt);
-  return am === bm ? Number(as - bs) : am < bm ? -1 : 1;
-}
-
-/**
- * Rejects when `signal` aborts, so close never waits on a read that the client keeps queued
- * while it reconnects. The read itself is dropped with its connection.
- */
-function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  let onAbort!: () => void;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  work.catch(() => {});
-  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }

@@ -6,10 +6,8 @@
  */
 import { ATTEMPT_HEADER, FIRST_FAILURE_HEADER, TARGET_GROUP_HEADER } from './transport.ts';
 
-type Headers = Record<string, unknown>;
-
 /** The attempt a copy carries: its {@link ATTEMPT_HEADER}, or 1 when absent or malformed. */
-export function carriedAttempt(headers: Headers): number {
+export function carriedAttempt(headers: Readonly<Record<string, unknown>>): number {
   const n = Number(headers[ATTEMPT_HEADER]);
   return Number.isInteger(n) && n >= 1 ? n : 1;
 }
@@ -19,24 +17,31 @@ export function carriedAttempt(headers: Headers): number {
  * the first failure time (kept from an earlier retry, else now) and, with `group`, the target
  * group, for a copy written where other groups read too.
  */
-export function retryCopyHeaders<H extends Headers>(headers: H, attempt: number, group?: string): H {
-  const copy: Headers = { ...headers, [ATTEMPT_HEADER]: String(attempt + 1) };
+export function retryCopyHeaders<V>(
+  headers: Readonly<Record<string, V>>,
+  attempt: number,
+  group?: string,
+): Record<string, V | string> {
+  const copy: Record<string, V | string> = { ...headers, [ATTEMPT_HEADER]: String(attempt + 1) };
   copy[FIRST_FAILURE_HEADER] ??= new Date().toISOString();
   if (group !== undefined) copy[TARGET_GROUP_HEADER] = group;
-  return copy as H;
+  return copy;
 }
 
 /** Headers of a dead letter replayed to `group`: a first attempt again, for that group only. */
-export function replayCopyHeaders<H extends Headers>(headers: H, group: string): H {
-  const copy: Headers = { ...headers, [TARGET_GROUP_HEADER]: group };
+export function replayCopyHeaders<V>(
+  headers: Readonly<Record<string, V>>,
+  group: string,
+): Record<string, V | string> {
+  const copy: Record<string, V | string> = { ...headers, [TARGET_GROUP_HEADER]: group };
   delete copy[ATTEMPT_HEADER];
   delete copy[FIRST_FAILURE_HEADER];
-  return copy as H;
+  return copy;
 }
 
 /** Headers of a copy kept as a dead letter: the retry count no longer applies. */
-export function deadLetterCopyHeaders<H extends Headers>(headers: H): H {
-  const copy: Headers = { ...headers };
+export function deadLetterCopyHeaders<V>(headers: Readonly<Record<string, V>>): Record<string, V> {
+  const copy: Record<string, V> = { ...headers };
   delete copy[ATTEMPT_HEADER];
-  return copy as H;
+  return copy;
 }

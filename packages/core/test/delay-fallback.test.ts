@@ -38,7 +38,8 @@ describe('a transport without nativeDelay', () => {
     const { transport, retries } = withoutNativeDelay();
     const bus = await createBus({ transport, source: 't', logger: silentLogger });
     const attempts: number[] = [];
-    const done = Promise.withResolvers<void>();
+    let finish!: () => void;
+    const done = { promise: new Promise<void>((resolve) => (finish = resolve)), resolve: () => finish() };
     bus.subscribe(
       Ping,
       async (_event, ctx) => {

@@ -27,9 +27,9 @@ import {
   type Subscription,
 } from '@nats-io/transport-node';
 import { deliveryCount, nak, term } from './ack.ts';
-import { Delivery, type DeliveryOwner } from './delivery.ts';
 import { natsError } from './errors.ts';
 import { readHeaders } from './header-block.ts';
+import { type IncomingMessageOwner, NatsIncomingMessage } from './incoming-message.ts';
 
 export interface PullDeps {
   nc: NatsConnection;
@@ -74,7 +74,7 @@ const MAX_REQUESTS = 2;
 /** Longest a pull waits for settles to make its batch worthwhile before asking for what is free. */
 const BATCH_WAIT_MS = 10;
 
-export class PullSubscription implements TransportSubscription, DeliveryOwner {
+export class PullSubscription implements TransportSubscription, IncomingMessageOwner {
   readonly nc: NatsConnection;
   readonly topic: string;
   readonly group: string;
@@ -83,12 +83,15 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
   readonly #credits: Credits;
   readonly #requests = new Map<string, PullRequest>();
   /** Delivered and not settled yet. */
-  readonly #held = new Set<Delivery>();
+  readonly #held = new Set<NatsIncomingMessage>();
   readonly #inbox: string;
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
-  /** A pull scheduled for what is free, when too little was free to ask at once. */
-  #soon: NodeJS.Timeout | undefined;
+  /**
+   * Too little was free to ask at once, with no request out: waiting (`Credits.whenAvailable`)
+   * for settles to bring a batch, then pulling for what is free. Aborted once a request is sent.
+   */
+  #batchWait: AbortController | undefined;
   #closed = false;
   /** stop() was called: no pull requests any more (close follows). */
   #stopped = false;
@@ -128,7 +131,7 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
   stop(): void {
     if (this.#stopped || this.#closed) return;
     this.#stopped = true;
-    clearTimeout(this.#soon);
+    this.#endBatchWait();
     for (const id of [...this.#requests.keys()]) this.#end(id);
   }
 
@@ -136,13 +139,13 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
-    clearTimeout(this.#soon);
+    this.#endBatchWait();
     // drain = unsubscribe, but still receive what the server sent before it saw the
     // unsubscribe; #onMsg naks those since we are closed.
     const requests = [...this.#requests.values()];
     this.#requests.clear();
     await this.#d.closing(Promise.allSettled(requests.map((r) => r.sub.drain())));
-    await Promise.allSettled([...this.#held].map((d) => d.release()));
+    await Promise.allSettled([...this.#held].map((m) => m.release()));
     if (this.#d.connected()) await this.#d.closing(this.#d.nc.flush());
   }
 
@@ -167,11 +170,7 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
       if (free < threshold) {
         // Handlers stuck on most of the window must not idle the credits still free: if no
         // settle brings the batch up to size within a moment, ask for what there is.
-        if (idle && free > 0)
-          this.#soon ??= setTimeout(() => {
-            this.#soon = undefined;
-            this.#pull(true);
-          }, BATCH_WAIT_MS);
+        if (idle && free > 0 && !this.#batchWait) this.#waitForBatch(threshold);
         return;
       }
       const id = String(++this.#seq);
@@ -193,6 +192,7 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
             reply,
           },
         );
+        if (this.#batchWait) this.#endBatchWait();
       } catch (error) {
         // Connection closing or closed: nothing to ask for anymore.
         this.#end(id);
@@ -200,6 +200,29 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
         return;
       }
     }
+  }
+
+  /**
+   * Waits up to {@link BATCH_WAIT_MS} for `threshold` credits, then pulls for whatever is free
+   * (at least one: `whenAvailable` resolves only with a credit free).
+   */
+  #waitForBatch(threshold: number): void {
+    const wait = new AbortController();
+    this.#batchWait = wait;
+    this.#credits.whenAvailable(wait.signal, threshold, BATCH_WAIT_MS).then(
+      () => {
+        if (this.#batchWait !== wait) return;
+        this.#batchWait = undefined;
+        this.#pull(true);
+      },
+      // Aborted: a request went out meanwhile, or the subscription stopped.
+      () => {},
+    );
+  }
+
+  #endBatchWait(): void {
+    this.#batchWait?.abort();
+    this.#batchWait = undefined;
   }
 
   /** The request is over (fulfilled, expired, refused or forgotten): free what it still reserved. */
@@ -244,19 +267,19 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
     request.lastSeen = Date.now();
     request.remaining--;
     if (request.remaining <= 0) this.#end(id);
-    const delivery = new Delivery(this, msg, reply, deliveryCount(reply), readHeaders(msg));
-    this.#held.add(delivery);
-    this.#d.onMessage(delivery);
+    const message = new NatsIncomingMessage(this, msg, reply, deliveryCount(reply), readHeaders(msg));
+    this.#held.add(message);
+    this.#d.onMessage(message);
   }
 
-  /** {@link DeliveryOwner}: a delivery was settled, its credit is free again. */
-  settled(delivery: Delivery): void {
-    this.#held.delete(delivery);
+  /** {@link IncomingMessageOwner}: a message was settled, its credit is free again. */
+  settled(message: NatsIncomingMessage): void {
+    this.#held.delete(message);
     this.#credits.give();
     this.#pull();
   }
 
-  /** {@link DeliveryOwner}: copy to the dead letters, then `term` the original. */
+  /** {@link IncomingMessageOwner}: copy to the dead letters, then `term` the original. */
   async deadLetter(msg: Msg, failure: DeadLetterFailure): Promise<void> {
     try {
       await this.#d.deadLetter(msg, failure);
@@ -320,7 +343,7 @@ export class PullSubscription implements TransportSubscription, DeliveryOwner {
     const now = Date.now();
     // Keep the lease of what we hold: ack_wait never redelivers work in progress. Every tick
     // (at most a quarter of the lease apart), for every held message.
-    if (this.#d.connected()) for (const delivery of this.#held) delivery.keepAlive();
+    if (this.#d.connected()) for (const message of this.#held) message.keepAlive();
     // Two missed heartbeats (or a request well past its expiry): the server forgot it.
     let missed = false;
     for (const [id, request] of this.#requests) {

@@ -1,8 +1,8 @@
 import { ConfigError } from '@eventwire/core';
 import { describe, expect, it } from 'vitest';
 import { parseAckSubject } from '../src/ack.ts';
-import { Delivery, type DeliveryOwner } from '../src/delivery.ts';
 import { fromNatsHeaders, percentDecode, percentEncode, toNatsHeaders } from '../src/headers.ts';
+import { type IncomingMessageOwner, NatsIncomingMessage } from '../src/incoming-message.ts';
 import { nats } from '../src/index.ts';
 import { escapeName, Names, topicTokens } from '../src/names.ts';
 import { optionsFromUrl } from '../src/url.ts';
@@ -197,10 +197,10 @@ describe('options', () => {
   });
 });
 
-describe('delivery', () => {
+describe('NatsIncomingMessage', () => {
   const owner = () => {
     const sent: [string, string][] = [];
-    const settled: Delivery[] = [];
+    const settled: NatsIncomingMessage[] = [];
     const nc = {
       publish: (subject: string, data: Uint8Array | string) =>
         sent.push([subject, typeof data === 'string' ? data : new TextDecoder().decode(data)]),
@@ -211,15 +211,15 @@ describe('delivery', () => {
       group: 'g',
       maxDeliver: 3,
       deadLetter: async () => {},
-      settled: (d: Delivery) => void settled.push(d),
-    } as unknown as DeliveryOwner;
+      settled: (m: NatsIncomingMessage) => void settled.push(m),
+    } as unknown as IncomingMessageOwner;
     return { o, sent, settled };
   };
   const msg = { data: new Uint8Array([1]) } as never;
 
   it('settles once, with detached or copied settle functions, and tells its owner once', async () => {
     const { o, sent, settled } = owner();
-    const d = new Delivery(o, msg, '$JS.ACK.S.C.1.1.1.0.0', 1, { id: 'x' });
+    const d = new NatsIncomingMessage(o, msg, '$JS.ACK.S.C.1.1.1.0.0', 1, { id: 'x' });
     const copy = { ...d };
     const { ack } = d;
     await ack();
@@ -232,7 +232,7 @@ describe('delivery', () => {
 
   it('release() is an own property like the other settles: detached or copied, it naks once, and never dead-letters', async () => {
     const { o, sent, settled } = owner();
-    const d = new Delivery(o, msg, 'r3', 3, {});
+    const d = new NatsIncomingMessage(o, msg, 'r3', 3, {});
     const copy = { ...d };
     expect(typeof copy.release).toBe('function');
     const { release } = d;
@@ -246,11 +246,11 @@ describe('delivery', () => {
 
   it('naks with a delay, and dead-letters instead once max_deliver is reached', async () => {
     const { o, sent } = owner();
-    await new Delivery(o, msg, 'r1', 1, {}).retry(1500);
+    await new NatsIncomingMessage(o, msg, 'r1', 1, {}).retry(1500);
     expect(sent).toEqual([['r1', '-NAK {"delay":1500000000}']]);
     const failures: unknown[] = [];
     o.deadLetter = async (_m, failure) => void failures.push(failure);
-    await new Delivery(o, msg, 'r3', 3, {}).retry(10);
+    await new NatsIncomingMessage(o, msg, 'r3', 3, {}).retry(10);
     expect(failures).toMatchObject([{ reason: 'max_attempts', attempts: 3, topic: 't', group: 'g' }]);
   });
 });

@@ -6,30 +6,27 @@
 import {
   type Capabilities,
   type DeadLetterStore,
-  DeadlineError,
   type IncomingMessage,
   type Logger,
   type OutgoingMessage,
   OversizeError,
   PartialPublishError,
-  redactUrl,
   type StartFrom,
   type SubscriptionSpec,
   silentLogger,
   type Transport,
-  TransportError,
   type TransportHealth,
   type TransportSubscription,
   withDeadline,
 } from '@eventwire/core/transport';
-import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import { ConnectionManager } from './connection.ts';
 import { NatsDeadLetters } from './dead-letters.ts';
 import { natsError } from './errors.ts';
 import { headerBytes, MSG_ID_HEADER, percentEncode, toNatsHeaders } from './headers.ts';
 import { Names } from './names.ts';
 import { checkOptions, type NatsTransportOptions } from './options.ts';
-import { probe } from './probe.ts';
 import { JetStreamPublishError, JetStreamPublisher } from './publisher.ts';
 import { PullSubscription } from './pull.ts';
 import { isNotFound, Topology } from './topology.ts';
@@ -37,9 +34,6 @@ import { isNotFound, Topology } from './topology.ts';
 /** Room kept below the server's `max_payload` for header encoding and dead-letter metadata. */
 const HEADER_RESERVE = 8 * 1024;
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
-/** Defaults of the deadlines (see options.ts and the README, "Bounds"). */
-const CONNECT_TIMEOUT_MS = 10_000;
-const CLOSE_TIMEOUT_MS = 2_000;
 
 export interface NatsTransportInternals {
   /** For diagnostics and tests: the logger used for connection events. */
@@ -57,20 +51,17 @@ export class NatsTransport implements Transport {
   readonly #topology: Topology;
   readonly #dead: NatsDeadLetters;
   readonly #subscriptions = new Set<PullSubscription>();
-  #nc: NatsConnection | undefined;
-  #jsm: JetStreamManager | undefined;
+  readonly #connection: ConnectionManager;
   #publisher: JetStreamPublisher | undefined;
-  #connecting: Promise<void> | undefined;
-  #connected = false;
-  #downReason = 'not connected';
-  #closed = false;
-  /** A step of closing got no answer in time: the later steps do not wait for the server. */
-  #unanswered = false;
 
   constructor(options: NatsTransportOptions = {}, internals: NatsTransportInternals = {}) {
     checkOptions(options);
     this.#options = options;
     this.#logger = internals.logger ?? silentLogger;
+    this.#connection = new ConnectionManager(options, this.#logger, {
+      connected: (nc) => this.#connected(nc),
+      reconnected: () => this.#reconnected(),
+    });
     this.names = new Names(
       options.prefix ?? 'ew',
       options.stream ? { kind: 'single', stream: options.stream } : { kind: 'per-topic' },
@@ -111,114 +102,33 @@ export class NatsTransport implements Transport {
 
   /** The NATS connection (after `connect()`), for advanced use such as request/reply next to the bus. */
   get connection(): NatsConnection | undefined {
-    return this.#nc;
+    return this.#connection.current;
   }
 
   connect(): Promise<void> {
-    if (this.#closed) return Promise.reject(new TransportError('nats: connect: the transport is closed'));
-    this.#connecting ??= this.#connect().catch((error) => {
-      this.#connecting = undefined;
-      throw error;
-    });
-    return this.#connecting;
+    return this.#connection.connect();
   }
 
-  /**
-   * Connects within `connectTimeoutMs`, then checks JetStream (`jetstream.timeout`). Whatever
-   * fails, nothing is left open: the probe (probe.ts) keeps the client from ever holding a
-   * socket to a server that does not answer, a connection that comes up after the deadline is
-   * closed at once, and one without JetStream is closed before the error is thrown.
-   */
-  async #connect(): Promise<void> {
-    const servers = this.#options.connection?.servers ?? this.#options.servers ?? 'nats://127.0.0.1:4222';
-    const list = Array.isArray(servers) ? servers : [servers];
-    const where = list.map((s) => redactUrl(s)).join(',');
-    const timeoutMs = this.#options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
-    const started = Date.now();
-    let nc: NatsConnection;
-    let abandoned = false;
-    try {
-      await probe(list, timeoutMs, this.#options.connection?.tls?.handshakeFirst === true);
-      const connecting = connect({
-        name: 'eventwire',
-        reconnect: true,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 1_000,
-        timeout: Math.max(1, timeoutMs - (Date.now() - started)),
-        // Each request (every publish) would otherwise capture a stack trace up front: a
-        // measurable share of publish CPU. Errors still carry the cause and the subject.
-        noAsyncTraces: true,
-        ...this.#options.connection,
-        servers,
-      });
-      // Past the deadline the connection is not wanted any more, even if it comes up later.
-      connecting.then(
-        (late) => {
-          if (abandoned) void late.close().catch(() => {});
-        },
-        () => {},
-      );
-      nc = await withDeadline(
-        connecting,
-        Math.max(1, timeoutMs - (Date.now() - started)),
-        `no answer within ${timeoutMs} ms`,
-      );
-    } catch (error) {
-      abandoned = true;
-      throw natsError(`connect (${where})`, error);
-    }
-    try {
-      // Verifies that JetStream is enabled for this account (an account info request).
-      // 15 s rather than the client's 5 s: a busy server answers API requests late, not never.
-      const jsOptions = { timeout: 15_000, ...this.#options.jetstream };
-      this.#jsm = await jetstreamManager(nc, jsOptions);
-    } catch (error) {
-      await nc.close().catch(() => {});
-      throw natsError(`JetStream is not available at ${where}`, error);
-    }
-    this.#nc = nc;
+  /** The connection is up for the first time: the publisher, and the message size it allows. */
+  #connected(nc: NatsConnection): void {
     this.#publisher = new JetStreamPublisher(nc, {
       size: this.#options.maxPendingPublishes ?? 1024,
       inboxPrefix: this.#options.connection?.inboxPrefix,
     });
-    this.#connected = true;
     if (this.#options.maxMessageBytes === undefined) {
       const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
       this.capabilities.maxMessageBytes = Math.max(1024, maxPayload - HEADER_RESERVE);
     }
-    void this.#watch(nc);
   }
 
-  /** Follows the connection: health, and restarting pull loops after a reconnect. */
-  async #watch(nc: NatsConnection): Promise<void> {
-    for await (const status of nc.status()) {
-      switch (status.type) {
-        case 'disconnect':
-          this.#connected = false;
-          this.#downReason = 'disconnected from the NATS server; reconnecting';
-          this.#logger.warn({ system: 'nats' }, this.#downReason);
-          break;
-        case 'reconnect':
-          this.#connected = true;
-          this.#logger.info({ system: 'nats' }, 'reconnected to the NATS server');
-          // The server may have restarted: re-check topology lazily, restart pull requests.
-          this.#topology.forget();
-          for (const sub of this.#subscriptions) sub.onReconnect();
-          break;
-        default:
-          break;
-      }
-    }
-    this.#connected = false;
-    this.#downReason = 'connection closed';
+  /** The server may have restarted: re-check topology lazily, restart pull requests. */
+  #reconnected(): void {
+    this.#topology.forget();
+    for (const sub of this.#subscriptions) sub.onReconnect();
   }
 
   #conn(): NatsConnection {
-    if (!this.#nc || this.#closed)
-      throw new TransportError(
-        this.#closed ? 'nats: the transport is closed' : 'nats: not connected; call connect() first',
-      );
-    return this.#nc;
+    return this.#connection.require();
   }
 
   #sender(): JetStreamPublisher {
@@ -227,8 +137,7 @@ export class NatsTransport implements Transport {
   }
 
   #manager(): JetStreamManager {
-    this.#conn();
-    return this.#jsm!;
+    return this.#connection.manager();
   }
 
   #publishTimeout(): number {
@@ -345,10 +254,10 @@ export class NatsTransport implements Transport {
       maxDeliver: this.#options.maxDeliver ?? 1000,
       deadLetter: (msg, failure) => this.#dead.store(msg, failure),
       recover: () => prepare(true),
-      connected: () => this.#connected && !nc.isClosed(),
+      connected: () => this.#connection.connected,
       logger: this.#logger,
       inboxPrefix: this.#options.connection?.inboxPrefix,
-      closing: (work) => this.#closing(work),
+      closing: (work) => this.#connection.closing(work),
     });
     this.#subscriptions.add(sub);
     sub.start();
@@ -362,12 +271,14 @@ export class NatsTransport implements Transport {
   }
 
   async health(): Promise<TransportHealth> {
-    const nc = this.#nc;
-    if (!nc) return { status: 'down', reason: this.#closed ? 'transport closed' : 'not connected' };
-    if (nc.isClosed()) return { status: 'down', reason: 'connection closed' };
-    if (!this.#connected) return { status: 'down', reason: this.#downReason };
+    const reason = this.#connection.downReason;
+    if (reason !== undefined) return { status: 'down', reason };
     try {
-      await withDeadline(this.#jsm!.getAccountInfo(), 3_000, 'JetStream did not answer within 3 s');
+      await withDeadline(
+        this.#connection.manager().getAccountInfo(),
+        3_000,
+        'JetStream did not answer within 3 s',
+      );
       return { status: 'up' };
     } catch (error) {
       return { status: 'down', reason: natsError('JetStream is not answering', error).message };
@@ -388,41 +299,17 @@ export class NatsTransport implements Transport {
   }
 
   /**
-   * Closes the subscriptions, flushes what the client still buffers and closes the connection,
-   * each step within `closeTimeoutMs` (the client's close writes a last flush to the socket and
-   * waits for it, which a server that does not answer never acknowledges).
+   * Closes the subscriptions, then the connection (connection.ts: a flush of what the client
+   * still buffers, then the close, each within `closeTimeoutMs`).
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled([...this.#subscriptions].map((s) => s.close()));
-    this.#subscriptions.clear();
-    const nc = this.#nc;
-    if (nc && !nc.isClosed()) {
-      // Flush acks and naks still in the client's buffer, unless the server is away.
-      if (this.#connected) await this.#closing(nc.flush());
-      await this.#closing(nc.close());
-    }
+    if (this.#connection.closed) return;
+    await this.#connection.close(async () => {
+      await Promise.allSettled([...this.#subscriptions].map((s) => s.close()));
+      this.#subscriptions.clear();
+    });
     // Publishes still awaiting an ack can no longer get one.
     this.#publisher?.close();
-  }
-
-  /**
-   * One step of closing, within `closeTimeoutMs`. Once a step got no answer, the later ones (of
-   * this transport and its subscriptions) are not waited for: they would only wait out another
-   * deadline, and the bound of close would grow with every step.
-   */
-  #closing(work: Promise<unknown>): Promise<void> {
-    if (this.#unanswered) {
-      work.catch(() => {});
-      return Promise.resolve();
-    }
-    return withDeadline(work, this.#options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS, '').then(
-      () => {},
-      (error: unknown) => {
-        if (error instanceof DeadlineError) this.#unanswered = true;
-      },
-    );
   }
 
   /** Admin calls get the same typed errors as the rest of the SPI. */

@@ -202,6 +202,15 @@ describeBroker('nats', () => {
     await bus.close();
   }, 40_000);
 
+  it('close() while connect() is under way: connect rejects and no connection is kept', async () => {
+    const t = nats({ servers, prefix });
+    const connecting = t.connect();
+    await t.close();
+    await expect(connecting).rejects.toThrow(/the transport is closed/);
+    expect(t.connection).toBeUndefined();
+    await expect(t.connect()).rejects.toThrow(/the transport is closed/);
+  });
+
   it('reads with the credits still free while handlers are stuck on most of the window', async () => {
     const t = await transport();
     const topic = `stuck-${randomUUID()}`;

@@ -7,7 +7,7 @@ import {
   type DeadLetterFailure,
   type DeadLetterRecord,
   type DeadLetterStore,
-  TARGET_GROUP_HEADER,
+  replayCopyHeaders,
 } from '@eventwire/core/transport';
 import type { JetStreamManager, StoredMsg } from '@nats-io/jetstream';
 import type { Msg, MsgHdrs } from '@nats-io/transport-node';
@@ -108,10 +108,9 @@ export class NatsDeadLetters implements DeadLetterStore {
     for (const record of records) {
       // To the group's replay subject: only this group's consumer reads it. The target-group
       // header says the same to anything that reads the stream directly.
-      const headers = toNatsHeaders(
-        { ...record.message.headers, [TARGET_GROUP_HEADER]: group },
-        { [MSG_ID_HEADER]: percentEncode(`replay:${stream}:${record.id}`) },
-      );
+      const headers = toNatsHeaders(replayCopyHeaders(record.message.headers, group), {
+        [MSG_ID_HEADER]: percentEncode(`replay:${stream}:${record.id}`),
+      });
       await this.#d.publish(this.#d.names.replaySubject(topic, group), record.message.body, headers);
       await jsm.streams.deleteMessage(stream, Number(record.id)).catch((error: unknown) => {
         if (!isMessageNotFound(error)) throw error;

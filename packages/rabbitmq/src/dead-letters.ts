@@ -16,7 +16,7 @@ import {
   type DeadLetterReason,
   type DeadLetterRecord,
   type DeadLetterStore,
-  TARGET_GROUP_HEADER,
+  replayCopyHeaders,
 } from '@eventwire/core/transport';
 import type { Channel, GetMessage } from 'amqplib';
 import type { ConnectionManager } from './connection.ts';
@@ -66,13 +66,12 @@ export class RabbitDeadLetters implements DeadLetterStore {
     let replayed = 0;
     await this.#browse(topic, group, async (entry, channel) => {
       if (ids && !ids.includes(entry.record.id)) return 'next';
-      const headers = withoutBrokerHeaders(entry.message.properties.headers);
-      delete headers[DEAD_LETTER_HEADER];
-      delete headers[DEAD_LETTER_ID_HEADER];
-      delete headers.ewattempt;
-      delete headers.ewfirstfailure;
-      // Straight into this group's own queue; the header is belt and braces for shared setups.
-      headers[TARGET_GROUP_HEADER] = group;
+      const stored = withoutBrokerHeaders(entry.message.properties.headers);
+      delete stored[DEAD_LETTER_HEADER];
+      delete stored[DEAD_LETTER_ID_HEADER];
+      // Straight into this group's own queue; the target-group header is belt and braces for
+      // shared setups.
+      const headers = replayCopyHeaders(stored, group);
       const p = entry.message.properties;
       await this.#publisher.sendWithin('', queue, entry.message.content, {
         persistent: true,

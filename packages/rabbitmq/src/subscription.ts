@@ -12,11 +12,12 @@
  * it overtake or fall behind its key's other events.
  */
 import {
-  ATTEMPT_HEADER,
   Credits,
+  carriedAttempt,
   type DeadLetterFailure,
-  FIRST_FAILURE_HEADER,
+  deadLetterCopyHeaders,
   type IncomingMessage,
+  retryCopyHeaders,
   type SubscriptionSpec,
   settleOnce,
   type TransportSubscription,
@@ -40,8 +41,7 @@ import { fromAmqp, withoutBrokerHeaders } from './wire.ts';
 /** Attempt number of a delivery: our header (re-published retries) plus broker redeliveries. */
 export function attemptOf(message: ConsumeMessage): number {
   const headers = (message.properties.headers ?? {}) as Record<string, unknown>;
-  const base = Number.parseInt(String(headers[ATTEMPT_HEADER] ?? '1'), 10);
-  const carried = Number.isInteger(base) && base >= 1 ? base : 1;
+  const carried = carriedAttempt(headers);
   // Quorum queues count returns (consumer crash, channel close) in x-delivery-count; classic
   // queues only say "redelivered", which counts as one.
   const count = Number(headers['x-delivery-count']);
@@ -72,7 +72,8 @@ export class RabbitSubscription implements TransportSubscription {
   readonly #topic: string;
   /** Delivered and not settled, across channels: the memory bound. */
   readonly #credits: Credits;
-  #settledWaiters: (() => void)[] = [];
+  /** Aborted by close: ends a wait for the credits of a dead channel's deliveries. */
+  readonly #closing = new AbortController();
   #channel: Channel | undefined;
   #consumerTag: string | undefined;
   #closed = false;
@@ -130,7 +131,7 @@ export class RabbitSubscription implements TransportSubscription {
     this.#closed = true;
     this.#unsubscribe?.();
     clearTimeout(this.#retryTimer);
-    for (const wake of this.#settledWaiters.splice(0)) wake();
+    this.#closing.abort();
     const channel = this.#channel;
     const tag = this.#consumerTag;
     this.#channel = undefined;
@@ -151,8 +152,10 @@ export class RabbitSubscription implements TransportSubscription {
     const model = this.#connection.require();
     // Deliveries of a dead channel that core still holds count against the bound: wait for them
     // to settle (they are dropped as stale) before taking a full prefetch again.
-    while (!this.#closed && this.#credits.available() < this.#credits.max) {
-      await new Promise<void>((resolve) => this.#settledWaiters.push(resolve));
+    try {
+      await this.#credits.whenAvailable(this.#closing.signal, this.#credits.max);
+    } catch {
+      return; // closed
     }
     if (this.#closed || this.#stopped || this.#channel) return;
     let channel: Channel;
@@ -250,9 +253,7 @@ export class RabbitSubscription implements TransportSubscription {
         },
         retry: async (delayMs) => {
           if (!live()) return;
-          const headers = withoutBrokerHeaders(message.properties.headers);
-          headers[ATTEMPT_HEADER] = String(attempt + 1);
-          headers[FIRST_FAILURE_HEADER] ??= new Date().toISOString();
+          const headers = retryCopyHeaders(withoutBrokerHeaders(message.properties.headers), attempt);
           await this.#forward(channel, message, headers, async () => {
             if (delayMs <= 0) return this.#names.queue;
             const bucket = delayBucket(this.#options, delayMs);
@@ -265,17 +266,13 @@ export class RabbitSubscription implements TransportSubscription {
         },
         deadLetter: async (failure: DeadLetterFailure) => {
           if (!live()) return;
-          const headers = withoutBrokerHeaders(message.properties.headers);
-          delete headers[ATTEMPT_HEADER];
+          const headers = deadLetterCopyHeaders(withoutBrokerHeaders(message.properties.headers));
           headers[DEAD_LETTER_HEADER] = JSON.stringify(failure);
           headers[DEAD_LETTER_ID_HEADER] = crypto.randomUUID();
           await this.#forward(channel, message, headers, async () => this.#names.dlq);
         },
       },
-      () => {
-        this.#credits.give();
-        for (const wake of this.#settledWaiters.splice(0)) wake();
-      },
+      () => this.#credits.give(),
     );
     this.#onMessage({ ...wire, attempt, ...settle });
   }

@@ -6,7 +6,7 @@ import { OrderPlaced } from './fixtures/app/events.ts';
 import { cliInProcess, fixtureConfig, parsed, waitFor } from './harness.ts';
 
 // On the in-process memory broker (it keeps a log with publish times), through the CLI's run().
-describe('eventwire group rewind', () => {
+describe('eventwire group rewind, and doctor counting delayed events', () => {
   it('dry run counts, rewind re-delivers from the time to that group only, bad input is a usage error', async () => {
     const url = `memory://cli-rewind-${randomUUID().slice(0, 8)}`;
     const run = (...args: string[]) =>
@@ -68,6 +68,14 @@ describe('eventwire group rewind', () => {
     await again.close({ drainMs: 1000 });
     expect(replayed.email.sort()).toEqual(later.map((e) => e.id).sort());
     expect(replayed.analytics).toEqual([]);
+
+    // doctor counts what waits for a later time, per group.
+    const later9 = await createBus({ url, source: 'cli-test' });
+    await later9.publish(OrderPlaced, order(9), { delayMs: 60_000 });
+    await later9.close();
+    const doctor = parsed(await run('doctor', '--json'));
+    expect(doctor.groups.find((g: any) => g.group === 'email')).toMatchObject({ delayed: 1 });
+    expect(doctor.groups.find((g: any) => g.group === 'analytics')).toMatchObject({ delayed: 1 });
 
     const bad = await run(
       'group',

@@ -136,7 +136,7 @@ export function operationsTests(target: OperationsTarget): void {
       });
       const human = await run('doctor');
       expect(human.code).toBe(1);
-      expect(human.stdout).toMatch(/TOPIC\s+GROUP\s+GROUP EXISTS\s+LAG\s+DEAD LETTERS\s+STATUS/);
+      expect(human.stdout).toMatch(/TOPIC\s+GROUP\s+GROUP EXISTS\s+LAG\s+DELAYED\s+DEAD LETTERS\s+STATUS/);
       expect(human.stdout).toContain('FAIL: 3 dead letters');
       expect(human.stdout).toContain('problems found');
     },

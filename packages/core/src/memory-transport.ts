@@ -341,6 +341,10 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
     deadLetters,
     // Every bus on this broker shares it: the group-wide window of memory's "instances".
     rateLimitStore: broker.rateLimits,
+    async delayed(topic, group) {
+      broker.assertRunning();
+      return broker.group(topic, group)?.delayed;
+    },
     async rewind(topic, group, to, options = {}) {
       return broker.rewind(topic, group, to === 'beginning' ? 0 : to.getTime(), options.dryRun ?? false);
     },

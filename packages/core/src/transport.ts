@@ -186,6 +186,12 @@ export interface Transport {
   /** Messages published and not yet handled by the group, where the broker can tell. */
   lag?(topic: string, group: string): Promise<number | undefined>;
   /**
+   * Optional admin: messages the broker holds for the group until a later time (delayed
+   * publishes, and delayed retries where the broker holds them), where it can tell. Shown by
+   * `eventwire doctor`.
+   */
+  delayed?(topic: string, group: string): Promise<number | undefined>;
+  /**
    * Optional admin: the groups the broker keeps for `topic`. Tools (`eventwire doctor`) use it to
    * check that the configured topology exists without creating anything.
    */

@@ -8,6 +8,8 @@ interface Row {
   group: string;
   groupExists: boolean | null;
   lag: number | null;
+  /** Held for a later delivery time (delayed publishes and retries), where the broker tells. */
+  delayed: number | null;
   deadLetters: number | null;
   problems: string[];
 }
@@ -54,12 +56,13 @@ export async function doctor(ctx: Context, options: { maxLag?: number | undefine
         const lag = (await t.lag?.(topic, group).catch(() => undefined)) ?? null;
         if (lag !== null && options.maxLag !== undefined && lag > options.maxLag)
           problems.push(`lag ${lag} > ${options.maxLag}`);
+        const delayed = (await t.delayed?.(topic, group).catch(() => undefined)) ?? null;
         const dead = await t.deadLetters.list(topic, group, { limit: 100_000 }).then(
           (r) => r.length,
           () => null,
         );
         if (dead) problems.push(`${dead} dead letter${dead === 1 ? '' : 's'}`);
-        rows.push({ topic, group, groupExists, lag, deadLetters: dead, problems });
+        rows.push({ topic, group, groupExists, lag, delayed, deadLetters: dead, problems });
       }
     }
   }
@@ -79,12 +82,13 @@ export async function doctor(ctx: Context, options: { maxLag?: number | undefine
       ctx.io.out('\n');
       ctx.io.out(
         table(
-          ['TOPIC', 'GROUP', 'GROUP EXISTS', 'LAG', 'DEAD LETTERS', 'STATUS'],
+          ['TOPIC', 'GROUP', 'GROUP EXISTS', 'LAG', 'DELAYED', 'DEAD LETTERS', 'STATUS'],
           rows.map((r) => [
             r.topic,
             r.group,
             r.groupExists === null ? 'unknown' : r.groupExists ? 'yes' : 'NO',
             r.lag === null ? '-' : String(r.lag),
+            r.delayed === null ? '-' : String(r.delayed),
             r.deadLetters === null ? '-' : String(r.deadLetters),
             r.problems.length ? `FAIL: ${r.problems.join(', ')}` : 'ok',
           ]),

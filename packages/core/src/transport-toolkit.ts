@@ -15,7 +15,7 @@ export {
 export { deliverAtOf, MAX_DELAY_MS } from './deliver-at.ts';
 export * from './errors.ts';
 export { Fifo } from './fifo.ts';
-export { Credits, type Settle, settleOnce } from './flow-control.ts';
+export { Credits, type Settle, SettleOnce, settleOnce } from './flow-control.ts';
 export { jsonLogger, type Logger, redactText, redactUrl, silentLogger } from './logger.ts';
 export { checkNumber, type NumericRange } from './option-checks.ts';
 export { importOptional, loadOptional, missingPackage } from './optional-import.ts';

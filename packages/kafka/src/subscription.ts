@@ -27,7 +27,7 @@ import {
   type TransportSubscription,
 } from '@eventwire/core/transport';
 import type { ClientGroupConsumer, ClientRecord, KafkaClient, PartitionOffsets } from './client.ts';
-import { Delivery, type DeliveryOwner } from './delivery.ts';
+import { type IncomingMessageOwner, KafkaIncomingMessage } from './incoming-message.ts';
 import type { ResolvedKafkaOptions } from './options.ts';
 import { describeError } from './retry.ts';
 import { kafkaGroupId } from './topology.ts';
@@ -105,8 +105,8 @@ export class KafkaSubscription implements TransportSubscription {
   #commitTimer: NodeJS.Timeout | undefined;
   #committing: Promise<void> | undefined;
   #commitAgain = false;
-  /** How deliveries settle; one object for the subscription, not closures per event. */
-  readonly #owner: DeliveryOwner<Entry> = {
+  /** How incoming messages settle; one object for the subscription, not closures per event. */
+  readonly #owner: IncomingMessageOwner<Entry> = {
     finish: (entry) => {
       if (this.#current(entry)) this.#finish(entry);
     },
@@ -309,7 +309,13 @@ export class KafkaSubscription implements TransportSubscription {
     entry.deliveries++;
     const { record } = entry;
     this.#onMessage(
-      new Delivery(this.#owner, entry, record.attributes, record.value ?? EMPTY, entry.deliveries),
+      new KafkaIncomingMessage(
+        this.#owner,
+        entry,
+        record.attributes,
+        record.value ?? EMPTY,
+        entry.deliveries,
+      ),
     );
   }
 

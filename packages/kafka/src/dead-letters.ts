@@ -11,7 +11,7 @@ import {
   type DeadLetterFailure,
   type DeadLetterRecord,
   type DeadLetterStore,
-  TARGET_GROUP_HEADER,
+  replayCopyHeaders,
 } from '@eventwire/core/transport';
 import type { ClientRecord, KafkaClient } from './client.ts';
 import { fromKafkaHeaders } from './headers.ts';
@@ -66,10 +66,11 @@ export class KafkaDeadLetters implements DeadLetterStore {
     const chosen = (await this.#scan(topic, group)).filter((e) => !ids || ids.includes(e.id));
     if (chosen.length === 0) return 0;
     // Back on the shared topic, marked for this group only: core's consumers of every other
-    // group acknowledge and ignore the copy. A replayed copy is a new record: attempt 1.
+    // group acknowledge and ignore the copy. A replayed copy is a new record: attempt 1, and
+    // no carried retry headers (core's replayCopyHeaders, as on every shared log).
     await this.#client.produce(
       chosen.map(({ record }) => {
-        const headers: Record<string, string> = { ...record.headers, [TARGET_GROUP_HEADER]: group };
+        const headers = replayCopyHeaders(record.headers, group);
         delete headers[FAILURE_HEADER];
         return { topic, key: record.key?.toString('utf8'), value: record.value ?? Buffer.alloc(0), headers };
       }),

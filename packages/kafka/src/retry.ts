@@ -1,3 +1,5 @@
+import { sleep } from '@eventwire/core/transport';
+
 /**
  * Right after a topic is created (or a broker restarted), metadata takes a moment to settle:
  * "not the leader", "coordinator loading", "leader not available", "unknown topic" (kafkajs says
@@ -24,7 +26,7 @@ export async function retryTransient<T>(work: () => Promise<T>, budgetMs = 15_00
       return await work();
     } catch (error) {
       if (!isTransient(error) || Date.now() + delay > deadline) throw error;
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
     }
   }
 }

@@ -32,8 +32,6 @@ function connectBoundMs(options: { connectionTimeoutMs: number; requestTimeoutMs
   return options.connectionTimeoutMs + options.requestTimeoutMs;
 }
 
-/** Rejects with `message` once `ms` have passed, unless `work` settles first. */
-
 /** A Kafka (or Redpanda) transport. See the package README for every option. */
 export function kafka(options: KafkaOptions): Transport {
   const resolved = resolveOptions(options);

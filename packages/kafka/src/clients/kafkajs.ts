@@ -3,6 +3,7 @@
  * client; it is no longer actively developed but speaks protocol versions Kafka 4 still serves.
  */
 import { randomUUID } from 'node:crypto';
+import { withDeadline } from '@eventwire/core/transport';
 import kafkajs from 'kafkajs';
 import type {
   ClientGroupConsumer,
@@ -280,27 +281,23 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
       return out;
     },
     async ping(timeoutMs) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer from the cluster within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      });
+      const fresh = probeAdmin === undefined;
+      const a = probeAdmin ?? probe.admin();
+      probeAdmin = a;
+      // One deadline for the connect (of a fresh admin) and the request together.
+      const check = async () => {
+        if (fresh) await a.connect();
+        // Past the deadline, this admin is being let go of: no request on it.
+        if (probeAdmin === a) await a.describeCluster();
+      };
       try {
-        if (!probeAdmin) {
-          probeAdmin = probe.admin();
-          await Promise.race([probeAdmin.connect(), timeout]);
-        }
-        await Promise.race([probeAdmin.describeCluster(), timeout]);
+        await withDeadline(check(), timeoutMs, `no answer from the cluster within ${timeoutMs} ms`);
       } catch (error) {
         // A fresh admin next time: kafkajs does not always recover a connection it saw die.
         const stale = probeAdmin;
         probeAdmin = undefined;
         void stale?.disconnect().catch(() => {});
         throw error;
-      } finally {
-        clearTimeout(timer);
       }
     },
     groupConsumer(o: GroupConsumerOptions, hooks: GroupHooks): ClientGroupConsumer {
@@ -318,9 +315,7 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
       admin = undefined;
       probeAdmin = undefined;
       // A disconnect waits for the requests in flight, which may never be answered.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([disconnecting, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
-      clearTimeout(timer);
+      await withDeadline(disconnecting, graceMs, 'disconnect').catch(() => {});
       sockets.close();
       sockets = trackedSockets();
       kafka = config(5);

@@ -3,6 +3,7 @@
  * client that follows current Kafka (4.x) protocol versions. The default client.
  */
 import { randomUUID } from 'node:crypto';
+import { sleep, withDeadline } from '@eventwire/core/transport';
 import {
   Admin,
   Consumer,
@@ -266,13 +267,6 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
       return out;
     },
     async ping(timeoutMs) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no answer from the cluster within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      });
       probe ??= quiet(
         new Admin({
           ...baseOptions(options, false),
@@ -280,14 +274,16 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
         }),
       );
       try {
-        await Promise.race([probe.metadata({ topics: [], forceUpdate: true }), timeout]);
+        await withDeadline(
+          probe.metadata({ topics: [], forceUpdate: true }),
+          timeoutMs,
+          `no answer from the cluster within ${timeoutMs} ms`,
+        );
       } catch (error) {
         const stale = probe;
         probe = undefined;
         void stale?.close().catch(() => {});
         throw new Error(describeError(error));
-      } finally {
-        clearTimeout(timer);
       }
     },
     groupConsumer(o: GroupConsumerOptions, hooks: GroupHooks): ClientGroupConsumer {
@@ -296,12 +292,11 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
     async close(graceMs) {
       // The library's close() ends its connections without waiting on unanswered requests;
       // graceMs only bounds it, should that ever change.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
+      await withDeadline(
         Promise.allSettled([producer?.close(), admin?.close(), tool?.close(true), probe?.close()]),
-        new Promise((r) => (timer = setTimeout(r, Math.max(graceMs, 1000)))),
-      ]);
-      clearTimeout(timer);
+        Math.max(graceMs, 1000),
+        'close',
+      ).catch(() => {});
       producer = undefined;
       admin = undefined;
       tool = undefined;
@@ -429,7 +424,7 @@ class PlatformaticGroupConsumer implements ClientGroupConsumer {
       await stream?.close().catch(() => {});
       await c.close(true).catch(() => {});
       for (let delay = 250; !this.#closed; delay = Math.min(delay * 2, 4000)) {
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
         if (this.#closed) return;
         this.#consumer = this.#create();
         try {

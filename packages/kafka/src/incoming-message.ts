@@ -1,20 +1,16 @@
 /**
  * One fetched record handed to core, the SPI's `IncomingMessage`: the message plus its four ways
- * to be settled. Only the first settle call counts and the owner hears about it once, after that
- * settle completed or failed (to free the credit), whichever path settled it: core's
- * `settleOnce`, the one implementation of that rule.
+ * to be settled. Only the first settle call counts (core's `SettleOnce`, the one implementation
+ * of that rule), and the owner hears about it once, after that settle completed or failed (to
+ * free the credit), whichever path settled it.
  *
- * The settle functions are own properties (what `settleOnce` returns): callers may pass them
- * around detached, or spread the message into a copy. No settle here waits on the broker except a
- * dead letter: ack, retry and release only change the subscription's bookkeeping (see
- * subscription.ts).
+ * One object per event: `SettleOnce` gives it its settle functions as own arrow properties
+ * (callers may pass them around detached, or spread the message into a copy), with no wrapper
+ * objects or closures per event on the hottest path of the adapter. No settle here waits on the
+ * broker except a dead letter: ack, retry and release only change the subscription's bookkeeping
+ * (see subscription.ts).
  */
-import {
-  type DeadLetterFailure,
-  type IncomingMessage,
-  type Settle,
-  settleOnce,
-} from '@eventwire/core/transport';
+import { type DeadLetterFailure, type IncomingMessage, SettleOnce } from '@eventwire/core/transport';
 
 /** What an incoming message needs from the subscription that fetched its record. */
 export interface IncomingMessageOwner<E> {
@@ -32,19 +28,12 @@ export interface IncomingMessageOwner<E> {
 
 const DONE: Promise<void> = Promise.resolve();
 
-export class KafkaIncomingMessage<E> implements IncomingMessage {
+export class KafkaIncomingMessage<E> extends SettleOnce implements IncomingMessage {
   readonly headers: Record<string, string>;
   readonly body: Uint8Array;
   readonly attempt: number;
-  readonly ack: Settle['ack'];
-  readonly retry: Settle['retry'];
-  readonly deadLetter: Settle['deadLetter'];
-  /**
-   * Kafka has nothing to give back: the offset simply stays uncommitted. The record is delivered
-   * again by this subscription as the same attempt, and a subscription that closes first leaves
-   * it to the partition's next owner, which reads from the committed offset.
-   */
-  readonly release: NonNullable<Settle['release']>;
+  readonly #owner: IncomingMessageOwner<E>;
+  readonly #entry: E;
 
   constructor(
     owner: IncomingMessageOwner<E>,
@@ -53,30 +42,51 @@ export class KafkaIncomingMessage<E> implements IncomingMessage {
     body: Uint8Array,
     attempt: number,
   ) {
+    super();
+    this.#owner = owner;
+    this.#entry = entry;
     this.headers = headers;
     this.body = body;
     this.attempt = attempt;
-    const settle = settleOnce(
-      {
-        ack: () => {
-          owner.finish(entry);
-          return DONE;
-        },
-        retry: (delayMs) => {
-          owner.retryLater(entry, delayMs);
-          return DONE;
-        },
-        deadLetter: (failure) => owner.deadLetter(entry, failure),
-        release: () => {
-          owner.giveBack(entry);
-          return DONE;
-        },
-      },
-      owner.settled,
-    );
-    this.ack = settle.ack;
-    this.retry = settle.retry;
-    this.deadLetter = settle.deadLetter;
-    this.release = settle.release!;
+  }
+
+  protected settleAck(): Promise<void> {
+    try {
+      this.#owner.finish(this.#entry);
+      return DONE;
+    } finally {
+      this.#owner.settled();
+    }
+  }
+
+  protected settleRetry(delayMs: number): Promise<void> {
+    try {
+      this.#owner.retryLater(this.#entry, delayMs);
+      return DONE;
+    } finally {
+      this.#owner.settled();
+    }
+  }
+
+  /**
+   * Kafka has nothing to give back: the offset simply stays uncommitted. The record is delivered
+   * again by this subscription as the same attempt, and a subscription that closes first leaves
+   * it to the partition's next owner, which reads from the committed offset.
+   */
+  protected settleRelease(): Promise<void> {
+    try {
+      this.#owner.giveBack(this.#entry);
+      return DONE;
+    } finally {
+      this.#owner.settled();
+    }
+  }
+
+  protected async settleDeadLetter(failure: DeadLetterFailure): Promise<void> {
+    try {
+      await this.#owner.deadLetter(this.#entry, failure);
+    } finally {
+      this.#owner.settled();
+    }
   }
 }

@@ -1,6 +1,6 @@
+import { sleep } from '@eventwire/core/transport';
 import type { SqlDriver } from './driver.ts';
 import { ACK_SQL, bigintArray } from './sql.ts';
-import { wakeableSleep } from './wait.ts';
 
 /**
  * The acks of one subscription, batched: acks arrive one by one from concurrent handlers, and one
@@ -63,7 +63,7 @@ export function ackBatcher(
         break;
       } catch {
         if (attempt === ACK_TRIES || giveUp?.aborted) break;
-        await wakeableSleep(Math.min(100 * attempt, 1000), giveUp);
+        await sleep(Math.min(100 * attempt, 1000), giveUp);
       }
     }
     hooks.onSettled(ids);

@@ -5,7 +5,7 @@
  * So every statement eventwire sends has a client-side deadline (pg's `query_timeout`), getting
  * a connection has one (`connectionTimeoutMillis`), and closing the pool has one.
  */
-import { DeadlineError, sleep } from '@eventwire/core/transport';
+import { DeadlineError, withDeadline } from '@eventwire/core/transport';
 import type pg from 'pg';
 import type { Bound } from './driver.ts';
 import { DEFAULTS } from './options.ts';
@@ -77,12 +77,9 @@ export function closablePool(pool: pg.Pool): () => Promise<void> {
       if (open.size === 0) resolve();
     });
     // pool.end() resolves once no connection is checked out; 'remove' fires as each socket closes.
-    const graceOver = new AbortController();
-    await Promise.race([
-      Promise.all([pool.end().catch(() => {}), gone]),
-      sleep(POOL_END_GRACE_MS, graceOver.signal),
-    ]);
-    graceOver.abort();
+    await withDeadline(Promise.all([pool.end().catch(() => {}), gone]), POOL_END_GRACE_MS, 'pool end').catch(
+      () => {},
+    );
     for (const client of open) {
       (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
     }

@@ -6,9 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
-  type DeadLetterFailure,
   type IncomingMessage,
   type SubscriptionSpec,
+  sleep,
   type TransportSubscription,
   withDeadline,
 } from '@eventwire/core/transport';
@@ -16,6 +16,7 @@ import { ackBatcher } from './ack-batcher.ts';
 import { claimWindow } from './claim-window.ts';
 import type { SqlDriver } from './driver.ts';
 import { postgresError } from './errors.ts';
+import { type IncomingMessageOwner, PostgresIncomingMessage } from './incoming-message.ts';
 import {
   bigintArray,
   CLAIM_SQL,
@@ -26,7 +27,6 @@ import {
   RELEASE_SQL,
   RETRY_SQL,
 } from './sql.ts';
-import { wakeableSleep } from './wait.ts';
 
 /**
  * Claims in flight at once for a subscription without key ordering. Each claim (with the acks
@@ -113,59 +113,49 @@ export async function queueSubscription(
   );
   heartbeat.unref();
 
+  /** How deliveries settle: one object for the subscription, not closures per delivery. */
+  const owner: IncomingMessageOwner = {
+    ack(id) {
+      acks.ack(id);
+      leaseWindow.changed();
+    },
+    async retry(id, delayMs) {
+      try {
+        await db.query(RETRY_SQL, [...key, id, Math.max(0, Math.round(delayMs))]);
+      } catch (error) {
+        throw postgresError('retry', error);
+      }
+      // Come back for it ourselves rather than wait for the poll interval.
+      setTimeout(wakeOne, delayMs + 5).unref();
+    },
+    async deadLetter(id, failure) {
+      try {
+        await db.query(DEAD_LETTER_SQL, [...key, id, JSON.stringify(failure)]);
+      } catch (error) {
+        throw postgresError('dead letter', error);
+      }
+    },
+    async release(id) {
+      try {
+        await db.query(RELEASE_ONE_SQL, [...key, id]);
+      } catch (error) {
+        throw postgresError('release', error);
+      }
+      wakeOne();
+    },
+    settled(id) {
+      held.delete(id);
+      leaseWindow.give(1);
+    },
+  };
+
   const deliver = (row: ClaimedRow) => {
     held.add(row.id);
-    let settled = false;
-    // Only the first settle counts. Its credit comes back, and the heartbeat lets go of the row,
-    // once the database has answered: a failed settle leaves the row to its lease, which then
-    // runs out, so that it comes back (to this subscription or another) rather than stay leased.
-    const settleOnce =
-      <A extends unknown[]>(operation: string, settle: (...args: A) => Promise<void>) =>
-      async (...args: A): Promise<void> => {
-        if (settled) return;
-        settled = true;
-        try {
-          await settle(...args);
-        } catch (error) {
-          throw postgresError(operation, error);
-        } finally {
-          held.delete(row.id);
-          leaseWindow.give(1);
-        }
-      };
-    onMessage({
-      headers: row.headers,
-      body: row.body,
-      attempt: row.attempts,
-      // Resolves as soon as the ack is queued, not when its DELETE commits: core keeps a handler
-      // slot until this resolves, and a commit round trip per slot capped consumption at
-      // concurrency / round trip. Durability is unchanged: the credit returns only after the
-      // commit (the next claim's, or a DELETE's), close() flushes queued acks, and a crash before
-      // the commit redelivers after the lease, as a crash before any ack would (at-least-once).
-      ack: async () => {
-        if (settled) return;
-        settled = true;
-        acks.ack(row.id);
-        leaseWindow.changed();
-      },
-      retry: settleOnce('retry', async (delayMs: number) => {
-        await db.query(RETRY_SQL, [...key, row.id, Math.max(0, Math.round(delayMs))]);
-        // Come back for it ourselves rather than wait for the poll interval.
-        setTimeout(wakeOne, delayMs + 5).unref();
-      }),
-      deadLetter: settleOnce('dead letter', async (failure: DeadLetterFailure) => {
-        await db.query(DEAD_LETTER_SQL, [...key, row.id, JSON.stringify(failure)]);
-      }),
-      // Back to pending now, its attempt not counted (see RELEASE_ONE_SQL).
-      release: settleOnce('release', async () => {
-        await db.query(RELEASE_ONE_SQL, [...key, row.id]);
-        wakeOne();
-      }),
-    });
+    onMessage(new PostgresIncomingMessage(owner, row));
   };
 
   /** Sleeps until woken; the polling loop also wakes after the poll interval. */
-  const sleep = (polls: boolean): Promise<void> =>
+  const idle = (polls: boolean): Promise<void> =>
     new Promise((resolve) => {
       // An abort listener added after the abort would never fire.
       if (stop.signal.aborted) return resolve();
@@ -221,11 +211,11 @@ export async function queueSubscription(
           continue;
         }
         if (missed) continue;
-        await sleep(index === 0);
+        await idle(index === 0);
       } catch {
         if (stop.signal.aborted) break;
         // Database unreachable: back off; the pool reconnects on its own.
-        await wakeableSleep(backoffMs, stop.signal);
+        await sleep(backoffMs, stop.signal);
         backoffMs = Math.min(backoffMs * 2, 5000);
       }
     }

@@ -6,10 +6,10 @@
  */
 import {
   type Capabilities,
+  Fifo,
   type OutgoingMessage,
   type StartFrom,
   type Transport,
-  TransportError,
   type TransportHealth,
   type TransportSubscription,
   withDeadline,
@@ -123,7 +123,8 @@ export function queueTransport(
       const row = rows[0];
       if (!row) {
         if (attempt < 3) continue;
-        throw new TransportError(`postgres: could not register group ${group} of ${topic}`);
+        // A TransportError (retryable) made by the caller's guard, like every other failure.
+        throw new Error(`could not register group ${group} of ${topic}`);
       }
       if (row.created && from === 'beginning') {
         await db.transaction(
@@ -236,14 +237,14 @@ function coalescingPublisher(
   chunk: number,
   parallel = 4,
 ) {
-  const queue: { messages: readonly OutgoingMessage[]; resolve: () => void; reject: (e: unknown) => void }[] =
-    [];
+  type Waiting = { messages: readonly OutgoingMessage[]; resolve: () => void; reject: (e: unknown) => void };
+  const queue = new Fifo<Waiting>();
   let inFlight = 0;
   const pump = () => {
     while (inFlight < parallel && queue.length > 0) {
-      const batch: typeof queue = [];
+      const batch: Waiting[] = [];
       let size = 0;
-      while (queue.length > 0 && (batch.length === 0 || size + queue[0]!.messages.length <= chunk)) {
+      while (queue.length > 0 && (batch.length === 0 || size + queue.first()!.messages.length <= chunk)) {
         const next = queue.shift()!;
         batch.push(next);
         size += next.messages.length;

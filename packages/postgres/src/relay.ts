@@ -11,13 +11,12 @@
  * - Broker down: the batch rolls back and the relay backs off (exponential, capped).
  */
 import type { Logger, OutgoingMessage, Transport } from '@eventwire/core/transport';
-import { checkNumber, jsonLogger } from '@eventwire/core/transport';
+import { checkNumber, jsonLogger, sleep } from '@eventwire/core/transport';
 import { type Database, driverFor } from './database.ts';
 import type { SqlDriver } from './driver.ts';
 import { guard, postgresError } from './errors.ts';
 import { migrate } from './migrations.ts';
 import { OUTBOX_CHANNEL } from './sql.ts';
-import { wakeableSleep } from './wait.ts';
 
 const RELAY_LOCK = 746_173_002;
 
@@ -123,15 +122,16 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
         delay = initialMs;
         if (options.onLag) options.onLag(await guard('relay lag', () => outboxLag(db)));
         if (count > 0 || woken) continue;
-        await wakeableSleep(pollIntervalMs, stop.signal, (w) => {
-          wake = w;
-        });
+        // Until the poll interval, a notification, or stop() (which calls wake too).
+        const nap = new AbortController();
+        wake = () => nap.abort();
+        if (!stop.signal.aborted) await sleep(pollIntervalMs, nap.signal);
       } catch (error) {
         logger.warn(
           { err: (error as Error).message, retryInMs: delay },
           'outbox relay: publish failed; backing off',
         );
-        await wakeableSleep(delay, stop.signal);
+        await sleep(delay, stop.signal);
         delay = Math.min(delay * 2, maxMs);
       }
     }

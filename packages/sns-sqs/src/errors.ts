@@ -3,7 +3,7 @@
  * `transportError()` (credentials and URLs masked, the driver code kept), and the two questions
  * the adapter itself asks of them (is the resource gone? will retrying help?).
  */
-import { EventwireError, TransportError, transportError } from '@eventwire/core/transport';
+import { type EventwireError, transportError } from '@eventwire/core/transport';
 
 /** The SDK's error name (`QueueDoesNotExist`, `TimeoutError`...), or a Node code (`ECONNREFUSED`). */
 export function errorName(error: unknown): string {
@@ -30,15 +30,11 @@ function isRefusal(error: unknown): boolean {
 
 /** `operation` failed: the TransportError to throw (eventwire's own errors pass through unchanged). */
 export function awsError(operation: string, error: unknown): EventwireError {
-  const wrapped = transportError('sns-sqs', operation, error, { retryable: !isRefusal(error) });
   const e = error as { $fault?: unknown; name?: unknown } | undefined;
-  if (error instanceof EventwireError || e?.$fault === undefined || typeof e.name !== 'string')
-    return wrapped;
+  const retryable = !isRefusal(error);
   // An AWS service error names its code in `name` (`QueueDoesNotExist`, `AccessDenied`), not in
-  // the `code` that transportError() keeps: keep it as the driver code, the text as it made it.
-  return new TransportError(wrapped.message, {
-    cause: error,
-    retryable: wrapped.retryable,
-    driverCode: e.name,
-  });
+  // the `code` that transportError() keeps by default: that name is the driver code.
+  if (e?.$fault !== undefined && typeof e.name === 'string')
+    return transportError('sns-sqs', operation, error, { retryable, driverCode: e.name });
+  return transportError('sns-sqs', operation, error, { retryable });
 }

@@ -15,6 +15,7 @@ import {
   type PublishBatchRequestEntry,
 } from '@aws-sdk/client-sns';
 import {
+  Fifo,
   type OutgoingMessage,
   OversizeError,
   PartialPublishError,
@@ -92,7 +93,7 @@ interface Waiter {
 interface TopicQueue {
   topic: string;
   fifo: boolean;
-  waiting: Waiter[];
+  waiting: Fifo<Waiter>;
   inFlight: number;
   scheduled: boolean;
 }
@@ -102,7 +103,7 @@ export class Publisher {
   readonly #topology: Topology;
   readonly #queues = new Map<string, TopicQueue>();
   #inFlight = 0;
-  readonly #blocked: (() => void)[] = [];
+  readonly #blocked = new Fifo<() => void>();
 
   constructor(clients: Clients, topology: Topology) {
     this.#clients = clients;
@@ -153,7 +154,7 @@ export class Publisher {
       queue = {
         topic: p.topic,
         fifo: this.#topology.isFifo(p.topic),
-        waiting: [],
+        waiting: new Fifo<Waiter>(),
         inFlight: 0,
         scheduled: false,
       };
@@ -178,7 +179,7 @@ export class Publisher {
       const batch: Waiter[] = [];
       let size = 0;
       while (q.waiting.length > 0 && batch.length < MAX_BATCH_ENTRIES) {
-        const next = q.waiting[0]!;
+        const next = q.waiting.first()!;
         if (batch.length > 0 && size + next.bytes > MAX_BATCH_BYTES) break;
         batch.push(q.waiting.shift()!);
         size += next.bytes;

@@ -27,6 +27,7 @@ import {
   settleOnce,
   sleep,
   type TransportSubscription,
+  withDeadline,
 } from '@eventwire/core/transport';
 import type { Clients } from './clients.ts';
 import type { SqsDeadLetters } from './dead-letters.ts';
@@ -123,14 +124,9 @@ export class SqsSubscription implements TransportSubscription {
     // From here on no poll starts, and whatever a poll in flight brings goes straight back.
     this.#stop.abort();
     clearInterval(this.#heartbeat);
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, closeBoundMs(this.#options));
-    });
     // Past the bound (AWS unreachable), what is left is SQS's: unsettled messages come back
     // after their visibility timeout, acks that did not land as duplicates.
-    await Promise.race([this.#settleAll(), bound]);
-    clearTimeout(timer);
+    await withDeadline(this.#settleAll(), closeBoundMs(this.#options), 'close').catch(() => {});
     this.#credits.give(this.#credits.max);
   }
 
@@ -250,16 +246,8 @@ export class SqsSubscription implements TransportSubscription {
     const info = this.#info;
     const deleter = this.#deleter;
     const wire = wireOf(message);
-    let credited = false;
-    const giveBack = () => {
-      if (credited) return;
-      credited = true;
-      this.#giveCredit();
-    };
-    // Settled from the moment core calls ack/retry/deadLetter: the credit goes back at once, so
-    // the next receive overlaps the delete instead of waiting for it.
+    // False for a settle after close gave the message back: nothing of it is ours any more.
     const current = () => {
-      giveBack();
       if (!held.live) return false;
       held.live = false;
       this.#held.delete(held);
@@ -301,7 +289,10 @@ export class SqsSubscription implements TransportSubscription {
           );
         },
       },
-      giveBack,
+      // Settled from the moment core calls ack/retry/deadLetter/release: the credit goes back at
+      // once, so the next receive overlaps the delete instead of waiting for it.
+      () => this.#giveCredit(),
+      { when: 'called' },
     );
     const attempt = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
     this.#onMessage({ ...wire, attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 1, ...settle });

@@ -4,15 +4,16 @@
  */
 import { ListTopicsCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, ListQueuesCommand } from '@aws-sdk/client-sqs';
-import type {
-  Capabilities,
-  IncomingMessage,
-  OutgoingMessage,
-  StartFrom,
-  SubscriptionSpec,
-  Transport,
-  TransportHealth,
-  TransportSubscription,
+import {
+  type Capabilities,
+  type IncomingMessage,
+  type OutgoingMessage,
+  type StartFrom,
+  type SubscriptionSpec,
+  type Transport,
+  type TransportHealth,
+  type TransportSubscription,
+  withDeadline,
 } from '@eventwire/core/transport';
 import { createClients } from './clients.ts';
 import { SqsDeadLetters } from './dead-letters.ts';
@@ -54,22 +55,25 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
     transactionalPublish: false,
   };
 
-  /** One round trip to each service, abandoned after `timeoutMs` (then rejecting with ETIMEDOUT). */
+  /**
+   * One round trip to each service, abandoned after `timeoutMs`: core's deadline (a
+   * DeadlineError, code ETIMEDOUT), and the requests still out are aborted.
+   */
   async function probe(timeoutMs: number): Promise<void> {
-    const signal = AbortSignal.timeout(timeoutMs);
+    const abort = new AbortController();
+    const where = resolved.endpoint ?? `AWS in ${resolved.region}`;
     try {
-      await Promise.all([
-        clients.sqs.send(new ListQueuesCommand({ MaxResults: 1 }), { abortSignal: signal }),
-        clients.sns.send(new ListTopicsCommand({}), { abortSignal: signal }),
-      ]);
-    } catch (error) {
-      if (!signal.aborted) throw error;
-      // The SDK only says "Request aborted": say what happened.
-      const where = resolved.endpoint ?? `AWS in ${resolved.region}`;
-      throw Object.assign(new Error(`no answer from ${where} within ${timeoutMs} ms`), {
-        code: 'ETIMEDOUT',
-        cause: error,
-      });
+      await withDeadline(
+        Promise.all([
+          clients.sqs.send(new ListQueuesCommand({ MaxResults: 1 }), { abortSignal: abort.signal }),
+          clients.sns.send(new ListTopicsCommand({}), { abortSignal: abort.signal }),
+        ]),
+        timeoutMs,
+        `no answer from ${where} within ${timeoutMs} ms`,
+      );
+    } finally {
+      // Past the deadline, or one call failed: the other one goes too (nothing left if both answered).
+      abort.abort();
     }
   }
 

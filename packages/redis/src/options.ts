@@ -11,6 +11,12 @@ export interface TrimOptions {
    * of entries dropped. Default: none (only acknowledged entries are ever trimmed).
    */
   maxLen?: number;
+  /**
+   * Keep every entry at least this long (on the Redis server's clock), even once every group
+   * acknowledged it, so that `bus.rewind` can still reach it. Default 0: acknowledged entries
+   * are trimmed at the next trim. `maxLen` still caps the stream.
+   */
+  retainMs?: number;
 }
 
 /** Options of {@link redis}. */
@@ -74,7 +80,11 @@ export interface RedisTransportOptions {
    * Default: a quarter of the lease, between 1 and 10 seconds.
    */
   claimIntervalMs?: number;
-  /** How often a subscription moves due retries back into the stream. Default 1 000 ms. */
+  /**
+   * How often a subscription moves due retries back into the stream, and due delayed publishes
+   * of its topic (a timer also fires at the next due time when that comes sooner). Default
+   * 1 000 ms. See the README, "Delayed publish".
+   */
   delayPollMs?: number;
   /** Trimming policy. Default `{}`: trim what every group acknowledged, every minute. `false`: never trim. */
   trim?: TrimOptions | false;
@@ -104,5 +114,9 @@ export function checkOptions(options: RedisTransportOptions): void {
   if (options.trim) {
     checkNumber('redis({ trim: { intervalMs } })', options.trim.intervalMs, ms);
     checkNumber('redis({ trim: { maxLen } })', options.trim.maxLen, { min: 1 });
+    checkNumber('redis({ trim: { retainMs } })', options.trim.retainMs, {
+      min: 0,
+      max: Number.MAX_SAFE_INTEGER,
+    });
   }
 }

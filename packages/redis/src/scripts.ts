@@ -1,7 +1,8 @@
 /**
- * Lua scripts: each one is a step that must be atomic on the server (move a retry between the
- * stream and its delay set, release a closing consumer's entries, trim safely). Scripts only
- * touch keys of one topic, which share a hash tag (see keys.ts).
+ * Lua scripts: each one is a step that must be atomic on the server (park a delayed publish or a
+ * retry and move it into the stream when due, release a closing consumer's entries, trim safely,
+ * rewind a group, take a rate-limit slot). Scripts only touch keys of one topic, which share a
+ * hash tag (see keys.ts), or one rate-limit key.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -48,6 +49,26 @@ const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
+ * A delayed publish: parks the entry's fields in the topic's scheduled set, scored by its due
+ * time (epoch ms, the `ewdeliverat` header), until a mover (MOVE_DUE) appends them to the stream.
+ * Due already on the server's clock: appended to the stream at once, like a plain publish. The
+ * member packs an order key (publish order within one process, for ties of the due time) with
+ * the fields, as MOVE_DUE expects. Returns the ms until it is due (0: appended now).
+ *
+ * KEYS: stream, scheduled set. ARGV: due ms, order key, field, value, ...
+ */
+export const SCHEDULE = new Script(`${NOW}
+local due = tonumber(ARGV[1])
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+if due <= now then
+  redis.call('XADD', KEYS[1], '*', unpack(fields))
+  return 0
+end
+redis.call('ZADD', KEYS[2], due, cmsgpack.pack({ARGV[2], fields}))
+return due - now`);
+
+/**
  * Retry with a delay: acknowledge the delivery and park a copy in the group's delay set, scored
  * by its due time. The copy (fields prepared by the client: target group, next attempt) is
  * packed with the original id so that members are unique. Nothing is parked when the entry was
@@ -76,11 +97,13 @@ redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 return 1`);
 
 /**
- * Moves due retries back to the end of the stream (as new entries carrying their target group
- * and attempt) and removes them from the delay set, in one step: a crash cannot lose or double
- * them. Returns { moved, ms until the next one is due or -1 }.
+ * Moves due entries of a sorted set to the end of the stream and removes them from the set, in
+ * one step: a crash cannot lose or double them, and of two movers running at once each entry is
+ * moved by one. Used for a group's parked retries (new entries carrying their target group and
+ * attempt) and for a topic's delayed publishes. Due time order; ties in member order (the order
+ * key first). Returns { moved, ms until the next one is due or -1 }.
  *
- * KEYS: stream, delay set. ARGV: max entries to move.
+ * KEYS: stream, delay set (or scheduled set). ARGV: max entries to move.
  */
 export const MOVE_DUE = new Script(`${NOW}
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
@@ -161,14 +184,15 @@ return kept`);
 
 /**
  * Safe trim: removes only entries that every group of the stream has acknowledged, i.e. those
- * older than the oldest pending entry of each group, and than its last delivered entry. A
- * stream without groups is not trimmed. With a max length, entries beyond it are then dropped
- * even if unacknowledged, and their number is returned so the caller can say so.
- * Returns { trimmed safely, dropped unacknowledged }.
+ * older than the oldest pending entry of each group, and than its last delivered entry, and
+ * (with a retention) older than `retainMs` on the server's clock, so that a rewind can reach
+ * them. A stream without groups is not trimmed. With a max length, entries beyond it are then
+ * dropped even if unacknowledged or retained, and their number is returned so the caller can
+ * say so. Returns { trimmed safely, dropped unacknowledged }.
  *
- * KEYS: stream. ARGV: max length (0 = none).
+ * KEYS: stream. ARGV: max length (0 = none), retain ms (0 = none).
  */
-export const TRIM = new Script(`
+export const TRIM = new Script(`${NOW}
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -192,6 +216,11 @@ if #groups > 0 then
     local summary = redis.call('XPENDING', KEYS[1], name)
     if summary[1] > 0 and older(summary[2], candidate) then candidate = summary[2] end
     if min == nil or older(candidate, min) then min = candidate end
+  end
+  local retain = tonumber(ARGV[2])
+  if retain > 0 then
+    local kept = string.format('%d-0', now - retain)
+    if older(kept, min) then min = kept end
   end
   safe = redis.call('XTRIM', KEYS[1], 'MINID', '~', min)
 end
@@ -222,3 +251,111 @@ for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
   end
 end
 return removed`);
+
+/** Field `name` of an XINFO reply (a flat name, value, ... list); false when absent or nil. */
+const FIELD = `local function field(list, name)
+  for i = 1, #list, 2 do if list[i] == name then return list[i + 1] end end
+  return false
+end`;
+
+/**
+ * What a rewind needs, read in one step: the group's position (last delivered id, its entries
+ * read counter and whether Redis knows its lag), the id to move it to (the last entry before the
+ * rewind time, `0-0` when there is none or for the beginning), the highest id ever deleted from
+ * the middle of the stream (XDEL), and the most recently active consumer of the group other than
+ * `released` (name, idle ms). Returns {0} when the stream or the group does not exist.
+ *
+ * KEYS: stream. ARGV: group, last id before the rewind time ('' = the beginning), released consumer.
+ */
+export const REWIND_PLAN = new Script(`${FIELD}
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local group = false
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  if field(g, 'name') == ARGV[1] then group = g end
+end
+if not group then return {0} end
+local target = '0-0'
+if ARGV[2] ~= '' then
+  local before = redis.call('XREVRANGE', KEYS[1], ARGV[2], '-', 'COUNT', 1)
+  if #before > 0 then target = before[1][1] end
+end
+local active, activeIdle = '', -1
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local name, idle = field(c, 'name'), field(c, 'idle')
+  if name ~= ARGV[3] and (activeIdle < 0 or idle < activeIdle) then active, activeIdle = name, idle end
+end
+local read = field(group, 'entries-read')
+local lagKnown = field(group, 'lag') and 1 or 0
+return {1, field(group, 'last-delivered-id'), target, read or -1, lagKnown,
+  field(redis.call('XINFO', 'STREAM', KEYS[1]), 'max-deleted-entry-id'), active, activeIdle}`);
+
+/**
+ * Counts up to ARGV[3] entries after ARGV[1] (exclusive) and up to ARGV[2] (inclusive): one
+ * bounded step of counting a range, the caller continues from the last id returned.
+ * Returns { entries counted, last id counted (ARGV[1] when none) }.
+ *
+ * KEYS: stream. ARGV: start id (exclusive), end id (inclusive), max entries.
+ */
+export const COUNT_RANGE = new Script(`
+local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], ARGV[2], 'COUNT', tonumber(ARGV[3]))
+if #entries == 0 then return {0, ARGV[1]} end
+return {#entries, entries[#entries][1]}`);
+
+/**
+ * Moves a group back (XGROUP SETID), but only if it is still where the rewind counted from: a
+ * consumer that read meanwhile makes it fail with EWMOVED rather than move under that reader.
+ * Entries of the range still pending for the group (given back, or left by a crashed consumer)
+ * are acknowledged first: the group reads them again from the new position, so they come once
+ * (and not also through XAUTOCLAIM). With an entries-read counter the group's lag stays known
+ * after the move. Returns the number of pending entries acknowledged that way.
+ *
+ * KEYS: stream. ARGV: group, expected last delivered id, target id, entries read ('' = unknown).
+ */
+export const REWIND = new Script(`${FIELD}
+local last = false
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  if field(g, 'name') == ARGV[1] then last = field(g, 'last-delivered-id') end
+end
+if last ~= ARGV[2] then
+  return redis.error_reply('EWMOVED the group moved while the rewind counted (a consumer is reading)')
+end
+local acked = 0
+while true do
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], '(' .. ARGV[3], ARGV[2], 1000)
+  if #pending == 0 then break end
+  local ids = {}
+  for _, p in ipairs(pending) do ids[#ids + 1] = p[1] end
+  acked = acked + redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+end
+if ARGV[4] == '' then
+  redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], ARGV[3])
+else
+  redis.call('XGROUP', 'SETID', KEYS[1], ARGV[1], ARGV[3], 'ENTRIESREAD', ARGV[4])
+end
+return acked`);
+
+/**
+ * A group-wide rate limit: an exact sliding log in a sorted set of grant times (server clock,
+ * microseconds). Grants older than the window leave; with fewer than `max` left the call is
+ * recorded (a member unique to the caller) and gets 0, else it records nothing and gets the ms
+ * until the grant that frees a slot leaves the window (at least 1). The key expires one window
+ * after its last grant. Atomic, so concurrent callers never see more than `max` grants in any
+ * window.
+ *
+ * KEYS: log. ARGV: max, window ms, unique member.
+ */
+export const RATE_LIMIT = new Script(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local max = tonumber(ARGV[1])
+local window = tonumber(ARGV[2]) * 1000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local held = redis.call('ZCARD', KEYS[1])
+if held < max then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])))
+  return 0
+end
+local frees = math.max(0, held - math.ceil(max))
+local grant = redis.call('ZRANGE', KEYS[1], frees, frees, 'WITHSCORES')
+return math.max(1, math.ceil((tonumber(grant[2]) + window - now) / 1000))`);

@@ -1,12 +1,14 @@
 /**
  * The Redis Streams transport: a stream per topic, a consumer group per group.
- * See the package README for the semantics (ordering, delays, dead letters, trimming, limits).
+ * See the package README for the semantics (ordering, delays, dead letters, trimming, rewind,
+ * rate limits, limits).
  */
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   type Capabilities,
+  deliverAtOf,
   jsonLogger,
   type Logger,
   type OutgoingMessage,
@@ -26,7 +28,10 @@ import { redisDeadLetters } from './dead-letters.ts';
 import { toFields } from './fields.ts';
 import { DEFAULT_PREFIX, keys as keyLayout } from './keys.ts';
 import { checkOptions, type RedisTransportOptions } from './options.ts';
-import { TRIM } from './scripts.ts';
+import { type RateLimitStore, redisRateLimitStore } from './rate-limit-store.ts';
+import { rewindGroup } from './rewind.ts';
+import { ScheduledMover } from './scheduled-mover.ts';
+import { SCHEDULE, TRIM } from './scripts.ts';
 import { StreamSubscription } from './subscription.ts';
 
 const DEFAULT_URL = 'redis://127.0.0.1:6379';
@@ -37,6 +42,18 @@ const COMMAND_TIMEOUT_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 2_000;
 /** health() says down when PING is not answered within this. */
 const HEALTH_TIMEOUT_MS = 2_000;
+const DELAY_POLL_MS = 1_000;
+
+/**
+ * Order key of a delayed publish (see SCHEDULE): fixed-width hex, increasing within this process
+ * (microseconds since the epoch, or one more than the last), so that delayed events with the same
+ * due time enter the stream in the order this process published them.
+ */
+let lastOrder = 0;
+function nextOrderKey(): string {
+  lastOrder = Math.max(lastOrder + 1, Date.now() * 1000);
+  return lastOrder.toString(16).padStart(14, '0');
+}
 
 /** Creates a Redis Streams transport. Connections open on `connect()`. */
 export function redis(options: RedisTransportOptions = {}): Transport {
@@ -47,6 +64,7 @@ class RedisTransport implements Transport {
   readonly name = 'redis';
   readonly capabilities: Capabilities;
   readonly deadLetters;
+  readonly rateLimitStore: RateLimitStore;
   readonly #options: RedisTransportOptions;
   readonly #keys;
   readonly #logger: Logger;
@@ -62,6 +80,8 @@ class RedisTransport implements Transport {
   #abandoned = false;
   readonly #subscriptions = new Set<StreamSubscription>();
   readonly #trimTopics = new Map<string, number>();
+  /** Movers of delayed publishes, per topic (see scheduled-mover.ts). */
+  readonly #movers = new Map<string, ScheduledMover>();
   #trimTimer: NodeJS.Timeout | undefined;
   #lastError: string | undefined;
   /** The last error the client reported, whose text says more than ioredis's "Connection is closed.". */
@@ -88,10 +108,16 @@ class RedisTransport implements Transport {
       consumerGroups: true,
       wireMode: 'binary',
       transactionalPublish: false,
+      delayedPublish: true,
     };
     this.#ownsClient = !options.client;
     this.#client = this.#watch(options.client ?? this.#newClient());
     this.deadLetters = redisDeadLetters(
+      () => this.#client,
+      this.#keys,
+      (what, work) => this.#wrap(what, work),
+    );
+    this.rateLimitStore = redisRateLimitStore(
       () => this.#client,
       this.#keys,
       (what, work) => this.#wrap(what, work),
@@ -159,10 +185,30 @@ class RedisTransport implements Transport {
 
   async publish(messages: readonly OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    // One pipeline per call: every XADD goes out in one write, and each reply (in order) is the
-    // server's acceptance of that event.
+    // One pipeline per call: every XADD (or SCHEDULE, for a delayed one) goes out in one write,
+    // and each reply (in order) is the server's acceptance of that event.
     const pipeline = this.#client.pipeline();
-    for (const m of messages) pipeline.xadd(this.#keys.stream(m.topic), '*', ...toFields(m));
+    const now = Date.now();
+    let delayed = false;
+    for (const m of messages) {
+      const stream = this.#keys.stream(m.topic);
+      const at = deliverAtOf(m.headers);
+      if (at === undefined || at <= now) {
+        pipeline.xadd(stream, '*', ...toFields(m));
+        continue;
+      }
+      delayed = true;
+      // EVAL, not EVALSHA: inside a pipeline a NOSCRIPT reply could not be retried in place.
+      pipeline.eval(
+        SCHEDULE.lua,
+        2,
+        stream,
+        this.#keys.scheduled(m.topic),
+        at,
+        nextOrderKey(),
+        ...toFields(m),
+      );
+    }
     const accepted = new Array<boolean>(messages.length).fill(false);
     let cause: unknown;
     const replies = pipeline.exec().then(
@@ -171,6 +217,13 @@ class RedisTransport implements Transport {
           const error = results?.[i]?.[0];
           if (results?.[i] && !error) accepted[i] = true;
           else cause ??= error ?? new Error('no reply');
+        }
+        if (!delayed) return;
+        // Parked ones: this transport moves them when due (also with no consumer running).
+        for (let i = 0; i < messages.length; i++) {
+          const wait = accepted[i] ? results?.[i]?.[1] : undefined;
+          if (typeof wait === 'number' && wait > 0 && !this.#closed)
+            this.#mover(messages[i]!.topic).parked(wait);
         }
       },
       (error: unknown) => {
@@ -245,7 +298,7 @@ class RedisTransport implements Transport {
         blockMs: this.#options.blockMs ?? 2000,
         claimIntervalMs:
           this.#options.claimIntervalMs ?? Math.min(10_000, Math.max(1000, Math.floor(leaseMs / 4))),
-        delayPollMs: this.#options.delayPollMs ?? 1000,
+        delayPollMs: this.#options.delayPollMs ?? DELAY_POLL_MS,
         commandTimeoutMs: this.#commandTimeoutMs,
         closeTimeoutMs: this.#closeTimeoutMs,
         bounded: this.#bounded,
@@ -257,14 +310,40 @@ class RedisTransport implements Transport {
     subscription.start();
     this.#subscriptions.add(subscription);
     this.#trackTrim(spec.topic, 1);
+    const mover = this.#mover(spec.topic);
+    mover.hold();
     return {
       stop: () => subscription.stop(),
       close: async () => {
         if (!this.#subscriptions.delete(subscription)) return;
         this.#trackTrim(spec.topic, -1);
+        mover.unhold();
         await subscription.close();
       },
     };
+  }
+
+  /** The mover of `topic`'s delayed publishes (one per topic while it has work). */
+  #mover(topic: string): ScheduledMover {
+    let mover = this.#movers.get(topic);
+    if (!mover) {
+      mover = new ScheduledMover(
+        topic,
+        { stream: this.#keys.stream(topic), scheduled: this.#keys.scheduled(topic) },
+        {
+          command: () => this.#client,
+          bounded: this.#bounded,
+          commandTimeoutMs: this.#commandTimeoutMs,
+          pollMs: this.#options.delayPollMs ?? DELAY_POLL_MS,
+          logger: this.#logger,
+        },
+        (idle) => {
+          if (this.#movers.get(topic) === idle) this.#movers.delete(topic);
+        },
+      );
+      this.#movers.set(topic, mover);
+    }
+    return mover;
   }
 
   async health(): Promise<TransportHealth> {
@@ -284,12 +363,15 @@ class RedisTransport implements Transport {
     }
   }
 
-  /** Entries not yet delivered to the group, plus those delivered and not acknowledged, plus parked retries. */
+  /**
+   * Entries not yet delivered to the group, plus those delivered and not acknowledged, plus
+   * parked retries and the topic's delayed publishes not due yet.
+   */
   async lag(topic: string, group: string): Promise<number | undefined> {
     return this.#wrap('read lag', async () => {
       const [groups, delayed] = await Promise.all([
         this.#client.xinfo('GROUPS', this.#keys.stream(topic)).catch(() => []) as Promise<unknown[][]>,
-        this.#client.zcard(this.#keys.delayed(topic, group)),
+        this.#countDelayed(topic, group),
       ]);
       for (const info of groups) {
         const fields = new Map<string, unknown>();
@@ -304,10 +386,44 @@ class RedisTransport implements Transport {
     });
   }
 
+  /** Delayed publishes of the topic not due yet, plus the group's parked retries. */
+  async delayed(topic: string, group: string): Promise<number | undefined> {
+    return this.#wrap('count delayed', () => this.#countDelayed(topic, group));
+  }
+
+  async #countDelayed(topic: string, group: string): Promise<number> {
+    const [scheduled, retries] = await Promise.all([
+      this.#client.zcard(this.#keys.scheduled(topic)),
+      this.#client.zcard(this.#keys.delayed(topic, group)),
+    ]);
+    return scheduled + retries;
+  }
+
+  /**
+   * Moves `group` back to the last entry before `to` (XGROUP SETID; see rewind.ts and the README,
+   * "Rewind"). Refuses while a consumer of the group was active in the last 10 s.
+   */
+  async rewind(
+    topic: string,
+    group: string,
+    to: Date | 'beginning',
+    options: { dryRun?: boolean } = {},
+  ): Promise<number> {
+    return rewindGroup(
+      { client: () => this.#client, keys: this.#keys, call: (what, work) => this.#wrap(what, work) },
+      topic,
+      group,
+      to,
+      options.dryRun ?? false,
+    );
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#trimTimer);
+    for (const mover of this.#movers.values()) mover.close();
+    this.#movers.clear();
     await Promise.allSettled([...this.#subscriptions].map((s) => s.close()));
     this.#subscriptions.clear();
     if (!this.#ownsClient) return;
@@ -347,7 +463,7 @@ class RedisTransport implements Transport {
         const [, dropped] = (await this.#bounded.call(
           'trim',
           this.#commandTimeoutMs,
-          TRIM.run(this.#client, [this.#keys.stream(topic)], [trim.maxLen ?? 0]),
+          TRIM.run(this.#client, [this.#keys.stream(topic)], [trim.maxLen ?? 0, trim.retainMs ?? 0]),
         )) as [number, number];
         if (dropped > 0) {
           this.#logger.warn(

@@ -9,11 +9,12 @@
  * | `maxMessageBytes` | largest event accepted, default 1 MiB |
  * | `trim` | `acked` (default): trim entries every group has acknowledged; `off`: never trim |
  * | `maxLen` | hard cap on a stream's length, even over unacknowledged entries (logged when it bites) |
+ * | `retainMs` | keep entries at least this long after every group acknowledged them (for rewind) |
  */
 import { ConfigError, checkNumber, type NumericRange, redactUrl } from '@eventwire/core/transport';
 import type { RedisTransportOptions } from './options.ts';
 
-const OWN_PARAMS = ['prefix', 'maxMessageBytes', 'trim', 'maxLen'] as const;
+const OWN_PARAMS = ['prefix', 'maxMessageBytes', 'trim', 'maxLen', 'retainMs'] as const;
 
 export function optionsFromUrl(url: string): RedisTransportOptions {
   let parsed: URL;
@@ -37,8 +38,15 @@ export function optionsFromUrl(url: string): RedisTransportOptions {
     throw new ConfigError(`trim=${trim} is not one of: acked, off`);
   }
   const cap = maxLen === null ? undefined : urlNumber('maxLen', maxLen, { min: 1 });
+  const retain = params.get('retainMs');
+  const retainMs =
+    retain === null ? undefined : urlNumber('retainMs', retain, { min: 0, max: Number.MAX_SAFE_INTEGER });
   if (trim === 'off') options.trim = false;
-  else if (cap !== undefined) options.trim = { maxLen: cap };
+  else if (cap !== undefined || retainMs !== undefined)
+    options.trim = {
+      ...(cap === undefined ? {} : { maxLen: cap }),
+      ...(retainMs === undefined ? {} : { retainMs }),
+    };
   for (const name of OWN_PARAMS) params.delete(name);
   options.url = parsed.toString();
   return options;

@@ -45,9 +45,13 @@ describe('redis numeric options', () => {
     expect(redis({ leaseMs: 1000 })).toBeDefined();
   });
 
-  test('trim: intervalMs and maxLen are checked too; valid values pass', () => {
+  test('trim: intervalMs, maxLen and retainMs are checked too; valid values pass', () => {
     expect(() => redis({ trim: { intervalMs: 0 } })).toThrow(/trim: \{ intervalMs \}/);
     expect(() => redis({ trim: { maxLen: Number.NaN } })).toThrow(/trim: \{ maxLen \}.*not NaN/);
+    expect(() => redis({ trim: { retainMs: -1 } })).toThrow(/trim: \{ retainMs \}/);
+    expect(() => redis({ trim: { retainMs: 1.5 } })).toThrow(/trim: \{ retainMs \}/);
+    expect(redis({ trim: { retainMs: 0 } })).toBeDefined();
+    expect(redis({ trim: { retainMs: 7 * 24 * 3600 * 1000 } })).toBeDefined();
     const transport = redis({
       trim: { intervalMs: 1000, maxLen: 10 },
       publishTimeoutMs: 1,
@@ -64,6 +68,8 @@ describe('redis numeric options', () => {
       'maxMessageBytes=0',
       'maxLen=-5',
       'maxLen=2.5',
+      'retainMs=-1',
+      'retainMs=soon',
     ]) {
       expect(() => optionsFromUrl(`redis://u:hunter2@h?${bad}`), bad).toThrow(ConfigError);
       expect(() => optionsFromUrl(`redis://u:hunter2@h?${bad}`)).toThrow(

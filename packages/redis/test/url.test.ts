@@ -9,6 +9,11 @@ describe('redis URLs', () => {
     );
     expect(options).toMatchObject({ prefix: 'app:', maxMessageBytes: 4096, trim: { maxLen: 1000 } });
     expect(options.url).toBe('redis://user:secret@example.com:6380/2?family=6');
+    expect(optionsFromUrl('redis://h?retainMs=86400000').trim).toEqual({ retainMs: 86_400_000 });
+    expect(optionsFromUrl('redis://h?retainMs=60000&maxLen=10')).toMatchObject({
+      trim: { retainMs: 60_000, maxLen: 10 },
+      url: 'redis://h',
+    });
   });
 
   test('trim=off disables trimming; bad values are ConfigErrors without credentials', () => {

@@ -1,4 +1,5 @@
 import { type IncomingMessage, type OutgoingMessage, type Transport, TransportError } from '@eventwire/core';
+import { settleOnce } from '@eventwire/core/transport';
 
 export interface Faults {
   /** Deliver every message this many times (the broker's copy is settled by the first settle). */
@@ -41,20 +42,9 @@ export function withFaults(inner: Transport, faults: Faults): Transport {
 
 /** `count` deliveries of one message; the first copy settled settles the original, the rest are no-ops. */
 function duplicate(message: IncomingMessage, count: number): IncomingMessage[] {
-  let settled = false;
-  const once =
-    <A extends unknown[]>(fn: (...args: A) => Promise<void>) =>
-    async (...args: A) => {
-      if (settled) return;
-      settled = true;
-      await fn(...args);
-    };
-  return Array.from({ length: count }, () => ({
-    ...message,
-    ack: once(message.ack),
-    retry: once(message.retry),
-    deadLetter: once(message.deadLetter),
-  }));
+  // One guard shared by every copy: core's settle-once, with nothing to give back.
+  const once = settleOnce(message, () => {});
+  return Array.from({ length: count }, () => ({ ...message, ...once }));
 }
 
 /** Wraps a transport and records every message published through it. */

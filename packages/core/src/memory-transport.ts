@@ -159,7 +159,8 @@ export class MemoryBroker {
     const topic = this.#topics.get(topicName);
     const group = topic?.groups.get(groupName);
     if (!topic || !group) return 0;
-    const again = topic.log.filter((m) => m.publishedAt >= to);
+    // Deliverable from: its publish time, or its delivery time when delayed (as on a log).
+    const again = topic.log.filter((m) => Math.max(m.publishedAt, deliverAtOf(m.headers) ?? 0) >= to);
     if (dryRun) return again.length;
     while (group.ready.shift() !== undefined);
     const now = Date.now();

@@ -115,10 +115,15 @@ export function rateGate(
   return (signal) => waitFor(() => store.acquire(key, max, perMs), signal);
 }
 
+/** How long a handler waits before asking a store that failed (its broker down) again. */
+const STORE_RETRY_MS = 1_000;
+
 async function waitFor(attempt: () => Promise<number>, signal: AbortSignal): Promise<void> {
   for (;;) {
     signal.throwIfAborted();
-    const waitMs = await attempt();
+    // A store that fails (Redis down) is asked again: giving the event back would only have it
+    // redelivered into the same wait. Health reports the outage meanwhile.
+    const waitMs = await attempt().catch(() => STORE_RETRY_MS);
     if (waitMs <= 0) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(done, waitMs);

@@ -203,7 +203,8 @@ export interface Transport {
   deleteGroup?(topic: string, group: string): Promise<void>;
   /**
    * Optional (with capability `replay`): move `group` back so that it receives again every
-   * retained event published at or after `to` (`'beginning'`: every retained event); other
+   * retained event that became deliverable at or after `to` (its publish time; for a delayed
+   * publish, its delivery time), `'beginning'`: every retained event; other
    * groups are untouched. Events of the topic the group has not handled yet are delivered once,
    * not twice. Run it while no consumer of the group runs (Kafka refuses to move an active
    * group). Resolves to how many events the group will receive again; with `dryRun`, only counts.

@@ -19,6 +19,7 @@ export { Credits, type Settle, SettleOnce, settleOnce } from './flow-control.ts'
 export { jsonLogger, type Logger, redactText, redactUrl, silentLogger } from './logger.ts';
 export { checkNumber, type NumericRange } from './option-checks.ts';
 export { importOptional, loadOptional, missingPackage } from './optional-import.ts';
+export { type RateLimitStore, SlidingLog } from './rate-limit.ts';
 export {
   carriedAttempt,
   deadLetterCopyHeaders,

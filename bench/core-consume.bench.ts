@@ -35,10 +35,8 @@ const transport: Transport = {
   capabilities: {
     ordering: 'partition',
     nativeDelay: true,
-    nativeDeadLetter: true,
     replay: false,
     maxMessageBytes: 1e6,
-    consumerGroups: true,
     wireMode: 'binary',
     transactionalPublish: false,
   },

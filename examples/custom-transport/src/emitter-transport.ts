@@ -61,10 +61,8 @@ export function emitterTransport(options: { broker: EmitterBroker; maxMessageByt
   const capabilities: Capabilities = {
     ordering: 'partition', // one FIFO per group: a subscription gets each key's messages in order
     nativeDelay: true, // retry(delayMs) waits in the broker
-    nativeDeadLetter: true, // the broker keeps the dead letters
     replay: false, // no log: a new group cannot start from the beginning
     maxMessageBytes: options.maxMessageBytes ?? 1024 * 1024,
-    consumerGroups: true,
     wireMode: 'binary', // CloudEvents attributes travel as headers
     transactionalPublish: false,
   };

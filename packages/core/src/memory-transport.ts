@@ -302,10 +302,8 @@ export function memoryTransport(options: MemoryTransportOptions = {}): Transport
   const capabilities: Capabilities = {
     ordering: 'partition',
     nativeDelay: true,
-    nativeDeadLetter: true,
     replay: true,
     maxMessageBytes: options.maxMessageBytes ?? 1024 * 1024,
-    consumerGroups: true,
     wireMode: 'binary',
     transactionalPublish: false,
     delayedPublish: true,

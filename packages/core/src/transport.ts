@@ -18,14 +18,12 @@ export interface Capabilities {
    * this process after the backoff (a crash meanwhile returns the message at once).
    */
   nativeDelay: boolean;
-  /** Dead letters are kept by a broker-native path (DLQ queue/stream/table) rather than by core. */
-  nativeDeadLetter: boolean;
+
   /** A new group can start from the beginning of the retained log (`from: 'beginning'`). */
   replay: boolean;
   /** Largest body+headers the broker accepts, in bytes. Publish rejects larger events before sending. */
   maxMessageBytes: number;
-  /** Several consumers in one group share the work, and each group gets every event. */
-  consumerGroups: boolean;
+
   /** `binary`: CloudEvents attributes travel as headers. `structured`: one JSON document in the body. */
   wireMode: 'binary' | 'structured';
   /** `publish(messages, { tx })` writes inside the caller's database transaction. */

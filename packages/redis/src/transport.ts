@@ -102,10 +102,8 @@ class RedisTransport implements Transport {
     this.capabilities = {
       ordering: 'none',
       nativeDelay: true,
-      nativeDeadLetter: true,
       replay: true,
       maxMessageBytes: options.maxMessageBytes ?? MiB,
-      consumerGroups: true,
       wireMode: 'binary',
       transactionalPublish: false,
       delayedPublish: true,

@@ -2,15 +2,19 @@ import type { IdempotencyStore } from '@eventwire/core';
 import { type Database, driverFor } from './database.ts';
 import type { Queryable, SqlDriver } from './driver.ts';
 import { postgresError } from './errors.ts';
+import { migrateWithin, schemaIsCurrent } from './migrations.ts';
 
 /**
  * The inbox: a row per (group, event id), inserted in the same transaction as the handler's own
  * writes (`ctx.tx`). The handler's effects and the "handled" mark commit together or not at all:
  * exactly-once effects in this database. A concurrent duplicate waits on the row lock and then
  * sees the committed row; a failed handler rolls back, leaving no record, so the retry runs.
+ * Creates eventwire's tables on first use, on a database nothing migrated yet.
  */
 export function postgresInbox(database: Database): IdempotencyStore {
   const db: SqlDriver = driverFor(database);
+  // Creates its tables on first use, as the outbox does: set once the schema was seen complete.
+  let current = false;
   return {
     async run(key, work) {
       // What the handler throws is its failure, and core's failure policy decides on it; only the
@@ -18,6 +22,11 @@ export function postgresInbox(database: Database): IdempotencyStore {
       let handlerFailed = false;
       try {
         return await db.transaction(async (tx) => {
+          // Inside this transaction: with PGlite no other transaction can run while it is open.
+          if (!current) {
+            if (await schemaIsCurrent(tx)) current = true;
+            else await migrateWithin(tx);
+          }
           const inserted = await tx.query(
             'insert into ew_inbox (group_name, event_id) values ($1, $2) on conflict do nothing',
             [key.group, key.id],

@@ -144,6 +144,23 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
       alter table ew_deliveries reset (fillfactor);
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- Delayed publish: when a message becomes deliverable (null: at its created_at). Its
+      -- delivery rows get it as their available_at; a rewind to a time and the retention sweep
+      -- count from it. A nullable column without a default: no table rewrite.
+      alter table ew_messages add column if not exists deliver_at timestamptz;
+
+      -- Group-wide rate limits (Transport.rateLimitStore): one row per grant still inside its
+      -- window; each acquire deletes the rows of its key that left the window.
+      create table if not exists ew_rate_limits (
+        key text not null,
+        granted_at timestamptz not null
+      );
+      create index if not exists ew_rate_limits_key on ew_rate_limits (key, granted_at);
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock key of eventwire's migrations. */

@@ -39,6 +39,8 @@ async function releasePglite(db: PGlite): Promise<void> {
   await db.close();
 }
 
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * Statement deadlines (`QueryOptions.bound`) do not apply here: there is no network to lose, and
  * a statement can only wait for a transaction of this same process.
@@ -50,7 +52,15 @@ export function pgliteDriver(given: PgliteDatabase, options: { owns: boolean }):
     const store = current.getStore();
     return store?.db === db ? store.tx : undefined;
   };
-  const run = (sql: string, params?: readonly unknown[]) => (openTx() ?? db).query(sql, params as unknown[]);
+  const run = async (sql: string, params?: readonly unknown[]) => {
+    const result = await (openTx() ?? db).query(sql, params as unknown[]);
+    // PGlite runs a statement synchronously and resolves it through microtasks only: a caller
+    // issuing statements back to back (a publish loop) never let the event loop reach its timers
+    // or I/O (lease renewals, handlers' timers) until the burst ended. One macrotask turn per
+    // statement lets them in (cost: README, "PGlite").
+    await yieldToEventLoop();
+    return result;
+  };
   return {
     kind: 'pglite',
     identity: db,
@@ -60,7 +70,9 @@ export function pgliteDriver(given: PgliteDatabase, options: { owns: boolean }):
     async transaction(work) {
       const open = openTx();
       if (open) return work(queryableFrom(open));
-      return db.transaction((tx) => current.run({ db, tx }, () => work(queryableFrom(tx))));
+      const value = await db.transaction((tx) => current.run({ db, tx }, () => work(queryableFrom(tx))));
+      await yieldToEventLoop();
+      return value;
     },
     async listen(channel, onNotify) {
       const unlisten = await db.listen(channel, () => onNotify());

@@ -1,4 +1,4 @@
-import type { OutgoingMessage } from '@eventwire/core/transport';
+import { deliverAtOf, type OutgoingMessage } from '@eventwire/core/transport';
 import { channelFor, insertMessagesSql, PARAMS_PER_MESSAGE } from './sql.ts';
 
 /**
@@ -46,6 +46,8 @@ export function publishStatement(
     params[p++] = m.key ?? null;
     params[p++] = JSON.stringify(m.headers);
     params[p++] = m.body;
+    // Delayed publish: the delivery rows' available_at (the header stays in the row, for readers).
+    params[p++] = deliverAtOf(m.headers) ?? null;
     topics.add(m.topic);
   }
   // An array literal; channel names are `ew_` and hex digits, nothing to quote.

@@ -21,24 +21,34 @@ import { migrateTo, SCHEMA_VERSION } from './migrations.ts';
 import { checkedOption, DEFAULTS, numericOption } from './options.ts';
 import { publishStatement } from './publish-statement.ts';
 import { queueSubscription } from './queue-subscription.ts';
+import { rateLimitStore } from './rate-limit-store.ts';
 import {
   BACKFILL_GROUP_SQL,
+  channelFor,
+  DELAYED_SQL,
   DELETE_GROUP_SQL,
   ENSURE_GROUP_SQL,
   LAG_SQL,
   PURGE_HANDLED_SQL,
   RETENTION_LOCK_SQL,
+  REWIND_COUNT_SQL,
+  REWIND_SQL,
 } from './sql.ts';
 
 /** Options of both the server and the PGlite transport (accepted ranges: options.ts). */
 export interface QueueTransportOptions {
   /** Fallback poll interval when no notification arrives, in ms. 1 or more, default 500. */
   pollIntervalMs?: number;
-  /** How long handled rows (and messages no group still needs) are kept, in ms. 1000 or more, default 1 hour. */
+  /**
+   * How long messages are kept after they became deliverable (publish time, or delivery time for
+   * a delayed publish), in ms, once no group still needs them: what a `rewind` and a new group
+   * reading from the beginning can receive again, and the window of publish-side dedup by event
+   * id. 1000 or more, default 1 hour.
+   */
   retentionMs?: number;
   /** Largest message accepted, in bytes. 1 to 1 GiB - 1, default 1 MiB (big rows slow the queue). */
   maxMessageBytes?: number;
-  /** Messages per INSERT statement when publishing a batch. 1 to 12 000 (pg's parameter limit), default 1000. */
+  /** Messages per INSERT statement when publishing a batch. 1 to 10 000 (pg's parameter limit), default 1000. */
   publishChunk?: number;
   /**
    * Lease of a claimed delivery, in ms: how long the deliveries of a killed consumer (or of a
@@ -75,12 +85,11 @@ export function queueTransport(
   const capabilities: Capabilities = {
     ordering: 'partition',
     nativeDelay: true,
-    nativeDeadLetter: true,
     replay: true,
     maxMessageBytes: numericOption(owner, options, 'maxMessageBytes'),
-    consumerGroups: true,
     wireMode: 'binary',
     transactionalPublish: true,
+    delayedPublish: true,
   };
   let ready: Promise<void> | undefined;
   let janitor: NodeJS.Timeout | undefined;
@@ -217,6 +226,40 @@ export function queueTransport(
         return rows[0]?.lag ?? 0;
       });
     },
+    async delayed(topic, group) {
+      return guard('delayed', async () => {
+        const { rows } = await db.query<{ delayed: number }>(DELAYED_SQL, [topic, group]);
+        return rows[0]?.delayed ?? 0;
+      });
+    },
+    async rewind(topic, group, to, options = {}) {
+      return guard('rewind', async () => {
+        const { rows: found } = await db.query<{ id: number }>(
+          'select id from ew_groups where topic = $1 and group_name = $2',
+          [topic, group],
+        );
+        const groupId = found[0]?.id;
+        // A group never registered has received nothing to receive again.
+        if (groupId === undefined) return 0;
+        const params = [topic, groupId, to === 'beginning' ? null : to.toISOString()];
+        if (options.dryRun) {
+          const { rows } = await db.query<{ again: number }>(REWIND_COUNT_SQL, params);
+          return rows[0]?.again ?? 0;
+        }
+        return db.transaction(
+          async (tx) => {
+            // The sweep must not delete a message this is giving a delivery row (no foreign key).
+            await tx.query(RETENTION_LOCK_SQL);
+            const { rows } = await tx.query<{ again: number; added: number }>(REWIND_SQL, params);
+            if ((rows[0]?.added ?? 0) > 0)
+              await tx.query('select pg_notify($1, $2)', [channelFor(topic), '']);
+            return rows[0]?.again ?? 0;
+          },
+          { bound: 'admin' },
+        );
+      });
+    },
+    rateLimitStore: rateLimitStore(db, () => transport.connect()),
     async close() {
       clearInterval(janitor);
       await Promise.all([...subscriptions].map((s) => s.close()));

@@ -20,12 +20,17 @@ export function bigintArray(ids: readonly (string | number | bigint)[]): string 
   return `{${ids.join(',')}}`;
 }
 
-/** Parameters per message row of {@link insertMessagesSql}: topic, event id, key, headers, body. */
-export const PARAMS_PER_MESSAGE = 5;
+/**
+ * Parameters per message row of {@link insertMessagesSql}: topic, event id, key, headers, body,
+ * and the delivery time of a delayed publish (epoch ms, or null: now).
+ */
+export const PARAMS_PER_MESSAGE = 6;
 
 /**
  * Inserts up to `rows` messages, fans them out to the topic's registered groups, and wakes
- * listeners, in one statement (so one round trip, atomic even outside a transaction).
+ * listeners, in one statement (so one round trip, atomic even outside a transaction). A delayed
+ * publish (DELIVER_AT_HEADER, bound per message) gets its delivery rows with `available_at` at
+ * its delivery time: the claims skip them until then, as they do a retry's.
  *
  * Publishing is idempotent within the retention window: the `(topic, event id)` unique index
  * refuses a re-published id. With `duplicates: 'skip'` the statement skips such rows (ON
@@ -44,18 +49,18 @@ export const PARAMS_PER_MESSAGE = 5;
 export function insertMessagesSql(rows: number, duplicates: 'skip' | 'fail'): string {
   const values = Array.from({ length: rows }, (_, i) => {
     const p = i * PARAMS_PER_MESSAGE;
-    return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::jsonb, $${p + 5}::bytea)`;
+    return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::jsonb, $${p + 5}::bytea, to_timestamp($${p + 6}::bigint / 1000.0))`;
   });
   return `
     with inserted as (
-      insert into ew_messages (topic, event_id, key, headers, body)
-      select * from (values ${values.join(', ')}) as v (topic, event_id, key, headers, body)
+      insert into ew_messages (topic, event_id, key, headers, body, deliver_at)
+      select * from (values ${values.join(', ')}) as v (topic, event_id, key, headers, body, deliver_at)
       where v.topic is not null
       ${duplicates === 'skip' ? 'on conflict (topic, event_id) do nothing' : ''}
-      returning id, topic
+      returning id, topic, deliver_at
     ), fanned as (
-      insert into ew_deliveries (group_id, message_id)
-      select g.id, i.id from inserted i join ew_groups g on g.topic = i.topic
+      insert into ew_deliveries (group_id, message_id, available_at)
+      select g.id, i.id, coalesce(i.deliver_at, now()) from inserted i join ew_groups g on g.topic = i.topic
       returning 1
     )
     select pg_notify(c.channel, '') from unnest($${rows * PARAMS_PER_MESSAGE + 1}::text[]) as c (channel)
@@ -175,9 +180,49 @@ export const RETENTION_LOCK_SQL = 'select pg_advisory_xact_lock(746173003)';
 
 /** A new group ($2, id $3) of topic $1 reading from the beginning gets every message still retained. Under RETENTION_LOCK_SQL. */
 export const BACKFILL_GROUP_SQL = `
-  insert into ew_deliveries (group_id, message_id)
-  select $2::int, id from ew_messages where topic = $1
+  insert into ew_deliveries (group_id, message_id, available_at)
+  select $2::int, id, greatest(deliver_at, now()) from ew_messages where topic = $1
   on conflict do nothing`;
+
+/**
+ * When message `m` became (or becomes) deliverable: its publish time, or its delivery time when
+ * delayed. Rewinds count from it.
+ */
+const DELIVERABLE = 'greatest(m.created_at, m.deliver_at)';
+
+/**
+ * Rewind of group (id $2) of topic $1: every retained message deliverable at or after $3 (null:
+ * all) gets a delivery row again, available at its delivery time (now, unless still delayed).
+ * Rows still there (pending, or dead letters) stay as they are: no message is delivered twice
+ * because of a rewind. Returns one row with how many messages the group receives again (those
+ * with new rows and those already pending). Under RETENTION_LOCK_SQL.
+ */
+export const REWIND_SQL = `
+  with chosen as (
+    select m.id, m.deliver_at from ew_messages m
+    where m.topic = $1 and ($3::timestamptz is null or ${DELIVERABLE} >= $3::timestamptz)
+  ), added as (
+    insert into ew_deliveries (group_id, message_id, available_at)
+    select $2::int, c.id, greatest(c.deliver_at, now()) from chosen c
+    on conflict do nothing
+    returning 1
+  )
+  select (select count(*) from chosen c where not exists (
+    select 1 from ew_deliveries d where d.group_id = $2::int and d.message_id = c.id and d.status = 'dead'
+  ))::int as again, (select count(*) from added)::int as added`;
+
+/** What REWIND_SQL would return as `again`, changing nothing. */
+export const REWIND_COUNT_SQL = `
+  select count(*)::int as again from ew_messages m
+  where m.topic = $1 and ($3::timestamptz is null or ${DELIVERABLE} >= $3::timestamptz)
+    and not exists (
+      select 1 from ew_deliveries d where d.group_id = $2::int and d.message_id = m.id and d.status = 'dead'
+    )`;
+
+/** Deliveries of (topic $1, group $2) waiting for a later time: delayed publishes and retries. */
+export const DELAYED_SQL = `
+  select count(*)::int as delayed from ew_deliveries
+  where group_id = ${GROUP_ID} and status = 'pending' and available_at > now()`;
 
 export const LAG_SQL = `
   select count(*)::int as lag from ew_deliveries where group_id = ${GROUP_ID} and status = 'pending'`;
@@ -212,4 +257,36 @@ export const DELETE_GROUP_SQL = `
 /** Retention: messages older than the window that no group still needs (pending or dead). Under RETENTION_LOCK_SQL. */
 export const PURGE_HANDLED_SQL = `
   delete from ew_messages m where m.created_at < now() - $1::bigint * interval '1 millisecond'
+    and (m.deliver_at is null or m.deliver_at < now() - $1::bigint * interval '1 millisecond')
     and not exists (select 1 from ew_deliveries d where d.message_id = m.id)`;
+
+/**
+ * A grant of the group-wide rate limit under key $1, at most $2 in any $3 ms: run after
+ * RATE_LIMIT_LOCK_SQL in the same transaction, so that concurrent acquirers of a key go one at a
+ * time (and this statement's snapshot sees every grant committed before). Deletes the key's
+ * grants that left the window, then records one if fewer than $2 remain (\`wait\` 0), or else
+ * returns the ms until the oldest grant that blocks leaves the window. clock_timestamp(), not
+ * now(): now() is the transaction's start, before the wait for the lock.
+ */
+export const RATE_LIMIT_SQL = `
+  with clock as (select clock_timestamp() as t),
+  expired as (
+    delete from ew_rate_limits where key = $1 and granted_at <= (select t from clock) - $3::bigint * interval '1 millisecond'
+    returning granted_at
+  ), live as (
+    select granted_at from ew_rate_limits
+    where key = $1 and granted_at > (select t from clock) - $3::bigint * interval '1 millisecond'
+  ), blocking as (
+    select granted_at from live order by granted_at desc offset $2::int - 1 limit 1
+  ), granted as (
+    insert into ew_rate_limits (key, granted_at)
+    select $1, (select t from clock) where not exists (select 1 from blocking)
+    returning 1
+  )
+  select coalesce((
+    select greatest(1, ceil(extract(epoch from (b.granted_at + $3::bigint * interval '1 millisecond' - (select t from clock))) * 1000))
+    from blocking b
+  ), 0)::int as wait`;
+
+/** Per key; two-key form, apart from the single-key locks of migrations, relay and retention. */
+export const RATE_LIMIT_LOCK_SQL = 'select pg_advisory_xact_lock(746173004, hashtext($1))';

@@ -27,7 +27,7 @@ function configError(call: () => unknown, ...mentions: string[]): void {
 const atLeastOne: [keyof PostgresOptions, string][] = [
   ['pollIntervalMs', 'from 1 to 2147483647'],
   ['maxMessageBytes', 'from 1 to 1073741823'],
-  ['publishChunk', 'from 1 to 12000'],
+  ['publishChunk', 'from 1 to 10000'],
   ['poolSize', '>= 1'],
   ['connectTimeoutMs', 'from 1 to 2147483647'],
   ['queryTimeoutMs', 'from 1 to 2147483647'],

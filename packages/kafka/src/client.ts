@@ -96,6 +96,11 @@ export interface KafkaClient {
   partitionCount(topic: string): Promise<number | undefined>;
   /** The earliest or latest (high watermark) offset of every partition. */
   offsets(topic: string, which: 'earliest' | 'latest'): Promise<PartitionOffsets>;
+  /**
+   * Per partition, the offset of the first record whose timestamp is at or after `timestampMs`
+   * (Kafka's ListOffsets by time), or the end offset where there is none.
+   */
+  offsetsForTime(topic: string, timestampMs: number): Promise<PartitionOffsets>;
   /** The group's committed offsets for the topic (`-1n` where none). */
   committed(group: string, topic: string): Promise<PartitionOffsets>;
   /**

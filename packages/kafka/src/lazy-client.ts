@@ -39,6 +39,7 @@ export function lazyClient(options: ResolvedKafkaOptions): KafkaClient {
     createTopics: async (topics) => (await loaded()).createTopics(topics),
     partitionCount: async (topic) => (await loaded()).partitionCount(topic),
     offsets: async (topic, which) => (await loaded()).offsets(topic, which),
+    offsetsForTime: async (topic, timestampMs) => (await loaded()).offsetsForTime(topic, timestampMs),
     committed: async (group, topic) => (await loaded()).committed(group, topic),
     commitInactiveGroup: async (group, topic, offsets) =>
       (await loaded()).commitInactiveGroup(group, topic, offsets),

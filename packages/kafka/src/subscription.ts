@@ -13,12 +13,26 @@
  * (its offset holds the commit point back), keeps its key, and is delivered again by a timer in
  * this process, while other keys keep flowing.
  *
+ * (Core retries with a backoff in this process itself, Kafka having no `nativeDelay`: the
+ * transport is only asked for immediate retries, and for one after a second when a dead letter
+ * could not be written.)
+ *
+ * A delayed publish (`ewdeliverat` in the future) is held the same way before its first
+ * delivery: fetched, unfinished (so the commit point stays at or below its offset), delivered by
+ * a timer when due. A restart or rebalance fetches it again from the committed offset and holds
+ * it again, so a pending delayed event survives any restart; the price is that the partition's
+ * later records, handled meanwhile, are delivered again after one, and that this process keeps
+ * an entry for every record fetched since the partition's oldest pending delayed one. Under
+ * `ordering: 'key'` a delayed record does not hold its key: later records of the key are
+ * delivered as they come, and the delayed one takes its place in the key's line when due.
+ *
  * A release (core giving a delivery back uncounted) works the same way without the timer or the
  * attempt: the record stays unfinished and is delivered again, as the same attempt.
  */
 import {
   Credits,
   type DeadLetterFailure,
+  deliverAtOf,
   Fifo,
   type IncomingMessage,
   type Logger,
@@ -33,6 +47,8 @@ import { describeError } from './retry.ts';
 import { kafkaGroupId } from './topology.ts';
 
 const EMPTY = new Uint8Array(0);
+/** Node fires a longer timeout at once: longer holds are stepped. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 interface Entry {
   readonly state: PartitionState;
@@ -246,8 +262,10 @@ export class KafkaSubscription implements TransportSubscription {
       const key = this.#spec.ordering === 'key' && record.key ? record.key.toString('utf8') : undefined;
       const entry: Entry = { state, record, key, deliveries: 0, done: false };
       state.open.push(entry);
-      state.ready.push(entry);
       state.next = record.offset + 1n;
+      const at = deliverAtOf(record.attributes);
+      if (at !== undefined && at > Date.now()) this.#holdUntil(entry, at);
+      else state.ready.push(entry);
     }
     if (!state.paused && state.buffered() > this.#highWater) {
       state.paused = true;
@@ -317,6 +335,27 @@ export class KafkaSubscription implements TransportSubscription {
         entry.deliveries,
       ),
     );
+  }
+
+  /**
+   * A delayed publish not due yet: unfinished and out of line until `at`. Not counted as
+   * buffered, so that many pending delays never pause the partition (its other records flow).
+   */
+  #holdUntil(entry: Entry, at: number): void {
+    const { state } = entry;
+    const timer = setTimeout(
+      () => {
+        state.timers.delete(timer);
+        if (this.#closed || this.#partitions.get(state.partition) !== state) return;
+        if (at > Date.now()) this.#holdUntil(entry, at);
+        else {
+          state.ready.push(entry);
+          this.#pump();
+        }
+      },
+      Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS),
+    );
+    state.timers.add(timer);
   }
 
   #retryLater(entry: Entry, delayMs: number): void {

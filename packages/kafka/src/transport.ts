@@ -8,11 +8,12 @@ import {
   type StartFrom,
   type SubscriptionSpec,
   type Transport,
+  TransportError,
   type TransportHealth,
   type TransportSubscription,
   withDeadline,
 } from '@eventwire/core/transport';
-import type { KafkaClient } from './client.ts';
+import type { KafkaClient, PartitionOffsets } from './client.ts';
 import { KafkaDeadLetters } from './dead-letters.ts';
 import { kafkaError } from './errors.ts';
 import { toKafkaHeaders } from './headers.ts';
@@ -45,10 +46,10 @@ export function kafka(options: KafkaOptions): Transport {
     ordering: 'partition',
     // Kafka has no per-message delay: retries wait on a timer in this process.
     nativeDelay: false,
-    nativeDeadLetter: true,
     replay: true,
+    // Held in the consuming subscription, unfinished, until due: see subscription.ts.
+    delayedPublish: true,
     maxMessageBytes: resolved.maxMessageBytes,
-    consumerGroups: true,
     wireMode: 'binary',
     transactionalPublish: false,
   };
@@ -164,6 +165,37 @@ export function kafka(options: KafkaOptions): Transport {
           if (at >= 0n && end > at) lag += end - at;
         }
         return Number(lag);
+      }),
+
+    rewind: (topic, group, to, options) =>
+      wrap('rewind', async () => {
+        checkTopicName(topic);
+        if ((await client.partitionCount(topic)) === undefined) return 0;
+        const groupId = kafkaGroupId(group, topic);
+        const [target, end, committed] = await Promise.all([
+          to === 'beginning' ? client.offsets(topic, 'earliest') : client.offsetsForTime(topic, to.getTime()),
+          client.offsets(topic, 'latest'),
+          client.committed(groupId, topic),
+        ]);
+        // Never forward: a group that has not reached `to` yet keeps its position, so what it
+        // has not handled is delivered once, not skipped.
+        const moved: PartitionOffsets = new Map();
+        let count = 0n;
+        for (const [p, last] of end) {
+          const at = committed.get(p) ?? -1n;
+          const wanted = target.get(p) ?? last;
+          const next = at >= 0n && at < wanted ? at : wanted;
+          if (next !== at) moved.set(p, next);
+          if (last > next) count += last - next;
+        }
+        if (options?.dryRun || moved.size === 0) return Number(count);
+        if (!(await client.commitInactiveGroup(groupId, topic, moved)))
+          throw new TransportError(
+            `kafka: rewind: group ${JSON.stringify(group)} of topic ${JSON.stringify(topic)} has active members; ` +
+              'Kafka moves the offsets of a group only while none of its consumers runs: stop them, then rewind',
+            { retryable: false },
+          );
+        return Number(count);
       }),
 
     async close() {

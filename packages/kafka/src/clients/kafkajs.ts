@@ -213,6 +213,12 @@ export function kafkajsClient(options: ResolvedKafkaOptions): KafkaClient {
       const list = await retryTransient(() => a.fetchTopicOffsets(topic));
       return new Map(list.map((p) => [p.partition, BigInt(which === 'earliest' ? p.low : p.high)]));
     },
+    async offsetsForTime(topic, timestampMs) {
+      const a = await getAdmin();
+      // kafkajs answers the high watermark itself where no record is that recent.
+      const list = await retryTransient(() => a.fetchTopicOffsetsByTimestamp(topic, timestampMs));
+      return new Map(list.map((p) => [p.partition, BigInt(p.offset)]));
+    },
     async committed(group, topic) {
       const a = await getAdmin();
       const [entry] = await retryTransient(() => a.fetchOffsets({ groupId: group, topics: [topic] }));

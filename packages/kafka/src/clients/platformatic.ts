@@ -197,6 +197,21 @@ export function platformaticClient(options: ResolvedKafkaOptions): KafkaClient {
       );
       return new Map((list.get(topic) ?? []).map((offset, partition) => [partition, offset]));
     },
+    async offsetsForTime(topic, timestampMs) {
+      const tool = getTool();
+      const [list, end] = await Promise.all([
+        retryTransient(() => tool.listOffsets({ topics: [topic], timestamp: BigInt(timestampMs) })),
+        retryTransient(() => tool.listOffsets({ topics: [topic], timestamp: LATEST })),
+      ]);
+      const ends = end.get(topic) ?? [];
+      // -1: no record at or after that time in the partition; the group starts at its end.
+      return new Map(
+        (list.get(topic) ?? []).map((offset, partition) => [
+          partition,
+          offset >= 0n ? offset : ends[partition]!,
+        ]),
+      );
+    },
     async committed(group, topic) {
       const [result] = await retryTransient(() =>
         getAdmin().listConsumerGroupOffsets({ groups: [{ groupId: group, topics: null }] }),

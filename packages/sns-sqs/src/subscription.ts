@@ -16,12 +16,19 @@
  *   still open (pending-retries.ts), waits for the polls to end and gives back at once
  *   (ChangeMessageVisibility 0) what they still bring and every unsettled message. Bounded by
  *   closeBoundMs (deadlines.ts).
+ * - Delayed publish (`ewdeliverat`): SNS cannot delay one message, so the group queue does. A
+ *   message received before its time is not delivered: ChangeMessageVisibility(remaining, at
+ *   most 12 h) hides it again, durably (a restart of this process or of the broker changes
+ *   nothing), and it is received again when due. SQS counts each such receive; the attempt
+ *   handed to core leaves them out (see deferrals()). Under FIFO the hidden message holds its
+ *   message group, as a retry does: the key's later events wait behind it.
  * - Outages: a failing loop backs off (up to 5 s) and tries again; a queue that disappeared is
  *   created again (topology cache dropped), so consumers survive an emulator restart.
  */
 import { ChangeMessageVisibilityCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import {
   Credits,
+  deliverAtOf,
   type IncomingMessage,
   type SubscriptionSpec,
   settleOnce,
@@ -35,7 +42,13 @@ import { closeBoundMs, pollTimeoutMs } from './deadlines.ts';
 import { awsError, isNotFound } from './errors.ts';
 import type { ResolvedOptions } from './options.ts';
 import { PendingRetries } from './pending-retries.ts';
-import { BatchDeleter, changeVisibility, visibilitySeconds, wireOf } from './sqs-ops.ts';
+import {
+  BatchDeleter,
+  changeVisibility,
+  MAX_VISIBILITY_SECONDS,
+  visibilitySeconds,
+  wireOf,
+} from './sqs-ops.ts';
 import type { GroupInfo, Topology } from './topology.ts';
 
 /**
@@ -43,6 +56,18 @@ import type { GroupInfo, Topology } from './topology.ts';
  * moto looks again up to a second late): retries are postponed this much past it.
  */
 const POLL_END_MARGIN_MS = 1000;
+
+/**
+ * How many receives of a delayed message were deferrals (hidden again, not delivered), from when
+ * SQS first handed it out: each hides it for at most 12 h, so a message first received before
+ * its time was deferred once per started 12 h until then. Exact while a consumer polls the queue
+ * throughout; a consumer down for part of a delay over 12 h makes it an estimate (too high, and
+ * the attempt is kept at 1 at least).
+ */
+export function deferrals(deliverAt: number | undefined, firstReceivedAt: number): number {
+  if (deliverAt === undefined || !(firstReceivedAt > 0) || firstReceivedAt >= deliverAt) return 0;
+  return Math.ceil((deliverAt - firstReceivedAt) / (MAX_VISIBILITY_SECONDS * 1000));
+}
 
 interface Held {
   receipt: string;
@@ -194,7 +219,11 @@ export class SqsSubscription implements TransportSubscription {
             WaitTimeSeconds: this.#options.waitTimeSeconds,
             VisibilityTimeout: this.#leaseSeconds,
             MessageAttributeNames: ['All'],
-            MessageSystemAttributeNames: ['ApproximateReceiveCount', 'MessageGroupId'],
+            MessageSystemAttributeNames: [
+              'ApproximateReceiveCount',
+              'ApproximateFirstReceiveTimestamp',
+              'MessageGroupId',
+            ],
           }),
           // Not aborted on close (see the top of this file); AWS holds a long poll open by design.
           { requestTimeout: pollTimeoutMs(this.#options) },
@@ -240,12 +269,33 @@ export class SqsSubscription implements TransportSubscription {
     }
   }
 
+  /**
+   * A delayed message received before its time: hidden again until then (12 h at most, then
+   * once more), never delivered early. If hiding it fails, the lease it was received with brings
+   * it back and it is deferred again then.
+   */
+  #defer(receipt: string, at: number): void {
+    const seconds = Math.min(MAX_VISIBILITY_SECONDS, visibilitySeconds(at - Date.now()));
+    const work = this.#setVisibility(this.#info.queueUrl, receipt, seconds, 'delay (ChangeMessageVisibility)')
+      // Like a retry: close keeps it hidden past the end of polls still open.
+      .then(() => this.#retries.add(receipt, Date.now() + seconds * 1000))
+      .catch(() => {});
+    this.#settling.add(work);
+    void work.finally(() => this.#settling.delete(work));
+    this.#giveCredit();
+  }
+
   #deliver(message: Message): void {
+    const wire = wireOf(message);
+    const deliverAt = deliverAtOf(wire.headers);
+    if (deliverAt !== undefined && deliverAt > Date.now()) {
+      this.#defer(message.ReceiptHandle!, deliverAt);
+      return;
+    }
     const held: Held = { receipt: message.ReceiptHandle!, live: true };
     this.#held.add(held);
     const info = this.#info;
     const deleter = this.#deleter;
-    const wire = wireOf(message);
     // False for a settle after close gave the message back: nothing of it is ours any more.
     const current = () => {
       if (!held.live) return false;
@@ -294,7 +344,10 @@ export class SqsSubscription implements TransportSubscription {
       () => this.#giveCredit(),
       { when: 'called' },
     );
-    const attempt = Number(message.Attributes?.ApproximateReceiveCount ?? '1');
+    // SQS counts every receive; deferrals of a delayed publish were no attempt.
+    const attempt =
+      Number(message.Attributes?.ApproximateReceiveCount ?? '1') -
+      deferrals(deliverAt, Number(message.Attributes?.ApproximateFirstReceiveTimestamp));
     this.#onMessage({ ...wire, attempt: Number.isInteger(attempt) && attempt > 0 ? attempt : 1, ...settle });
   }
 

@@ -6,6 +6,8 @@ import { ListTopicsCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, ListQueuesCommand } from '@aws-sdk/client-sqs';
 import {
   type Capabilities,
+  ConfigError,
+  deliverAtOf,
   type IncomingMessage,
   type OutgoingMessage,
   type StartFrom,
@@ -21,8 +23,21 @@ import { connectBoundMs, HEALTH_TIMEOUT_MS } from './deadlines.ts';
 import { awsError } from './errors.ts';
 import { resolveOptions, type SnsSqsOptions } from './options.ts';
 import { MAX_MESSAGE_BYTES, Publisher } from './publisher.ts';
+import { MAX_VISIBILITY_SECONDS } from './sqs-ops.ts';
 import { SqsSubscription } from './subscription.ts';
 import { Topology } from './topology.ts';
+
+/**
+ * The longest delayed publish: delivered before the queue's retention discards it (5 min to
+ * spare), and with at least half of the redrive policy's receives left for real attempts (a
+ * pending delay costs one receive per 12 h).
+ */
+export function longestDelayMs(o: { retentionSeconds: number; maxReceiveCount: number }): number {
+  const retention = o.retentionSeconds * 1000;
+  const byRetention = retention - Math.min(300_000, retention / 2);
+  const byRedrive = Math.floor((o.maxReceiveCount - 1) / 2) * MAX_VISIBILITY_SECONDS * 1000;
+  return Math.min(byRetention, byRedrive);
+}
 
 /**
  * A transport on AWS SNS + SQS.
@@ -39,17 +54,18 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
   const deadLetters = new SqsDeadLetters(clients, topology, resolved);
   const subscriptions = new Set<SqsSubscription>();
   let closed = false;
+  const maxDelay = longestDelayMs(resolved);
 
   const capabilities: Capabilities = {
     // Only FIFO topics hand a group each key's messages in order.
     ordering: resolved.allFifo ? 'partition' : 'none',
     // ChangeMessageVisibility: the queue itself holds the message back for the delay.
     nativeDelay: true,
-    nativeDeadLetter: true,
     // A queue only holds what was published after it was subscribed: no log to replay.
     replay: false,
+    // The group queue hides a message received before its time: see subscription.ts.
+    delayedPublish: true,
     maxMessageBytes: MAX_MESSAGE_BYTES,
-    consumerGroups: true,
     // SQS carries at most 10 message attributes: CloudEvents go as one JSON document in the body.
     wireMode: 'structured',
     transactionalPublish: false,
@@ -93,7 +109,16 @@ export function snsSqs(options: SnsSqsOptions = {}): Transport {
       }
     },
 
-    publish(messages: readonly OutgoingMessage[]) {
+    async publish(messages: readonly OutgoingMessage[]) {
+      const now = Date.now();
+      for (const m of messages) {
+        const at = deliverAtOf(m.headers);
+        if (at !== undefined && at - now > maxDelay)
+          throw new ConfigError(
+            `sns-sqs: publish: a delay of ${at - now} ms is longer than this transport keeps a message (${maxDelay} ms: ` +
+              'the queue retention, and half the redrive budget at one receive per 12 h; see retentionSeconds and maxReceiveCount)',
+          );
+      }
       return publisher.publish(messages);
     },
 

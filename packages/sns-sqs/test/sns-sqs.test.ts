@@ -27,6 +27,8 @@ import {
   topicName,
   transportFromUrl,
 } from '../src/index.ts';
+import { deferrals } from '../src/subscription.ts';
+import { longestDelayMs } from '../src/transport.ts';
 
 describe('sns-sqs URL and names', () => {
   test('parses region, endpoint and options', () => {
@@ -138,6 +140,42 @@ describe('sns-sqs URL and names', () => {
   });
 });
 
+describe('sns-sqs delayed publish', () => {
+  const HOUR = 3_600_000;
+  test('deferrals: one receive per started 12 h before the delivery time, none after it', () => {
+    expect(deferrals(undefined, 1000)).toBe(0);
+    expect(deferrals(5000, 0)).toBe(0);
+    expect(deferrals(5000, 6000)).toBe(0);
+    expect(deferrals(5000, 4000)).toBe(1);
+    expect(deferrals(12 * HOUR, 0.001)).toBe(1);
+    expect(deferrals(12 * HOUR + 1, 0.5)).toBe(2);
+    expect(deferrals(14 * 24 * HOUR, 1)).toBe(28);
+  });
+
+  test('the longest delay: queue retention less 5 min, and half the redrive budget', () => {
+    expect(longestDelayMs({ retentionSeconds: 1_209_600, maxReceiveCount: 100 })).toBe(
+      1_209_600_000 - 300_000,
+    );
+    expect(longestDelayMs({ retentionSeconds: 1_209_600, maxReceiveCount: 5 })).toBe(24 * HOUR);
+    expect(longestDelayMs({ retentionSeconds: 60, maxReceiveCount: 100 })).toBe(30_000);
+  });
+
+  test('publish refuses a delay longer than that, before sending anything', async () => {
+    const transport = snsSqs({
+      endpoint: 'http://127.0.0.1:9',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+      retentionSeconds: 3600,
+    });
+    const at = String(Date.now() + 3600_000);
+    const error = await transport
+      .publish([{ topic: 't', id: 'x', headers: { ewdeliverat: at }, body: Buffer.from('{}') }])
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(String(error)).toMatch(/longer than this transport keeps a message \(3300000 ms/);
+    await transport.close();
+  });
+});
+
 describe('sns-sqs errors', () => {
   const service = (name: string, extra: object = {}) =>
     Object.assign(new Error(`${name} happened`), { name, $fault: 'client', $metadata: {}, ...extra });
@@ -203,6 +241,30 @@ describeBroker('sns-sqs', () => {
     maxInFlight: 10,
     ordering: 'none' as const,
     leaseMs,
+  });
+
+  test('a delayed message is hidden until due, survives a consumer restart, and arrives as attempt 1', async () => {
+    const { topic, group } = names();
+    const t = transport();
+    await t.ensureGroup(topic, group, 'latest');
+    const got: { attempt: number; at: number }[] = [];
+    const handler = (m: IncomingMessage) => {
+      got.push({ attempt: m.attempt, at: Date.now() });
+      void m.ack();
+    };
+    const first = await t.subscribe(spec(topic, group, 30_000), handler);
+    const due = Date.now() + 3000;
+    await t.publish([{ topic, id: randomUUID(), headers: { ewdeliverat: String(due) }, body: body(1) }]);
+    // Received and deferred by the first consumer, which then stops before it is due.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await first.close();
+    expect(got).toHaveLength(0);
+    const second = await t.subscribe(spec(topic, group, 30_000), handler);
+    await waitFor(() => got.length === 1, { timeoutMs: 15_000 });
+    await second.close();
+    expect(got[0]!.at).toBeGreaterThanOrEqual(due);
+    // SQS counted the deferral as a receive; the attempt leaves it out.
+    expect(got[0]!.attempt).toBe(1);
   });
 
   test('transportFromUrl connects and reports health', async () => {

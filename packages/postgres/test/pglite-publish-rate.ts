@@ -31,5 +31,11 @@ await Promise.all(
 const ms = performance.now() - began;
 maxGapMs = Math.max(maxGapMs, performance.now() - last);
 clearInterval(tick);
-console.log(JSON.stringify({ published, perSecond: Math.round((published / ms) * 1000), maxTimerGapMs: Math.round(maxGapMs) }));
+console.log(
+  JSON.stringify({
+    published,
+    perSecond: Math.round((published / ms) * 1000),
+    maxTimerGapMs: Math.round(maxGapMs),
+  }),
+);
 await bus.close();

@@ -84,7 +84,7 @@ describe('[pglite] crash faults', () => {
     };
     const ledger = new Ledger();
     // Publishing paced, each of 4 lanes pausing 40 ms after each publish (under 100/s): publishing
-    // back to back starves the process's timers, handlers included (the known defect below).
+    // back to back starved the process's timers, handlers included (the defect fixed below).
     // Handlers: 4 x 100 ms, 40/s, so a backlog of resolved, unhandled events builds up.
     const app = child('app', {
       role: 'app',
@@ -247,7 +247,7 @@ describeBroker('redis', () => {
     const stream = `${prefix}:{${topic}}`;
     // The consumer (this process): Redis, its inbox and effects in a PGlite database of its own.
     const inbox = await openPglite(inboxDir);
-    // Workaround for the known defect below (postgresInbox never creates ew_inbox): a pglite
+    // Kept from before the fix below (postgresInbox did not create ew_inbox): a pglite
     // transport on the same directory applies eventwire's migrations (one instance per process).
     const migrator = pglite({ dataDir: inboxDir });
     await migrator.connect();
@@ -387,18 +387,19 @@ describeBroker('redis', () => {
 });
 
 /**
- * Defects these tests found (issue 16), in packages/postgres. Each runs as `test.fails`: it must
- * fail while the defect is there; once fixed it fails the run, and the marker goes.
+ * Defects these tests found (issue 16), in packages/postgres. They ran as `test.fails` while the
+ * defect was there; both are fixed (the PGlite driver yields to the event loop after each
+ * statement; the inbox creates its tables on first use) and stay as regression tests.
  */
-describe('[pglite] known defects', () => {
+describe('[pglite] fixed defects', () => {
   // Found by the consumer-kill test: a PGlite app publishing back to back (4 lanes, each awaiting
   // its publish in a loop) ran none of its timers until the burst ended. A 500 ms interval did
   // not tick for 3.6 s, handlers awaiting a 20 ms timer took 3.5 s, and with the transport's
   // leaseMs 5 s the live process handled 8-11 deliveries twice, no fault at all (their lease
   // renewals did not run). PGlite executes a statement synchronously and resolves it through
   // microtasks, so a chain of queued statements never lets the event loop reach its timers (or
-  // I/O); the driver does not yield between statements.
-  test.fails('[known defect] a PGlite bus publishing back to back still runs its timers (largest gap of a 100 ms interval under 1 s)', async () => {
+  // I/O); the driver did not yield between statements (it now does, after each).
+  test('a PGlite bus publishing back to back still runs its timers (largest gap of a 100 ms interval under 1 s)', async () => {
     const bus = await createBus({
       source: 'faults',
       logger: faultLogger(),
@@ -444,9 +445,9 @@ describe('[pglite] known defects', () => {
   // Found by the relay-kill test: postgresInbox on a database that no eventwire transport, outbox
   // or relay has migrated fails every delivery with `postgres: inbox: relation "ew_inbox" does not
   // exist` (a TransportError, which core retries for ever, never calling the handler).
-  // postgresOutbox creates its tables on first use; the inbox does not, and `migrate` takes a
+  // postgresOutbox created its tables on first use; the inbox did not (now it does), and `migrate` takes a
   // SqlDriver, not the PGlite instance or pg Pool a user has. Same on a Postgres server.
-  test.fails('[known defect] postgresInbox on a fresh PGlite database: the handler runs', async () => {
+  test('postgresInbox on a fresh PGlite database: the handler runs', async () => {
     const db = await openPglite(dataDir('inbox-fresh'));
     const bus = await createBus({ source: 'faults', logger: faultLogger(), url: `memory://${prefix}-inbox` });
     try {

@@ -1,6 +1,7 @@
 /**
  * The Postgres table queue as an eventwire transport: durable rows, fan-out per registered group,
- * claims with FOR UPDATE SKIP LOCKED under a lease, `available_at` for retry delay, dead letters
+ * claims with FOR UPDATE SKIP LOCKED under a lease, `available_at` for retry delay and delayed
+ * publish, retained messages for rewind, a rate-limit table for group-wide limits, dead letters
  * as rows with their failure. NOTIFY only wakes consumers; polling is the fallback, because a
  * notification sent while nobody listens is lost.
  */

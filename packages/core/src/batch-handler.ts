@@ -77,11 +77,18 @@ async function runBatch<T>(handler: BatchHandler<T>, members: Member[]): Promise
   const failures = new Map<Envelope<unknown>, unknown>();
   const byEvent = new Map(members.map((m) => [m.event, m]));
   const first = members[0]!.ctx;
+  let signal: AbortSignal | undefined;
   const ctx: BatchContext = {
     topic: first.topic,
     group: first.group,
-    signal: AbortSignal.any(members.map((m) => m.ctx.signal)),
-    logger: first.logger,
+    // Built on first use: each event's signal is made lazily too, and most handlers use none.
+    get signal() {
+      signal ??= AbortSignal.any(members.map((m) => m.ctx.signal));
+      return signal;
+    },
+    get logger() {
+      return first.logger;
+    },
     fail(event, error) {
       if (!byEvent.has(event)) throw new Error('ctx.fail: this event is not in the batch');
       failures.set(event, error ?? new Error('failed by the batch handler'));

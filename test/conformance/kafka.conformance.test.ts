@@ -8,6 +8,8 @@ const client = process.env.EVENTWIRE_KAFKA_CLIENT as KafkaClientName | undefined
 
 defineConformanceSuite({
   name: client ? `kafka (${client})` : 'kafka',
+  // Delay precision (test 36): held in the partition on a timer (p99 22 ms measured); the rest is slack for a loaded CI machine.
+  delayPrecisionMs: 2_000,
   transport: () =>
     kafka({
       ...optionsFromUrl(KAFKA_URL),

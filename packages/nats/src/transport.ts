@@ -91,10 +91,8 @@ export class NatsTransport implements Transport {
       // order on top of that. (Redeliveries after a retry come back later, as everywhere.)
       ordering: 'partition',
       nativeDelay: true,
-      nativeDeadLetter: true,
       replay: true,
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_PAYLOAD - HEADER_RESERVE,
-      consumerGroups: true,
       wireMode: 'binary',
       transactionalPublish: false,
     };

@@ -58,11 +58,9 @@ export class RabbitMqTransport implements Transport {
       // messages. Across several consumers of one group see README ("Ordering").
       ordering: 'partition',
       nativeDelay: true,
-      nativeDeadLetter: true,
       // A queue only holds what arrived after it was declared; the opt-in stream per topic can.
       replay: this.#options.replayMaxAge !== undefined,
       maxMessageBytes: this.#options.maxMessageBytes,
-      consumerGroups: true,
       wireMode: 'binary',
       transactionalPublish: false,
     };

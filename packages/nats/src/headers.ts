@@ -11,6 +11,12 @@ export const CE_PREFIX = 'ce-';
 export const FAILURE_HEADER = 'ew-deadletter';
 /** JetStream's publish-side dedup header. */
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
+/** JetStream message schedules (ADR-51, nats-server 2.12+): `@at <RFC 3339 time>` for a delayed publish. */
+export const SCHEDULE_HEADER = 'Nats-Schedule';
+/** The subject the server publishes a due schedule to (a subject of the same stream). */
+export const SCHEDULE_TARGET_HEADER = 'Nats-Schedule-Target';
+/** Per-message TTL (`allow_msg_ttl`); `never` exempts a pending schedule from the stream's max_age. */
+export const TTL_HEADER = 'Nats-TTL';
 
 const SAFE = /^[\x21\x23-\x24\x26-\x7e]*$/;
 
@@ -71,9 +77,10 @@ function wireName(attribute: string): string {
   return name;
 }
 
-const PRINTABLE = /^[\x21-\x7e]*$/;
+/** Printable ASCII; spaces only inside (`Nats-Schedule: @at <time>`), none to be trimmed. */
+const PRINTABLE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/;
 
-/** A value that goes on the wire as is: printable ASCII (no CR/LF, no spaces to be trimmed). */
+/** A value that goes on the wire as is: printable ASCII (no CR/LF, no leading or trailing space). */
 function checkedValue(value: string): string {
   if (!PRINTABLE.test(value)) throw new TypeError(`invalid NATS header value ${JSON.stringify(value)}`);
   return value;

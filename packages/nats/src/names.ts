@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 
 /** Longest stream/consumer name we produce; longer names end in a hash. */
 const MAX_NAME = 200;
+/** Longest escaped event id kept as is in a schedule subject; longer ones are hashed. */
+const MAX_ID_TOKEN = 64;
 
 /**
  * Keeps `[A-Za-z0-9-]` and writes every other UTF-8 byte as `_xx` (lower-case hex). Because
@@ -70,10 +72,11 @@ export class Names {
     return memo(this.#streams, topic, () => bounded(`${this.prefix}_t_${escapeName(topic)}`));
   }
 
-  /** The subjects a stream is created with. */
+  /** The subjects a stream is created with (events, replayed dead letters, delayed publishes). */
   streamSubjects(topic: string): string[] {
-    if (this.layout.kind === 'single') return [`${this.prefix}.t.>`, `${this.prefix}.r.>`];
-    return [this.subject(topic), `${this.prefix}.r.${escapeName(topic)}.*`];
+    if (this.layout.kind === 'single')
+      return [`${this.prefix}.t.>`, `${this.prefix}.r.>`, `${this.prefix}.s.>`];
+    return [this.subject(topic), `${this.prefix}.r.${escapeName(topic)}.*`, this.scheduleFilter(topic)];
   }
 
   /** The subject events of a topic are published to. */
@@ -88,6 +91,37 @@ export class Names {
    */
   replaySubject(topic: string, group: string): string {
     return `${this.prefix}.r.${escapeName(topic)}.${escapeName(group)}`;
+  }
+
+  /**
+   * The subject a delayed publish of event `id` waits on (a JetStream message schedule; the
+   * server publishes it to the topic's subject when it is due). One subject per event, as
+   * schedules require: publishing the same event again replaces a schedule not yet due. Group
+   * consumers never listen here. A long id is hashed (`_h...`, which escaping never produces).
+   */
+  scheduleSubject(topic: string, id: string): string {
+    const token = escapeName(id);
+    const bounded =
+      token.length <= MAX_ID_TOKEN
+        ? token
+        : `_h${createHash('sha256').update(id).digest('hex').slice(0, 40)}`;
+    return `${this.prefix}.s.${escapeName(topic)}.${bounded}`;
+  }
+
+  /** Every delayed publish of a topic that is not due yet. */
+  scheduleFilter(topic: string): string {
+    return `${this.prefix}.s.${escapeName(topic)}.*`;
+  }
+
+  /**
+   * The consumer that holds a topic's pending delayed publishes (never pulled): with `interest`
+   * retention a message no consumer is interested in is dropped at once, and its `num_pending` is
+   * the count `delayed()` reports. Escaped group names never contain `__`, so no group's consumer
+   * can have this name.
+   */
+  delayedConsumer(topic: string): string {
+    if (this.layout.kind === 'single') return bounded(`__delayed__${escapeName(topic)}`);
+    return '__delayed';
   }
 
   /** The durable consumer of a group. Per-topic streams scope it; a shared stream needs the topic in it. */

@@ -28,6 +28,11 @@ export interface TopologySettings {
   duplicateWindowMs: number;
   maxDeliver: number;
   maxAckPending: number;
+  /**
+   * Whether the server has JetStream message schedules (nats-server 2.12+), known once connected:
+   * topic streams are then created with `allow_msg_schedules` and `allow_msg_ttl`.
+   */
+  schedules: () => boolean;
 }
 
 /** True when JetStream answered "no message found" (a deleted or missing sequence). */
@@ -78,6 +83,51 @@ export class Topology {
     return this.#cached(this.#streams, this.#names.layout.kind === 'single' ? name : `${name}`, () =>
       this.#addStream({ name, subjects: this.#names.streamSubjects(topic) }, true),
     );
+  }
+
+  /**
+   * Makes sure the topic's stream takes delayed publishes: message schedules and per-message TTL
+   * on (a stream created before this version, or by an operator, is updated once), the schedule
+   * subjects among its subjects, and the consumer that keeps pending schedules (see
+   * {@link Names.delayedConsumer}).
+   */
+  ensureSchedules(topic: string): Promise<void> {
+    const stream = this.#names.stream(topic);
+    const keeper = this.#names.delayedConsumer(topic);
+    return this.#cached(this.#consumers, `${stream}\u0000${keeper}`, async () => {
+      await this.ensureStream(topic);
+      const jsm = await this.#jsm();
+      const { config } = await jsm.streams.info(stream);
+      const subjects = config.subjects ?? [];
+      const missing = this.#names.streamSubjects(topic).filter((s) => !subjects.includes(s));
+      if (!config.allow_msg_schedules || !config.allow_msg_ttl || missing.length > 0)
+        await jsm.streams.update(stream, {
+          subjects: [...subjects, ...missing],
+          allow_msg_schedules: true,
+          allow_msg_ttl: true,
+        });
+      try {
+        await jsm.consumers.info(stream, keeper);
+        return;
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+      try {
+        await jsm.consumers.add(stream, {
+          durable_name: keeper,
+          ack_policy: AckPolicy.None,
+          deliver_policy: DeliverPolicy.All,
+          filter_subject: this.#names.scheduleFilter(topic),
+        });
+      } catch (error) {
+        // Created meanwhile by another instance: use it.
+        try {
+          await jsm.consumers.info(stream, keeper);
+        } catch {
+          throw error;
+        }
+      }
+    });
   }
 
   /** Makes sure the dead-letter stream of (topic, group) exists. Dead letters never expire by age. */
@@ -169,6 +219,9 @@ export class Topology {
       max_age: topicStream ? nanos(s.maxAgeMs) : 0,
       max_bytes: topicStream ? s.maxBytes : -1,
       duplicate_window: nanos(s.duplicateWindowMs),
+      // Delayed publishes are message schedules; `Nats-TTL: never` keeps a pending one from
+      // expiring by max_age (the event it publishes has no TTL: max_age applies to it).
+      ...(topicStream && s.schedules() ? { allow_msg_schedules: true, allow_msg_ttl: true } : {}),
     };
     try {
       await jsm.streams.add(config);

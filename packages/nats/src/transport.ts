@@ -6,6 +6,7 @@
 import {
   type Capabilities,
   type DeadLetterStore,
+  deliverAtOf,
   type IncomingMessage,
   type Logger,
   type OutgoingMessage,
@@ -17,6 +18,7 @@ import {
   type Transport,
   type TransportHealth,
   type TransportSubscription,
+  UnsupportedError,
   withDeadline,
 } from '@eventwire/core/transport';
 import type { JetStreamManager } from '@nats-io/jetstream';
@@ -24,11 +26,20 @@ import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { ConnectionManager } from './connection.ts';
 import { NatsDeadLetters } from './dead-letters.ts';
 import { natsError } from './errors.ts';
-import { headerBytes, MSG_ID_HEADER, percentEncode, toNatsHeaders } from './headers.ts';
+import {
+  headerBytes,
+  MSG_ID_HEADER,
+  percentEncode,
+  SCHEDULE_HEADER,
+  SCHEDULE_TARGET_HEADER,
+  TTL_HEADER,
+  toNatsHeaders,
+} from './headers.ts';
 import { Names } from './names.ts';
 import { checkOptions, type NatsTransportOptions } from './options.ts';
 import { JetStreamPublishError, JetStreamPublisher } from './publisher.ts';
 import { PullSubscription } from './pull.ts';
+import { rewindConsumer } from './rewind.ts';
 import { isNotFound, Topology } from './topology.ts';
 
 /** Room kept below the server's `max_payload` for header encoding and dead-letter metadata. */
@@ -53,6 +64,10 @@ export class NatsTransport implements Transport {
   readonly #subscriptions = new Set<PullSubscription>();
   readonly #connection: ConnectionManager;
   #publisher: JetStreamPublisher | undefined;
+  /** The server has JetStream message schedules (2.12+); known once connected. */
+  #schedules = false;
+  /** The server's version, for errors. */
+  #serverVersion = 'unknown';
 
   constructor(options: NatsTransportOptions = {}, internals: NatsTransportInternals = {}) {
     checkOptions(options);
@@ -75,6 +90,7 @@ export class NatsTransport implements Transport {
       duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
       maxDeliver: options.maxDeliver ?? 1000,
       maxAckPending: options.maxAckPending ?? 10_000,
+      schedules: () => this.#schedules,
     });
     this.#dead = new NatsDeadLetters({
       publish: (subject, body, headers) =>
@@ -95,6 +111,8 @@ export class NatsTransport implements Transport {
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_PAYLOAD - HEADER_RESERVE,
       wireMode: 'binary',
       transactionalPublish: false,
+      // JetStream message schedules (nats-server 2.12+; set false on connecting to an older one).
+      delayedPublish: true,
     };
   }
 
@@ -113,6 +131,9 @@ export class NatsTransport implements Transport {
       size: this.#options.maxPendingPublishes ?? 1024,
       inboxPrefix: this.#options.connection?.inboxPrefix,
     });
+    this.#serverVersion = nc.info?.version ?? 'unknown';
+    this.#schedules = hasSchedules(this.#serverVersion);
+    this.capabilities.delayedPublish = this.#schedules;
     if (this.#options.maxMessageBytes === undefined) {
       const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
       this.capabilities.maxMessageBytes = Math.max(1024, maxPayload - HEADER_RESERVE);
@@ -154,13 +175,35 @@ export class NatsTransport implements Transport {
     const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     // Encode and size-check everything first: an oversize message means nothing is sent.
     const prepared: Prepared[] = [];
+    const now = Date.now();
+    let delayedTopics: Set<string> | undefined;
     for (const m of messages) {
-      const headers = toNatsHeaders(m.headers, { [MSG_ID_HEADER]: percentEncode(m.id) });
+      const subject = this.names.subject(m.topic);
+      const extra: Record<string, string> = { [MSG_ID_HEADER]: percentEncode(m.id) };
+      const at = deliverAtOf(m.headers);
+      let target = subject;
+      if (at !== undefined && at > now) {
+        // A delayed publish: a message schedule the server publishes to the topic's subject at
+        // `at` (never before: the server fires a due schedule on its next timer run, which is at
+        // most every 250 ms). Its own subject is one no group consumer listens to.
+        if (!this.#schedules)
+          throw new UnsupportedError(
+            'delayedPublish',
+            `nats: delayed publish needs JetStream message schedules, nats-server 2.12 or later (this server: ${this.#serverVersion}); nothing was sent`,
+          );
+        extra[SCHEDULE_HEADER] = `@at ${new Date(at).toISOString()}`;
+        extra[SCHEDULE_TARGET_HEADER] = subject;
+        extra[TTL_HEADER] = 'never';
+        target = this.names.scheduleSubject(m.topic, m.id);
+        delayedTopics ??= new Set();
+        delayedTopics.add(m.topic);
+      }
+      const headers = toNatsHeaders(m.headers, extra);
       const bytes = m.body.byteLength + headerBytes(headers);
       if (bytes > maxPayload) throw new OversizeError(bytes, maxPayload);
-      prepared.push({ subject: this.names.subject(m.topic), headers, body: m.body });
+      prepared.push({ subject: target, headers, body: m.body });
     }
-    await this.#ensureStreams(messages);
+    await this.#ensureStreams(messages, delayedTopics);
     let pending = prepared.map((_, i) => i);
     let errors = new Map<number, unknown>();
     // Two rounds at most: the second only for messages refused because the stream was gone
@@ -172,7 +215,10 @@ export class NatsTransport implements Transport {
       const missing = [...errors.values()].some(isNoStream);
       if (!missing || round === 1) break;
       this.#topology.forget();
-      await this.#ensureStreams(pending.map((i) => messages[i]!));
+      await this.#ensureStreams(
+        pending.map((i) => messages[i]!),
+        delayedTopics,
+      );
     }
     const first = natsError('publish', errors.values().next().value);
     if (errors.size === messages.length) throw first;
@@ -206,12 +252,17 @@ export class NatsTransport implements Transport {
     });
   }
 
-  async #ensureStreams(messages: readonly OutgoingMessage[]): Promise<void> {
+  /** The streams of the messages' topics; those of `delayed` topics ready for schedules too. */
+  async #ensureStreams(messages: readonly OutgoingMessage[], delayed?: ReadonlySet<string>): Promise<void> {
     const topics = [...new Set(messages.map((m) => m.topic))];
     try {
-      await Promise.all(topics.map((t) => this.#topology.ensureStream(t)));
+      await Promise.all(
+        topics.map((t) =>
+          delayed?.has(t) ? this.#topology.ensureSchedules(t) : this.#topology.ensureStream(t),
+        ),
+      );
     } catch (error) {
-      throw natsError('create the stream', error);
+      throw natsError(delayed ? 'prepare the stream for delayed publishes' : 'create the stream', error);
     }
   }
 
@@ -297,6 +348,49 @@ export class NatsTransport implements Transport {
   }
 
   /**
+   * Delayed publishes of the topic not due yet (pending message schedules, counted by the
+   * consumer that keeps them). The same for every group: each receives them when they fall due.
+   * Retries waiting for their `nak` delay are not included (JetStream does not count them).
+   */
+  async delayed(topic: string, group: string): Promise<number | undefined> {
+    const jsm = this.#manager();
+    const stream = this.names.stream(topic);
+    try {
+      return (await jsm.consumers.info(stream, this.names.delayedConsumer(topic))).num_pending;
+    } catch (error) {
+      if (!isNotFound(error)) throw natsError('count delayed events', error);
+    }
+    // No delayed publish was ever made to this topic: none pending, if the group exists.
+    return (await this.lag(topic, group)) === undefined ? undefined : 0;
+  }
+
+  /**
+   * Moves the group back to `to` (rewind.ts: its consumer is created again, settings kept,
+   * starting at that time or at the beginning). Events count by their time in the stream: when
+   * JetStream stored them, a delayed one when it fell due. Run it while no consumer of the group
+   * runs: one that does picks up the new consumer, and what it held comes again.
+   */
+  async rewind(
+    topic: string,
+    group: string,
+    to: Date | 'beginning',
+    options: { dryRun?: boolean } = {},
+  ): Promise<number> {
+    const jsm = this.#manager();
+    try {
+      return await rewindConsumer(
+        jsm,
+        this.names.stream(topic),
+        this.names.consumer(topic, group),
+        to,
+        options.dryRun ?? false,
+      );
+    } catch (error) {
+      throw natsError(`rewind group "${group}" of "${topic}"`, error);
+    }
+  }
+
+  /**
    * Closes the subscriptions, then the connection (connection.ts: a flush of what the client
    * still buffers, then the close, each within `closeTimeoutMs`).
    */
@@ -334,6 +428,13 @@ export class NatsTransport implements Transport {
       ),
     };
   }
+}
+
+/** JetStream message schedules (`@at`) came with nats-server 2.12. */
+export function hasSchedules(version: string): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  if (!Number.isInteger(major) || !Number.isInteger(minor)) return false;
+  return major! > 2 || (major === 2 && minor! >= 12);
 }
 
 function isNoStream(error: unknown): boolean {

@@ -51,7 +51,19 @@ describe('names', () => {
     const single = new Names('ew', { kind: 'single', stream: 'EVENTS' });
     expect(single.stream('x')).toBe('EVENTS');
     expect(single.consumer('order.placed', 'email')).toBe('email__order_2eplaced');
-    expect(single.streamSubjects('x')).toEqual(['ew.t.>', 'ew.r.>']);
+    expect(single.streamSubjects('x')).toEqual(['ew.t.>', 'ew.r.>', 'ew.s.>']);
+    // Delayed publishes: one schedule subject per event, outside every group consumer's filter.
+    expect(perTopic.streamSubjects('order.placed')).toEqual([
+      'ew.t.order.placed',
+      'ew.r.order_2eplaced.*',
+      'ew.s.order_2eplaced.*',
+    ]);
+    expect(perTopic.scheduleSubject('order.placed', 'a.b')).toBe('ew.s.order_2eplaced.a_2eb');
+    const long = perTopic.scheduleSubject('t', 'x'.repeat(100));
+    expect(long).toMatch(/^ew\.s\.t\._h[0-9a-f]{40}$/);
+    expect(long).not.toBe(perTopic.scheduleSubject('t', `${'x'.repeat(99)}y`));
+    expect(perTopic.delayedConsumer('order.placed')).toBe('__delayed');
+    expect(single.delayedConsumer('order.placed')).toBe('__delayed__order_2eplaced');
   });
 
   it('bounds long names with a hash', () => {

@@ -4,6 +4,7 @@
  */
 import {
   type Capabilities,
+  deliverAtOf,
   type IncomingMessage,
   type OutgoingMessage,
   PartialPublishError,
@@ -17,6 +18,14 @@ import {
 import type { Channel } from 'amqplib';
 import { ConnectionManager } from './connection.ts';
 import { RabbitDeadLetters } from './dead-letters.ts';
+import {
+  type DelayRoute,
+  declareDelayLevel,
+  declareDelayOut,
+  declareDelayQueue,
+  declareDelayTopic,
+  delayRoute,
+} from './delay.ts';
 import { rabbitError } from './errors.ts';
 import type { RabbitMqOptions, ResolvedOptions } from './options.ts';
 import { Publisher } from './publisher.ts';
@@ -63,6 +72,8 @@ export class RabbitMqTransport implements Transport {
       maxMessageBytes: this.#options.maxMessageBytes,
       wireMode: 'binary',
       transactionalPublish: false,
+      // A chain of TTL queues (delay.ts), no plugin.
+      delayedPublish: true,
     };
   }
 
@@ -90,6 +101,16 @@ export class RabbitMqTransport implements Transport {
         rabbitError('declare the exchange', error)
       );
     }
+    // Delayed events go into the delay queues (delay.ts) instead of their topic's exchange.
+    let routes = this.#delayRoutes(messages, Date.now());
+    if (routes) {
+      await this.#declareDelays(messages, routes);
+      // Counted again from now: the first declarations take a moment, which must not make the
+      // events late. The shorter delays may have other digits: declared too (at once when they
+      // are the same, as they are once the queues exist).
+      routes = this.#delayRoutes(messages, Date.now());
+      if (routes) await this.#declareDelays(messages, routes);
+    }
     const timestamp = Math.floor(Date.now() / 1000);
     // One deadline for the whole batch: what is not confirmed by then counts as failed.
     const outcomes: unknown[] = new Array(messages.length).fill(UNCONFIRMED);
@@ -99,10 +120,11 @@ export class RabbitMqTransport implements Transport {
         message.key !== undefined && Buffer.byteLength(message.key) <= MAX_ROUTING_KEY_BYTES
           ? message.key
           : '';
+      const route = routes?.[i];
       return this.#publisher
         .send(
-          exchangeName(this.#options, message.topic),
-          key,
+          route?.exchange ?? exchangeName(this.#options, message.topic),
+          route?.routingKey ?? key,
           Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength),
           {
             persistent: true,
@@ -128,6 +150,57 @@ export class RabbitMqTransport implements Transport {
     const cause = first === UNCONFIRMED ? this.#publisher.timeout() : rabbitError('publish', first);
     if (failed.length === messages.length) throw cause;
     throw new PartialPublishError(failed, cause);
+  }
+
+  /** Per message, its route through the delay queues, or undefined when no message is delayed. */
+  #delayRoutes(messages: readonly OutgoingMessage[], now: number): (DelayRoute | undefined)[] | undefined {
+    let any = false;
+    const routes = messages.map((message) => {
+      const at = deliverAtOf(message.headers);
+      if (at === undefined || at <= now) return undefined;
+      any = true;
+      return delayRoute(this.#options, message.topic, at - now);
+    });
+    return any ? routes : undefined;
+  }
+
+  /**
+   * What the routes pass through (delay.ts): `out`, every place from 0 up to the highest, the
+   * queue of each non-zero digit, and `out`'s binding to each delayed topic. Once per channel.
+   */
+  async #declareDelays(
+    messages: readonly OutgoingMessage[],
+    routes: readonly (DelayRoute | undefined)[],
+  ): Promise<void> {
+    const places = routes.reduce((most, route) => Math.max(most, route?.digits.length ?? 0), 0);
+    const queues = new Map<string, [number, number]>();
+    const topics = new Set<string>();
+    routes.forEach((route, i) => {
+      if (!route) return;
+      topics.add(messages[i]!.topic);
+      route.digits.forEach((digit, at) => {
+        const place = route.digits.length - 1 - at;
+        if (digit !== 0) queues.set(`${place}:${digit}`, [place, digit]);
+      });
+    });
+    const once = (key: string, declare: (channel: Channel) => Promise<void>) =>
+      this.#publisher.declareOnce(`delay:${key}`, declare);
+    try {
+      await once('out', (channel) => declareDelayOut(channel, this.#options));
+      // Upwards: each place binds to the one below it.
+      for (let j = 0; j < places; j++)
+        await once(`level:${j}`, (channel) => declareDelayLevel(channel, this.#options, j));
+      await Promise.all([
+        ...[...queues].map(([key, [place, digit]]) =>
+          once(`queue:${key}`, (channel) => declareDelayQueue(channel, this.#options, place, digit)),
+        ),
+        ...[...topics].map((topic) =>
+          once(`topic:${topic}`, (channel) => declareDelayTopic(channel, this.#options, topic)),
+        ),
+      ]);
+    } catch (error) {
+      throw declarationError(error, 'a delay queue') ?? rabbitError('declare the delay queues', error);
+    }
   }
 
   async ensureGroup(topic: string, group: string, from: StartFrom): Promise<void> {

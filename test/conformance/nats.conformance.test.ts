@@ -30,6 +30,8 @@ afterAll(async () => {
 
 defineConformanceSuite({
   name: 'nats',
+  // Delay precision (test 36): nats-server's scheduler runs every 250 ms (p99 255-309 ms measured); the rest is slack for a loaded CI machine.
+  delayPrecisionMs: 2_000,
   transport: () => nats({ servers, prefix }),
   broker: {
     restart: () => restartBroker('nats'),

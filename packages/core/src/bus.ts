@@ -350,10 +350,15 @@ class EventBus implements Bus {
     if (to !== 'beginning' && !(to instanceof Date && Number.isFinite(to.getTime())))
       throw new ConfigError(`${at}: to must be a valid Date or 'beginning'`);
     const { transport } = this;
-    if (!transport.capabilities.replay || !transport.rewind)
+    if (!transport.capabilities.replay)
       throw new UnsupportedError(
         'replay',
         `${at}: the ${transport.name} transport keeps no log to rewind (capability replay: false)`,
+      );
+    if (!transport.rewind)
+      throw new UnsupportedError(
+        'rewind',
+        `${at}: the ${transport.name} transport does not implement rewind`,
       );
     return transport.rewind(definition.topic, group, to, { dryRun: options.dryRun ?? false });
   }

@@ -357,8 +357,8 @@ class EventBus implements Bus {
       );
     if (!transport.rewind)
       throw new UnsupportedError(
-        'rewind',
-        `${at}: the ${transport.name} transport does not implement rewind`,
+        'replay',
+        `${at}: the ${transport.name} transport does not implement rewind (its replay capability only lets a new group start from the beginning)`,
       );
     return transport.rewind(definition.topic, group, to, { dryRun: options.dryRun ?? false });
   }
